@@ -1,0 +1,43 @@
+// Jest runs the TypeScript sources as native ES modules:
+//  - node runs jest with --experimental-vm-modules (see the `test` script), so
+//    ESM-only dependencies (@kubernetes/client-node, p-queue) load as they ship;
+//  - @swc/jest strips the types and keeps `import`/`export` as they are
+//    (module.type es6), so our own files stay ES modules too;
+//  - type checking is not jest's job: `npm run typecheck` (tsc) does it.
+// Two projects: `unit` needs nothing; `cluster` gets one real control plane per
+// run from its global setup, and its tests isolate themselves by namespace.
+
+/** @type {import('@jest/types').Config.InitialProjectOptions} */
+const common = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2024' },
+      module: { type: 'es6' },
+      sourceMaps: 'inline',
+    }],
+  },
+};
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+    },
+    {
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      slowTestThreshold: 30,
+    },
+  ],
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  testTimeout: 60_000,
+};
