@@ -1,0 +1,21 @@
+// Names the operator writes on the objects it manages and the namespaces it provisions.
+
+export const OPERATOR_NAME = 'security-baseline-operator';
+/** The server-side-apply field manager for every write. */
+export const FIELD_MANAGER = OPERATOR_NAME;
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const BASELINE_LABEL = 'security.baseline.dev/baseline';
+/** The label selector informers use to watch exactly the managed objects. */
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${OPERATOR_NAME}`;
+
+/** On a namespace: which baselines were applied, at which generation (JSON `{name: generation}`). */
+export const APPLIED_ANNOTATION = 'security.baseline.dev/applied';
+/** On a baseline: deletion waits until its managed objects are handled per deletionPolicy. */
+export const FINALIZER = 'security.baseline.dev/finalizer';
+
+/** Never managed, whatever a baseline selects (plus the operator's own namespace). */
+export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
+
+/** Names of managed objects are `<baseline>-<suffix>`; a baseline name fits in a label value. */
+export const MAX_BASELINE_NAME_LENGTH = 63;
