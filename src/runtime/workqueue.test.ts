@@ -1,0 +1,522 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import fc from 'fast-check';
+import { ItemExponentialFailureRateLimiter, WorkQueue } from './workqueue.ts';
+import type { ReconcileResult, WorkQueueProbes } from './workqueue.ts';
+
+// Lets every pending promise callback and p-queue's microtask bookkeeping run.
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Records runs and fails the test if a key is ever handled twice at once.
+class Recorder {
+  runs: string[] = [];
+  inFlight = new Set<string>();
+  maxInFlight = 0;
+  overlaps: string[] = [];
+
+  enter(key: string): void {
+    if (this.inFlight.has(key)) this.overlaps.push(key);
+    this.inFlight.add(key);
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
+    this.runs.push(key);
+  }
+
+  leave(key: string): void {
+    this.inFlight.delete(key);
+  }
+
+  count(key: string): number {
+    return this.runs.filter((k) => k === key).length;
+  }
+}
+
+// A handler whose runs finish only when the test releases them.
+function gatedHandler(recorder: Recorder) {
+  const gates = new Map<string, Array<() => void>>();
+  const handler = async (key: string): Promise<void> => {
+    recorder.enter(key);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    gates.set(key, [...(gates.get(key) ?? []), resolve]);
+    await promise;
+    recorder.leave(key);
+  };
+  const release = async (key: string): Promise<void> => {
+    const pending = gates.get(key) ?? [];
+    const next = pending.shift();
+    if (next === undefined) throw new Error(`no run of ${key} to release`);
+    next();
+    await settle();
+  };
+  return { handler, release };
+}
+
+describe('WorkQueue', () => {
+  const queues: WorkQueue[] = [];
+  const track = (queue: WorkQueue): WorkQueue => {
+    queues.push(queue);
+    return queue;
+  };
+  afterEach(async () => {
+    jest.useRealTimers();
+    // Pending gated runs would hold shutdown forever, so do not wait for the drain.
+    for (const queue of queues.splice(0)) void queue.shutdown();
+  });
+
+  test('a key queued twice before it starts runs once', async () => {
+    const recorder = new Recorder();
+    const queue = track(new WorkQueue(async (key) => recorder.enter(key), { name: 't', concurrency: 2 }));
+    queue.add('a');
+    queue.add('a');
+    queue.add('b');
+    queue.add('a');
+    expect(queue.length).toBe(2);
+    await queue.idle();
+    expect(recorder.runs.sort()).toEqual(['a', 'b']);
+  });
+
+  test('distinct keys start in the order they were queued', async () => {
+    const recorder = new Recorder();
+    const queue = track(new WorkQueue(async (key) => recorder.enter(key), { name: 't', concurrency: 1 }));
+    for (const key of ['c', 'a', 'b', 'a', 'd', 'c']) queue.add(key);
+    await queue.idle();
+    expect(recorder.runs).toEqual(['c', 'a', 'b', 'd']);
+  });
+
+  test('never handles one key twice at once, while distinct keys run up to the limit', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 3 }));
+    for (const key of ['a', 'b', 'c', 'd']) queue.add(key);
+    await settle();
+    expect([...recorder.inFlight].sort()).toEqual(['a', 'b', 'c']);
+    expect(queue.processing).toBe(3);
+    expect(queue.length).toBe(1);
+
+    // 'a' is busy: it waits, although nothing else would stop it running now.
+    queue.add('a');
+    await settle();
+    expect(queue.length).toBe(2);
+    expect(recorder.count('a')).toBe(1);
+
+    // Its slot goes to 'd', queued first; the second run of 'a' queues behind it.
+    await release('a');
+    expect([...recorder.inFlight].sort()).toEqual(['b', 'c', 'd']);
+    await release('b');
+    expect([...recorder.inFlight].sort()).toEqual(['a', 'c', 'd']);
+    for (const key of ['a', 'c', 'd']) await release(key);
+    await queue.idle();
+
+    expect(recorder.runs).toEqual(['a', 'b', 'c', 'd', 'a']);
+    expect(recorder.maxInFlight).toBe(3);
+    expect(recorder.overlaps).toEqual([]);
+  });
+
+  test('a key added while it runs runs exactly once more, after the current run', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 4 }));
+    queue.add('a');
+    await settle();
+    queue.add('a');
+    queue.add('a');
+    queue.add('a');
+    await settle();
+    expect(recorder.count('a')).toBe(1);
+    expect(queue.processing).toBe(1);
+    expect(queue.length).toBe(1);
+
+    await release('a');
+    expect(recorder.count('a')).toBe(2);
+    await release('a');
+    await queue.idle();
+    expect(recorder.count('a')).toBe(2);
+    expect(recorder.overlaps).toEqual([]);
+  });
+
+  test('the rate limiter backs off exponentially per key, caps, and forgets', () => {
+    const limiter = new ItemExponentialFailureRateLimiter(5, 100);
+    expect([1, 2, 3, 4, 5, 6, 7].map(() => limiter.when('a'))).toEqual([5, 10, 20, 40, 80, 100, 100]);
+    expect(limiter.numRequeues('a')).toBe(7);
+    expect(limiter.when('b')).toBe(5);
+    limiter.forget('a');
+    expect(limiter.numRequeues('a')).toBe(0);
+    expect(limiter.when('a')).toBe(5);
+    expect(limiter.numRequeues('b')).toBe(1);
+
+    // Many failures must not overflow into a zero or NaN delay.
+    const patient = new ItemExponentialFailureRateLimiter(5, 300_000);
+    let last = 0;
+    for (let i = 0; i < 2000; i++) last = patient.when('x');
+    expect(last).toBe(300_000);
+  });
+
+  test('a failing key is retried after delays that double up to the cap (fake clock)', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    const retries: number[] = [];
+    const queue = track(
+      new WorkQueue(
+        async (key) => {
+          recorder.enter(key);
+          if (recorder.count(key) <= 5) throw new Error('not yet');
+        },
+        {
+          name: 't',
+          concurrency: 1,
+          baseDelayMs: 10,
+          maxDelayMs: 40,
+          now: () => Date.now(),
+          onError: (_key, _error, n) => retries.push(n),
+        },
+      ),
+    );
+    queue.add('a');
+    await queue.idle();
+    expect(recorder.count('a')).toBe(1);
+
+    for (const [i, delay] of [10, 20, 40, 40, 40].entries()) {
+      expect(queue.numRequeues('a')).toBe(i + 1);
+      expect(queue.delayed).toBe(1);
+      await jest.advanceTimersByTimeAsync(delay - 1);
+      expect(recorder.count('a')).toBe(i + 1);
+      await jest.advanceTimersByTimeAsync(1);
+      await queue.idle();
+      expect(recorder.count('a')).toBe(i + 2);
+    }
+    expect(retries).toEqual([0, 1, 2, 3, 4]);
+    // The sixth run succeeded: the failures are forgotten and nothing is pending.
+    expect(queue.numRequeues('a')).toBe(0);
+    expect(queue.delayed).toBe(0);
+  });
+
+  test('retry delays grow on the real clock too (generous lower bounds)', async () => {
+    const startedAt: number[] = [];
+    const queue = track(
+      new WorkQueue(
+        async () => {
+          startedAt.push(performance.now());
+          if (startedAt.length <= 4) throw new Error('not yet');
+        },
+        { name: 't', concurrency: 1, baseDelayMs: 4, maxDelayMs: 1000 },
+      ),
+    );
+    queue.add('a');
+    while (startedAt.length < 5) await sleep(5);
+    await queue.idle();
+    const gaps = startedAt.slice(1).map((t, i) => t - (startedAt[i] ?? 0));
+    // Timers may fire a little early against performance.now(); allow 2 ms.
+    [4, 8, 16, 32].forEach((delay, i) => expect(gaps[i]).toBeGreaterThanOrEqual(delay - 2));
+    expect(queue.numRequeues('a')).toBe(0);
+  });
+
+  test('forget resets the backoff of a key', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    const queue = track(
+      new WorkQueue(
+        async (key) => {
+          recorder.enter(key);
+          throw new Error('always');
+        },
+        { name: 't', concurrency: 1, baseDelayMs: 10, maxDelayMs: 1000, now: () => Date.now() },
+      ),
+    );
+    queue.add('a');
+    await queue.idle();
+    await jest.advanceTimersByTimeAsync(10);
+    await queue.idle();
+    expect(queue.numRequeues('a')).toBe(2);
+
+    queue.forget('a');
+    expect(queue.numRequeues('a')).toBe(0);
+    // Back to the base delay: a new rate-limited add fires after 10 ms, before the pending 20 ms one.
+    queue.addRateLimited('a');
+    await jest.advanceTimersByTimeAsync(9);
+    expect(recorder.count('a')).toBe(2);
+    await jest.advanceTimersByTimeAsync(1);
+    await queue.idle();
+    expect(recorder.count('a')).toBe(3);
+  });
+
+  test('addAfter keeps the earliest deadline of a key', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    const queue = track(new WorkQueue(async (key) => recorder.enter(key), { name: 't', concurrency: 2, now: () => Date.now() }));
+    queue.addAfter('sooner-second', 100);
+    queue.addAfter('sooner-second', 50);
+    queue.addAfter('sooner-first', 50);
+    queue.addAfter('sooner-first', 100);
+    expect(queue.delayed).toBe(2);
+    expect(queue.length).toBe(0);
+
+    await jest.advanceTimersByTimeAsync(49);
+    expect(recorder.runs).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
+    await queue.idle();
+    expect(recorder.runs.sort()).toEqual(['sooner-first', 'sooner-second']);
+    expect(queue.delayed).toBe(0);
+
+    // The later deadlines were dropped, not kept as extra runs.
+    await jest.advanceTimersByTimeAsync(200);
+    await queue.idle();
+    expect(recorder.runs).toHaveLength(2);
+  });
+
+  test('addAfter with no delay adds at once, and idle() ignores delayed keys', async () => {
+    const recorder = new Recorder();
+    const queue = track(new WorkQueue(async (key) => recorder.enter(key), { name: 't', concurrency: 1 }));
+    queue.addAfter('now', 0);
+    queue.addAfter('also-now', -5);
+    queue.addAfter('later', 60_000);
+    expect(queue.length).toBe(2);
+    await queue.idle();
+    expect(recorder.runs).toEqual(['now', 'also-now']);
+    expect(queue.delayed).toBe(1);
+  });
+
+  test('a delayed add does not keep the process alive', async () => {
+    const module = fileURLToPath(new URL('./workqueue.ts', import.meta.url));
+    const script = [
+      `const { WorkQueue } = await import(${JSON.stringify(module)});`,
+      `const queue = new WorkQueue(async () => {}, { name: 't', concurrency: 1 });`,
+      `queue.addAfter('a', 600_000);`,
+      `queue.addRateLimited('b');`,
+    ].join('\n');
+    const exit = await new Promise<{ code: number | null; killed: boolean }>((resolve) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error) => {
+        resolve({ code: error === null ? 0 : (typeof error.code === 'number' ? error.code : null), killed: error?.killed ?? false });
+      });
+    });
+    expect(exit).toEqual({ code: 0, killed: false });
+  });
+
+  test('requeueAfterMs runs the key again after that delay, with its failures forgotten', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    const queue = track(
+      new WorkQueue(
+        async (key): Promise<ReconcileResult | void> => {
+          recorder.enter(key);
+          const run = recorder.count(key);
+          if (run === 1) throw new Error('first run fails');
+          if (run === 2) return { requeueAfterMs: 30 };
+        },
+        { name: 't', concurrency: 1, baseDelayMs: 5, now: () => Date.now() },
+      ),
+    );
+    queue.add('a');
+    await queue.idle();
+    expect(queue.numRequeues('a')).toBe(1);
+    await jest.advanceTimersByTimeAsync(5);
+    await queue.idle();
+    expect(recorder.count('a')).toBe(2);
+    expect(queue.numRequeues('a')).toBe(0);
+    expect(queue.delayed).toBe(1);
+
+    await jest.advanceTimersByTimeAsync(29);
+    expect(recorder.count('a')).toBe(2);
+    await jest.advanceTimersByTimeAsync(1);
+    await queue.idle();
+    expect(recorder.count('a')).toBe(3);
+    expect(queue.delayed).toBe(0);
+  });
+
+  test('a handler that throws synchronously is a failure, and a throwing onError does not stall the key', async () => {
+    const errors: unknown[] = [];
+    let calls = 0;
+    const boom = new Error('sync boom');
+    const queue = track(
+      new WorkQueue(
+        (): Promise<void> => {
+          calls++;
+          if (calls === 1) throw boom;
+          return Promise.resolve();
+        },
+        {
+          name: 't',
+          concurrency: 1,
+          baseDelayMs: 1,
+          onError: (key, error, retries) => {
+            errors.push({ key, error, retries });
+            throw new Error('reporter broke');
+          },
+        },
+      ),
+    );
+    queue.add('a');
+    await queue.idle();
+    expect(errors).toEqual([{ key: 'a', error: boom, retries: 0 }]);
+    expect(queue.numRequeues('a')).toBe(1);
+    while (calls < 2) await sleep(2);
+    await queue.idle();
+    expect(queue.numRequeues('a')).toBe(0);
+  });
+
+  test('shutdown drains running handlers, drops the rest, and ignores later adds', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 2 }));
+    for (const key of ['a', 'b', 'c', 'd']) queue.add(key);
+    queue.addAfter('e', 10);
+    await settle();
+    queue.add('a'); // dirty while running: dropped too
+    expect(recorder.runs).toEqual(['a', 'b']);
+
+    let drained = false;
+    const first = queue.shutdown().then(() => {
+      drained = true;
+    });
+    const second = queue.shutdown();
+    expect(queue.shuttingDown).toBe(true);
+    expect(queue.length).toBe(0);
+    expect(queue.delayed).toBe(0);
+    expect(queue.processing).toBe(2);
+
+    queue.add('f');
+    queue.addAfter('g', 0);
+    queue.addRateLimited('h');
+    expect(queue.length).toBe(0);
+
+    await release('a');
+    expect(drained).toBe(false);
+    await release('b');
+    await Promise.all([first, second]);
+    expect(drained).toBe(true);
+
+    await sleep(20);
+    expect(recorder.runs).toEqual(['a', 'b']);
+    expect(queue.processing).toBe(0);
+    await queue.shutdown();
+  });
+
+  test('shutdown of an idle queue resolves at once', async () => {
+    const queue = new WorkQueue(async () => {}, { name: 't', concurrency: 1 });
+    await queue.shutdown();
+    await queue.shutdown();
+    await queue.idle();
+  });
+
+  test('reports metrics through the hooks', async () => {
+    let clock = 1_000;
+    const depths: number[] = [];
+    const latencies: number[] = [];
+    const durations: number[] = [];
+    let adds = 0;
+    let retries = 0;
+    let probes: WorkQueueProbes | undefined;
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(
+      new WorkQueue(handler, {
+        name: 'namespaces',
+        concurrency: 2,
+        now: () => clock,
+        metrics: {
+          attach: (p) => (probes = p),
+          depth: (d) => depths.push(d),
+          add: () => adds++,
+          retry: () => retries++,
+          queueLatency: (s) => latencies.push(s),
+          workDuration: (s) => durations.push(s),
+        },
+      }),
+    );
+    expect(probes?.name).toBe('namespaces');
+
+    queue.add('a');
+    queue.add('a');
+    clock = 1_500;
+    queue.add('b');
+    clock = 2_000;
+    await settle();
+    expect(adds).toBe(2);
+    expect(depths).toEqual([1, 2, 1, 0]);
+    expect(latencies).toEqual([1, 0.5]);
+
+    clock = 2_500;
+    expect(probes?.unfinishedWorkSeconds()).toBe(1);
+    expect(probes?.longestRunningProcessorSeconds()).toBe(0.5);
+    clock = 3_000;
+    await release('a');
+    expect(durations).toEqual([1]);
+    expect(probes?.longestRunningProcessorSeconds()).toBe(1);
+
+    queue.addAfter('c', 50);
+    queue.addRateLimited('c');
+    expect(retries).toBe(2);
+    await release('b');
+    expect(probes?.unfinishedWorkSeconds()).toBe(0);
+  });
+
+  test('property: every key runs after its last add, never beside itself, and not more often than added or retried', async () => {
+    const keys = ['a', 'b', 'c', 'd'] as const;
+    const gap = fc.constantFrom('none', 'microtask', 'macrotask', 'timer');
+    const scenario = fc.record({
+      concurrency: fc.integer({ min: 1, max: 4 }),
+      adds: fc.array(fc.record({ key: fc.constantFrom(...keys), gap }), { minLength: 1, maxLength: 25 }),
+      outcomes: fc.array(fc.record({ wait: gap, fail: fc.boolean(), sync: fc.boolean() }), { minLength: 1, maxLength: 10 }),
+    });
+    const pause = async (kind: 'none' | 'microtask' | 'macrotask' | 'timer'): Promise<void> => {
+      if (kind === 'microtask') await Promise.resolve();
+      else if (kind === 'macrotask') await settle();
+      else if (kind === 'timer') await sleep(0);
+    };
+
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ concurrency, adds, outcomes }) => {
+        // A shared sequence orders adds against run starts, whatever the clock says.
+        let seq = 0;
+        const lastAdd = new Map<string, number>();
+        const addCount = new Map<string, number>();
+        const failures = new Map<string, number>();
+        const succeededAfter = new Map<string, number>();
+        const recorder = new Recorder();
+        let outcomeIndex = 0;
+
+        const handler = (key: string): Promise<void> => {
+          const start = ++seq;
+          recorder.enter(key);
+          const outcome = outcomes[outcomeIndex++ % outcomes.length] ?? { wait: 'none', fail: false, sync: false };
+          // At most two failures per key, so every key ends in a success.
+          const fail = outcome.fail && (failures.get(key) ?? 0) < 2;
+          if (fail) failures.set(key, (failures.get(key) ?? 0) + 1);
+          if (fail && outcome.sync) {
+            recorder.leave(key);
+            throw new Error('sync failure');
+          }
+          return (async () => {
+            await pause(outcome.wait);
+            recorder.leave(key);
+            if (fail) throw new Error('async failure');
+            succeededAfter.set(key, Math.max(succeededAfter.get(key) ?? 0, start));
+          })();
+        };
+
+        const queue = new WorkQueue(handler, { name: 'prop', concurrency, baseDelayMs: 1, maxDelayMs: 2 });
+        for (const { key, gap: wait } of adds) {
+          lastAdd.set(key, ++seq);
+          addCount.set(key, (addCount.get(key) ?? 0) + 1);
+          queue.add(key);
+          await pause(wait);
+        }
+        // idle() ignores retries waiting on their backoff timer, so wait for those as well.
+        for (let i = 0; i < 500; i++) {
+          await queue.idle();
+          if (queue.delayed === 0 && queue.length === 0) break;
+          await sleep(1);
+        }
+        await queue.shutdown();
+
+        expect(recorder.overlaps).toEqual([]);
+        expect(recorder.maxInFlight).toBeLessThanOrEqual(concurrency);
+        for (const [key, added] of lastAdd) {
+          expect(succeededAfter.get(key) ?? 0).toBeGreaterThan(added);
+          expect(recorder.count(key)).toBeLessThanOrEqual((addCount.get(key) ?? 0) + (failures.get(key) ?? 0));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
