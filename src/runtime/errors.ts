@@ -1,0 +1,55 @@
+// Errors are either retriable (the workqueue backs off and tries again) or
+// terminal (retrying cannot help until someone changes the input; the reconcile
+// reports them as a condition and an Event instead), as in controller-runtime.
+
+/** A failed API request, with the Status the API server returned. */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly method: string;
+  readonly path: string;
+
+  constructor(status: number, reason: string, message: string, method: string, path: string) {
+    super(`${method} ${path}: ${status} ${reason}: ${message}`);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+    this.method = method;
+    this.path = path;
+    /** The API server's own message, without the request line. */
+    this.apiMessage = message;
+  }
+
+  readonly apiMessage: string;
+}
+
+/** An error retrying cannot fix: bad input, a forbidden request, a missing API. */
+export class TerminalError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TerminalError';
+    this.reason = reason;
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status === 404;
+}
+
+export function isConflict(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status === 409;
+}
+
+/**
+ * Whether trying again later may succeed: throttling, server errors, conflicts
+ * and network failures are; validation errors and missing permissions are not.
+ */
+export function isRetriable(error: unknown): boolean {
+  if (error instanceof TerminalError) return false;
+  if (error instanceof KubeApiError) {
+    return error.status === 409 || error.status === 429 || error.status >= 500;
+  }
+  return true;
+}

@@ -1,0 +1,280 @@
+// A small JSON client over client-node's configuration and HTTP stack. It
+// speaks raw JSON (no model classes), so list, watch and apply all hand back the
+// same plain shapes, and it reports every request so metrics and tests can
+// count API writes.
+import {
+  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext,
+} from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../api/constants.ts';
+import { KubeApiError } from './errors.ts';
+
+/** The fields every Kubernetes object has that the operator reads. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    managedFields?: ManagedFieldsEntry[];
+  };
+}
+
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: 'Apply' | 'Update';
+  apiVersion?: string;
+  time?: string;
+  fieldsType?: string;
+  fieldsV1?: Record<string, unknown>;
+  subresource?: string;
+}
+
+/** Enough to build a URL for a kind. */
+export interface ResourceType {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+}
+
+/** An object to send: the identity fields plus whatever body the kind has. */
+export type KubeObjectBody = KubeObject & { [field: string]: unknown };
+
+export interface ListResult<T> {
+  readonly items: T[];
+  readonly resourceVersion: string;
+}
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'apply' | 'patch' | 'update' | 'delete';
+
+export interface RequestObserver {
+  (verb: Verb, resource: string, status: number, durationMs: number): void;
+}
+
+export interface WatchEvent<T> {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: T;
+}
+
+export function resourcePath(type: ResourceType, namespace?: string, name?: string): string {
+  const base = type.apiVersion.includes('/') ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
+  const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${base}${ns}/${type.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
+}
+
+export class KubeClient {
+  readonly config: KubeConfig;
+  readonly #http = new IsomorphicFetchHttpLibrary();
+  readonly #observers: RequestObserver[] = [];
+
+  constructor(config: KubeConfig) {
+    this.config = config;
+  }
+
+  /** Called after every request with its verb, resource plural and HTTP status. */
+  observe(observer: RequestObserver): void {
+    this.#observers.push(observer);
+  }
+
+  async request<T>(verb: Verb, method: HttpMethod, path: string, options: {
+    query?: Record<string, string | undefined>;
+    body?: unknown;
+    contentType?: string;
+    resource?: string;
+  } = {}): Promise<T> {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    const url = new URL(cluster.server.replace(/\/$/, '') + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, value);
+    }
+    const ctx = new RequestContext(url.toString(), method);
+    await this.config.applySecurityAuthentication(ctx);
+    ctx.setHeaderParam('Accept', 'application/json');
+    if (options.body !== undefined) {
+      ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
+      ctx.setBody(JSON.stringify(options.body));
+    }
+    const started = performance.now();
+    let status = 0;
+    try {
+      const response = await this.#http.send(ctx).toPromise();
+      status = response.httpStatusCode;
+      const text = await response.body.text();
+      // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
+      const parsed: unknown = parseJson(text);
+      if (status >= 400) throw apiError(status, parsed, method, url.pathname);
+      return parsed as T;
+    } finally {
+      const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
+      for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
+    }
+  }
+
+  async list<T extends KubeObject>(type: ResourceType, options: {
+    namespace?: string; labelSelector?: string; limit?: number;
+  } = {}): Promise<ListResult<T>> {
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion: string;
+    do {
+      const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
+        'list', HttpMethod.GET, resourcePath(type, options.namespace), {
+          resource: type.plural,
+          query: {
+            labelSelector: options.labelSelector,
+            limit: String(options.limit ?? 500),
+            continue: continueToken,
+          },
+        });
+      for (const item of page.items) {
+        // Items of a list carry no apiVersion/kind; put them back so cached objects look like watched ones.
+        item.apiVersion = type.apiVersion;
+        item.kind = type.kind;
+        items.push(item);
+      }
+      resourceVersion = page.metadata.resourceVersion;
+      continueToken = page.metadata.continue || undefined;
+    } while (continueToken);
+    return { items, resourceVersion };
+  }
+
+  get<T extends KubeObject>(type: ResourceType, name: string, namespace?: string): Promise<T> {
+    return this.request<T>('get', HttpMethod.GET, resourcePath(type, namespace, name), { resource: type.plural });
+  }
+
+  /** Server-side apply with the operator's field manager; `force` takes over fields other managers changed. */
+  apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, options: { force?: boolean; subresource?: string } = {}): Promise<T> {
+    const path = resourcePath(type, object.metadata.namespace, object.metadata.name) + (options.subresource ? `/${options.subresource}` : '');
+    return this.request<T>('apply', HttpMethod.PATCH, path, {
+      resource: type.plural,
+      query: { fieldManager: FIELD_MANAGER, force: options.force === false ? undefined : 'true' },
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+    });
+  }
+
+  /** A JSON merge patch (status writes, label removal). */
+  mergePatch<T extends KubeObject>(type: ResourceType, name: string, namespace: string | undefined, patch: unknown, subresource?: string): Promise<T> {
+    return this.request<T>('patch', HttpMethod.PATCH, resourcePath(type, namespace, name) + (subresource ? `/${subresource}` : ''), {
+      resource: type.plural,
+      query: { fieldManager: FIELD_MANAGER },
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  create<T extends KubeObject>(type: ResourceType, object: KubeObjectBody): Promise<T> {
+    return this.request<T>('create', HttpMethod.POST, resourcePath(type, object.metadata.namespace), {
+      resource: type.plural, query: { fieldManager: FIELD_MANAGER }, body: object,
+    });
+  }
+
+  /** Deletes only the object with this uid (never a same-named successor someone else created). */
+  async delete(type: ResourceType, name: string, namespace: string | undefined, uid?: string): Promise<void> {
+    await this.request('delete', HttpMethod.DELETE, resourcePath(type, namespace, name), {
+      resource: type.plural,
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
+    });
+  }
+
+  /**
+   * Starts a watch; `onEvent` gets every event, `onDone` is called once when it
+   * ends: with null when the server closed it, with an error otherwise, and
+   * with a WatchStalledError when nothing (not even a bookmark) arrived for
+   * `inactivityMs`. Returns a function that stops it (onDone is then not called).
+   */
+  watch<T>(type: ResourceType, options: {
+    resourceVersion: string;
+    labelSelector?: string;
+    timeoutSeconds: number;
+    inactivityMs: number;
+  }, onEvent: (event: WatchEvent<T>) => void, onDone: (error: unknown) => void): () => void {
+    const abort = new AbortController();
+    let finished = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (error: unknown): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      abort.abort();
+      for (const observer of this.#observers) observer('watch', type.plural, error ? 0 : 200, 0);
+      onDone(error);
+    };
+    const resetTimer = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(new WatchStalledError(type.plural, options.inactivityMs)), options.inactivityMs);
+      timer.unref();
+    };
+    const run = async (): Promise<void> => {
+      const cluster = this.config.getCurrentCluster();
+      if (!cluster) throw new Error('the kubeconfig has no current cluster');
+      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type));
+      url.searchParams.set('watch', 'true');
+      url.searchParams.set('allowWatchBookmarks', 'true');
+      url.searchParams.set('resourceVersion', options.resourceVersion);
+      url.searchParams.set('timeoutSeconds', String(options.timeoutSeconds));
+      if (options.labelSelector) url.searchParams.set('labelSelector', options.labelSelector);
+      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+      await this.config.applySecurityAuthentication(ctx);
+      ctx.setSignal(abort.signal);
+      resetTimer();
+      const response = await this.#http.send(ctx).toPromise();
+      if (response.httpStatusCode !== 200) {
+        const text = await response.body.text();
+        throw apiError(response.httpStatusCode, parseJson(text), 'GET', url.pathname);
+      }
+      const stream = response.body.stream();
+      if (!stream) throw new Error('watch response has no body');
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of stream) {
+        if (finished) return;
+        resetTimer();
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+        }
+      }
+    };
+    run().then(() => finish(null), (error: unknown) => finish(error));
+    return () => {
+      finished = true;
+      clearTimeout(timer);
+      abort.abort();
+    };
+  }
+}
+
+/** A watch on which nothing arrived for too long: the informer relists. */
+export class WatchStalledError extends Error {
+  constructor(resource: string, inactivityMs: number) {
+    super(`watch on ${resource} silent for ${inactivityMs} ms`);
+    this.name = 'WatchStalledError';
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.trim();
+  }
+}
+
+function apiError(status: number, body: unknown, method: string, path: string): KubeApiError {
+  const statusBody = (body && typeof body === 'object' ? body : {}) as { reason?: string; message?: string };
+  return new KubeApiError(status, statusBody.reason ?? 'Unknown', statusBody.message ?? String(body ?? ''), method, path);
+}
