@@ -1,0 +1,291 @@
+// Wires the caches, the two workqueues and the reconcilers together:
+//
+//   namespaces, baselines, managed objects, ClusterRoles (informers)
+//        └─ event → keys ─► namespace queue ─► reconcileNamespace
+//                       └─► baseline queue  ─► reconcileBaseline (finalizer, status)
+//
+// One informer per kind, never one per baseline or namespace. Workers start
+// only after every informer has synced, so no reconcile ever decides on a
+// half-filled cache (which could prune what it merely has not seen yet).
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { BASELINE_LABEL, MANAGED_SELECTOR } from '../api/constants.ts';
+import { EventRecorder } from '../runtime/events.ts';
+import { Informer } from '../runtime/informer.ts';
+import { isNotFound } from '../runtime/errors.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { OperatorMetrics } from '../runtime/metrics.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
+import { reconcileBaseline } from './baseline.ts';
+import { BASELINES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey } from './kinds.ts';
+import {
+  reconcileNamespace, type BaselineObject, type ControllerContext, type ManagedCaches, type NamespaceObject,
+} from './namespace.ts';
+import { isDeleting, selects } from './selection.ts';
+import { BaselineStatusTracker, type NamespaceState } from './status.ts';
+
+const CLUSTER_ROLES: ResourceType = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
+
+export interface ControllerOptions {
+  readonly client: KubeClient;
+  readonly logger: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly operatorNamespace: string;
+  readonly namespaceWorkers?: number;
+  /** Status writes per baseline are at most this often. */
+  readonly statusDebounceMs?: number;
+  readonly watchdogMs?: number;
+}
+
+/** Keeps only what the reconcile reads from a namespace: the cache holds thousands. */
+function slimNamespace(namespace: NamespaceObject): NamespaceObject {
+  const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations, managedFields } = namespace.metadata;
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations,
+      // Only the operator's own entry: it tells which labels and annotations the operator owns.
+      managedFields: managedFields?.filter((entry) => entry.manager === 'security-baseline-operator' && entry.operation === 'Apply'),
+    },
+    status: { phase: namespace.status?.phase },
+  };
+}
+
+export class Controller {
+  readonly #options: ControllerOptions;
+  readonly #logger: Logger;
+  readonly #namespaces: Informer<NamespaceObject>;
+  readonly #baselines: Informer<BaselineObject>;
+  readonly #clusterRoles: Informer<KubeObject>;
+  readonly #managed = new Map<string, Informer<KubeObject>>();
+  readonly #namespaceQueue: WorkQueue;
+  readonly #baselineQueue: WorkQueue;
+  readonly #tracker: BaselineStatusTracker;
+  readonly #context: ControllerContext;
+  #running = false;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    const { client, metrics } = options;
+    const logger = this.#logger = options.logger;
+    const informerOptions = { client, logger, metrics: metrics.informer(), watchdogMs: options.watchdogMs };
+    this.#namespaces = new Informer<NamespaceObject>({ ...informerOptions, type: NAMESPACES, transform: slimNamespace });
+    this.#baselines = new Informer<BaselineObject>({ ...informerOptions, type: BASELINES });
+    this.#clusterRoles = new Informer<KubeObject>({
+      ...informerOptions, type: CLUSTER_ROLES,
+      transform: (role) => ({ apiVersion: role.apiVersion, kind: role.kind, metadata: { name: role.metadata.name, resourceVersion: role.metadata.resourceVersion } }),
+    });
+    for (const type of MANAGED_KINDS) {
+      this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions, type, labelSelector: MANAGED_SELECTOR }));
+    }
+
+    this.#namespaceQueue = new WorkQueue((key) => this.#reconcileNamespace(key), {
+      name: 'namespaces',
+      concurrency: options.namespaceWorkers ?? 16,
+      metrics: metrics.workQueue('namespaces'),
+      onError: (key, error, retries) => logger.warn({ namespace: key, err: errorMessage(error), retries }, 'reconcile failed; retrying with backoff'),
+    });
+    this.#baselineQueue = new WorkQueue((key) => this.#reconcileBaseline(key), {
+      name: 'baselines',
+      concurrency: 2,
+      metrics: metrics.workQueue('baselines'),
+      onError: (key, error, retries) => logger.warn({ baseline: key, err: errorMessage(error), retries }, 'baseline reconcile failed; retrying with backoff'),
+    });
+    const debounce = options.statusDebounceMs ?? 1_000;
+    this.#tracker = new BaselineStatusTracker((baseline) => this.#baselineQueue.addAfter(baseline, debounce));
+
+    const managed: ManagedCaches = {
+      informer: (type) => {
+        const informer = this.#managed.get(kindKey(type.apiVersion, type.kind));
+        return informer && this.#available.has(kindKey(type.apiVersion, type.kind)) ? informer : undefined;
+      },
+      all: () => [...this.#managed.entries()].filter(([key]) => this.#available.has(key)).map(([, informer]) => informer),
+    };
+    this.#context = {
+      client, logger, managed, operatorNamespace: options.operatorNamespace,
+      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
+      recorder: new EventRecorder(client, logger),
+      tracker: this.#tracker,
+      metrics: {
+        driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
+        driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
+        write: (kind, verb) => metrics.writes.inc({ kind, verb }),
+        provisioned: (seconds) => metrics.provisioningSeconds.observe(seconds),
+      },
+    };
+    this.#registerHandlers();
+    metrics.beforeScrape(() => this.#exportNamespaceStates());
+  }
+
+  /** Kinds whose API the cluster serves (an optional CRD may be missing). */
+  readonly #available = new Set<string>();
+
+  get synced(): boolean {
+    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged()].every((informer) => informer.hasSynced);
+  }
+
+  /** Starts the informers, waits for their caches, then starts the workers. */
+  async start(): Promise<void> {
+    for (const type of MANAGED_KINDS) {
+      const key = kindKey(type.apiVersion, type.kind);
+      if (!OPTIONAL_KINDS.has(key) || await this.#served(type)) this.#available.add(key);
+      else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
+    }
+    const informers = [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged()];
+    for (const informer of informers) informer.start();
+    await Promise.all(informers.map((informer) => informer.synced));
+    this.#running = true;
+    this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced; starting workers');
+    for (const namespace of this.#namespaces.list()) this.#namespaceQueue.add(namespace.metadata.name);
+    for (const baseline of this.#baselines.list()) this.#baselineQueue.add(baseline.metadata.name);
+  }
+
+  /** Stops intake, lets in-flight reconciles finish, stops the informers. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all([this.#namespaceQueue.shutdown(), this.#baselineQueue.shutdown()]);
+    await Promise.all([this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#managed.values()].map((informer) => informer.stop()));
+  }
+
+  /** Resolves when both queues are idle (tests and benchmarks). */
+  async idle(): Promise<void> {
+    await Promise.all([this.#namespaceQueue.idle(), this.#baselineQueue.idle()]);
+  }
+
+  #activeManaged(): Informer<KubeObject>[] {
+    return [...this.#managed.entries()].filter(([key]) => this.#available.has(key)).map(([, informer]) => informer);
+  }
+
+  async #served(type: ResourceType): Promise<boolean> {
+    try {
+      await this.#options.client.list(type, { limit: 1 });
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  #registerHandlers(): void {
+    const enqueueNamespace = (name: string): void => {
+      if (this.#running) this.#namespaceQueue.add(name);
+    };
+    const enqueueBaseline = (name: string): void => {
+      if (this.#running) this.#baselineQueue.add(name);
+    };
+    const enqueueSelectedBy = (baseline: BaselineObject): void => {
+      for (const namespace of this.#namespaces.list()) {
+        if (selects(baseline, namespace, this.#options.operatorNamespace)) enqueueNamespace(namespace.metadata.name);
+      }
+    };
+
+    this.#namespaces.addHandlers({
+      onAdd: (namespace) => enqueueNamespace(namespace.metadata.name),
+      onUpdate: (previous, current) => {
+        if (JSON.stringify(previous.metadata.labels) !== JSON.stringify(current.metadata.labels)
+          || JSON.stringify(previous.metadata.annotations) !== JSON.stringify(current.metadata.annotations)
+          || previous.metadata.deletionTimestamp !== current.metadata.deletionTimestamp) {
+          enqueueNamespace(current.metadata.name);
+        }
+      },
+      onDelete: (namespace) => this.#tracker.forgetNamespace(namespace.metadata.name),
+    });
+
+    this.#baselines.addHandlers({
+      onAdd: (baseline) => {
+        enqueueBaseline(baseline.metadata.name);
+        enqueueSelectedBy(baseline);
+      },
+      onUpdate: (previous, current) => {
+        enqueueBaseline(current.metadata.name);
+        // Status writes and finalizer changes leave the generation alone: no namespace needs a look.
+        if (previous.metadata.generation !== current.metadata.generation || isDeleting(previous) !== isDeleting(current)) {
+          enqueueSelectedBy(previous);
+          enqueueSelectedBy(current);
+        }
+      },
+      onDelete: (baseline) => {
+        enqueueBaseline(baseline.metadata.name);
+        enqueueSelectedBy(baseline);
+      },
+    });
+
+    const onManagedChange = (object: KubeObject): void => {
+      if (object.metadata.namespace) enqueueNamespace(object.metadata.namespace);
+      const baseline = this.#baselines.get(object.metadata.labels?.[BASELINE_LABEL] ?? '');
+      if (baseline && isDeleting(baseline)) enqueueBaseline(baseline.metadata.name);
+    };
+    for (const informer of this.#managed.values()) {
+      informer.addHandlers({ onAdd: onManagedChange, onUpdate: (_, current) => onManagedChange(current), onDelete: onManagedChange });
+    }
+
+    // A RoleBinding waits for its ClusterRole: when one appears or goes, revisit the baselines naming it.
+    const onClusterRole = (role: KubeObject): void => {
+      for (const baseline of this.#baselines.list()) {
+        if (baseline.spec.roleBindings?.some((binding) => binding.clusterRole === role.metadata.name)) enqueueSelectedBy(baseline);
+      }
+    };
+    this.#clusterRoles.addHandlers({ onAdd: onClusterRole, onDelete: onClusterRole });
+  }
+
+  async #reconcileNamespace(name: string): Promise<void> {
+    const started = performance.now();
+    const reconcileId = randomBytes(6).toString('hex');
+    const { metrics } = this.#options;
+    try {
+      const report = await reconcileNamespace(this.#context, name);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.reconcileSeconds.observe({ controller: 'namespace', result: 'success' }, seconds);
+      metrics.reconcileTotal.inc({ controller: 'namespace', result: 'success' });
+      if (!report.skipped) {
+        this.#logger[report.writes > 0 || report.problems > 0 ? 'info' : 'debug']({
+          reconcileId, namespace: name, baselines: report.baselines, writes: report.writes, drift: report.drift,
+          problems: report.problems, durationMs: Math.round(seconds * 1000),
+        }, 'namespace reconciled');
+      }
+    } catch (error) {
+      const seconds = (performance.now() - started) / 1000;
+      metrics.reconcileSeconds.observe({ controller: 'namespace', result: 'error' }, seconds);
+      metrics.reconcileTotal.inc({ controller: 'namespace', result: 'error' });
+      this.#logger.warn({ reconcileId, namespace: name, err: errorMessage(error), durationMs: Math.round(seconds * 1000) }, 'namespace reconcile failed');
+      throw error;
+    }
+  }
+
+  async #reconcileBaseline(name: string): Promise<{ requeueAfterMs?: number } | void> {
+    const started = performance.now();
+    const { metrics } = this.#options;
+    try {
+      const report = await reconcileBaseline(this.#context, name, (namespace) => this.#namespaceQueue.add(namespace));
+      metrics.reconcileSeconds.observe({ controller: 'baseline', result: 'success' }, (performance.now() - started) / 1000);
+      metrics.reconcileTotal.inc({ controller: 'baseline', result: 'success' });
+      if (report.action !== 'unchanged') this.#logger.info({ baseline: name, action: report.action, remaining: report.remaining }, 'baseline reconciled');
+      return report.requeueAfterMs === undefined ? undefined : { requeueAfterMs: report.requeueAfterMs };
+    } catch (error) {
+      metrics.reconcileSeconds.observe({ controller: 'baseline', result: 'error' }, (performance.now() - started) / 1000);
+      metrics.reconcileTotal.inc({ controller: 'baseline', result: 'error' });
+      throw error;
+    }
+  }
+
+  /** Sets security_baseline_namespaces from the tracker at scrape time. */
+  #exportNamespaceStates(): void {
+    const gauge = this.#options.metrics.namespaces;
+    gauge.reset();
+    for (const baseline of this.#baselines.list()) {
+      if (isDeleting(baseline)) continue;
+      const counts: Record<NamespaceState | 'pending', number> = { compliant: 0, drifted: 0, failed: 0, conflict: 0, pending: 0 };
+      for (const namespace of this.#namespaces.list()) {
+        if (isDeleting(namespace) || !selects(baseline, namespace, this.#options.operatorNamespace)) continue;
+        const outcome = this.#tracker.outcome(baseline.metadata.name, namespace.metadata.name);
+        counts[outcome && outcome.generation === baseline.metadata.generation ? outcome.state : 'pending']++;
+      }
+      for (const [state, value] of Object.entries(counts)) gauge.set({ baseline: baseline.metadata.name, state }, value);
+    }
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

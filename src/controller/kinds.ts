@@ -1,0 +1,28 @@
+// The kinds the operator reads and writes, as REST resources.
+import { API_VERSION, KIND, PLURAL } from '../api/types.ts';
+import type { ResourceType } from '../runtime/kube.ts';
+
+export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
+export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
+export const EVENTS: ResourceType = { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true };
+
+/** The namespaced kinds a baseline creates; each gets one label-filtered informer. */
+export const MANAGED_KINDS: readonly ResourceType[] = [
+  { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true },
+  { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true },
+  { apiVersion: 'v1', kind: 'LimitRange', plural: 'limitranges', namespaced: true },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', namespaced: true },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
+  { apiVersion: 'logging.banzaicloud.io/v1beta1', kind: 'Flow', plural: 'flows', namespaced: true },
+];
+
+/** Kinds from CRDs that may not be installed: the operator works without them and says so. */
+export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow']);
+
+export function kindKey(apiVersion: string, kind: string): string {
+  return `${apiVersion}/${kind}`;
+}
+
+export function managedKind(apiVersion: string, kind: string): ResourceType | undefined {
+  return MANAGED_KINDS.find((type) => type.apiVersion === apiVersion && type.kind === kind);
+}

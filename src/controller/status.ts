@@ -1,0 +1,125 @@
+// What each baseline's status says, aggregated from the outcome of the last
+// reconcile of every namespace it selects. Reconciles report here; the
+// baseline reconciler turns the summary into one status write, debounced, so
+// a thousand namespaces make one write, not a thousand.
+import type { Condition, ConditionType, NamespaceCounts } from '../api/types.ts';
+
+export type NamespaceState = 'compliant' | 'drifted' | 'failed' | 'conflict';
+
+export interface NamespaceOutcome {
+  readonly state: NamespaceState;
+  /** The baseline generation the namespace was reconciled against. */
+  readonly generation: number;
+  /** For failed and conflict: a machine-readable reason and a message for people. */
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+export interface StatusSummary {
+  readonly namespaces: NamespaceCounts;
+  readonly conflicts: number;
+  /** Conditions without lastTransitionTime (the writer keeps or sets it). */
+  readonly conditions: Omit<Condition, 'lastTransitionTime'>[];
+  /** Whether every selected namespace has been reconciled against `generation`. */
+  readonly upToDate: boolean;
+}
+
+export class BaselineStatusTracker {
+  readonly #outcomes = new Map<string, Map<string, NamespaceOutcome>>();
+  readonly #onChange: (baseline: string) => void;
+
+  constructor(onChange: (baseline: string) => void) {
+    this.#onChange = onChange;
+  }
+
+  record(baseline: string, namespace: string, outcome: NamespaceOutcome): void {
+    let outcomes = this.#outcomes.get(baseline);
+    if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
+    const previous = outcomes.get(namespace);
+    outcomes.set(namespace, outcome);
+    if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation
+      || previous.reason !== outcome.reason || previous.message !== outcome.message) {
+      this.#onChange(baseline);
+    }
+  }
+
+  /** The namespace is no longer selected by (or managed for) this baseline. */
+  forget(baseline: string, namespace: string): void {
+    if (this.#outcomes.get(baseline)?.delete(namespace)) this.#onChange(baseline);
+  }
+
+  forgetNamespace(namespace: string): void {
+    for (const baseline of this.#outcomes.keys()) this.forget(baseline, namespace);
+  }
+
+  forgetBaseline(baseline: string): void {
+    this.#outcomes.delete(baseline);
+  }
+
+  outcome(baseline: string, namespace: string): NamespaceOutcome | undefined {
+    return this.#outcomes.get(baseline)?.get(namespace);
+  }
+
+  /**
+   * Summarises one baseline: `selected` is the set of namespaces it selects
+   * now (from the namespace cache), `generation` its current generation.
+   */
+  summarize(baseline: string, selected: ReadonlySet<string>, generation: number): StatusSummary {
+    const outcomes = this.#outcomes.get(baseline) ?? new Map<string, NamespaceOutcome>();
+    let compliant = 0;
+    let drifted = 0;
+    let failed = 0;
+    let conflicts = 0;
+    let pending = 0;
+    const failures: { namespace: string; outcome: NamespaceOutcome }[] = [];
+    const conflicted: { namespace: string; outcome: NamespaceOutcome }[] = [];
+    for (const namespace of selected) {
+      const outcome = outcomes.get(namespace);
+      if (!outcome || outcome.generation !== generation) {
+        pending++;
+        continue;
+      }
+      if (outcome.state === 'compliant') compliant++;
+      else if (outcome.state === 'drifted') drifted++;
+      else if (outcome.state === 'failed') {
+        failed++;
+        failures.push({ namespace, outcome });
+      } else {
+        conflicts++;
+        conflicted.push({ namespace, outcome });
+      }
+    }
+    const total = selected.size;
+    const condition = (type: ConditionType, status: boolean, reason: string, message: string) => ({
+      type, status: status ? 'True' as const : 'False' as const, reason, message, observedGeneration: generation,
+    });
+    const conditions = [
+      condition('Ready', compliant === total, compliant === total ? 'AllNamespacesCompliant' : pending > 0 ? 'Progressing' : 'NotAllNamespacesCompliant',
+        `${compliant}/${total} namespaces compliant`),
+      condition('Progressing', pending > 0, pending > 0 ? 'Reconciling' : 'Reconciled',
+        pending > 0 ? `${pending}/${total} namespaces not yet reconciled at generation ${generation}` : `all ${total} selected namespaces reconciled`),
+      condition('Degraded', failed > 0, failed > 0 ? mostCommonReason(failures) : 'NoFailures', failed > 0 ? describe(failures, failed) : 'no namespace failed'),
+      condition('Conflict', conflicts > 0, conflicts > 0 ? mostCommonReason(conflicted) : 'NoConflicts',
+        conflicts > 0 ? describe(conflicted, conflicts) : 'no conflicts'),
+    ];
+    return {
+      namespaces: { selected: total, compliant, drifted, failed },
+      conflicts,
+      conditions,
+      upToDate: pending === 0,
+    };
+  }
+}
+
+function mostCommonReason(entries: { outcome: NamespaceOutcome }[]): string {
+  const counts = new Map<string, number>();
+  for (const { outcome } of entries) counts.set(outcome.reason ?? 'Unknown', (counts.get(outcome.reason ?? 'Unknown') ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ?? 'Unknown';
+}
+
+/** "3 namespaces: team-a: <message>; team-b: …" — the first few, sorted, so the message is stable. */
+function describe(entries: { namespace: string; outcome: NamespaceOutcome }[], count: number): string {
+  const shown = [...entries].sort((a, b) => a.namespace.localeCompare(b.namespace)).slice(0, 3)
+    .map(({ namespace, outcome }) => `${namespace}: ${outcome.message ?? outcome.reason ?? 'unknown'}`);
+  return `${count} namespace${count === 1 ? '' : 's'}: ${shown.join('; ')}${count > 3 ? '; …' : ''}`;
+}
