@@ -40,4 +40,8 @@ export default {
   ],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
+  // Cluster tests share one control plane and run an operator each, and
+  // operators must not run side by side (they would reconcile each other's
+  // baselines): run test files one at a time.
+  maxWorkers: 1,
 };

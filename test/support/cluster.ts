@@ -86,7 +86,7 @@ function safeJson(text: string): unknown {
  * within the timeout; rethrows the last failure otherwise.
  */
 export async function eventually<T>(
-  probe: () => Promise<T> | T,
+  probe: () => Promise<T | false> | T | false,
   { timeoutMs = 15_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -94,7 +94,7 @@ export async function eventually<T>(
   while (Date.now() < deadline) {
     try {
       const value = await probe();
-      if (value !== false) return value;
+      if (value !== false) return value as T;
       lastError = new Error('condition returned false');
     } catch (error) {
       lastError = error;

@@ -1,0 +1,292 @@
+// The core promise, end to end: the operator (its own process, its own
+// identity) against the real control plane provisions selected namespaces,
+// keeps them, composes baselines, and reports what it cannot do.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
+import { MANAGED_KINDS } from '../../src/controller/kinds.ts';
+import { adminKubeConfig, createTestNamespace, eventually, statusOf } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import {
+  condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, waitForStatus, writerAs,
+} from '../support/baselines.ts';
+import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { kubeConfigAsUser } from '../support/identities.ts';
+import type { SecurityBaselineSpec } from '../../src/api/types.ts';
+import type { KubeObject } from '../../src/runtime/kube.ts';
+
+const run = randomBytes(3).toString('hex');
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const networking = kc.makeApiClient(NetworkingV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const kind = (name: string) => {
+  const type = MANAGED_KINDS.find((t) => t.kind === name);
+  if (!type) throw new Error(name);
+  return type;
+};
+const baselinesCreated: string[] = [];
+let operator: RunningOperator;
+
+/** A baseline with a unique name, selecting namespaces labelled `sbo-e2e=<its name>`. */
+async function baseline(prefix: string, spec: Omit<SecurityBaselineSpec, 'namespaceSelector'> & Partial<SecurityBaselineSpec>): Promise<string> {
+  const name = `${prefix}-${run}`;
+  await createBaseline(name, { namespaceSelector: { matchLabels: { 'sbo-e2e': name } }, ...spec });
+  baselinesCreated.push(name);
+  return name;
+}
+
+const exists = (read: Promise<unknown>) => read.then(() => true, (e: unknown) => {
+  if (statusOf(e) === 404) return false;
+  throw e;
+});
+
+/** Events about a namespace (they live in `default`, as for every cluster-scoped object). */
+async function events(namespace: string, reason: string): Promise<CoreV1Event[]> {
+  return (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.kind=Namespace,involvedObject.name=${namespace}` }))
+    .items.filter((e) => e.reason === reason);
+}
+
+beforeAll(async () => {
+  await installCrds();
+  operator = await startOperator();
+});
+
+afterAll(async () => {
+  // Delete while the operator runs, so finalizers are honoured and nothing is left for the next file.
+  await Promise.all(baselinesCreated.map((name) => deleteBaseline(name)));
+  await Promise.all(baselinesCreated.map((name) => waitForBaselineGone(name).catch(() => undefined)));
+  const code = await operator.stop();
+  expect(code).toBe(0); // SIGTERM drains and exits cleanly
+});
+
+describe('provisioning', () => {
+  test('a matching namespace gets every object, a non-matching one none, and the baseline reports Ready', async () => {
+    const name = await baseline('full', {
+      networkPolicy: { allowDNS: true, allowSameNamespace: true },
+      resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'requests.memory': '1Gi', 'limits.cpu': '2', 'limits.memory': '2Gi' } },
+      limitRange: { defaultRequest: { cpu: '100m', memory: '128Mi' }, default: { cpu: '500m', memory: '512Mi' } },
+      roleBindings: [
+        { name: 'readers', clusterRole: 'view', subjects: [{ kind: 'Group', name: '${namespace}-readers' }] },
+        { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], subjects: [{ kind: 'User', name: 'alice' }] },
+      ],
+      podSecurity: { enforce: 'restricted' },
+    });
+    const selected = await createTestNamespace('sel', { 'sbo-e2e': name });
+    const other = await createTestNamespace('other');
+
+    await eventually(async () => {
+      const [np, quota, limits, binding, role] = await Promise.all([
+        networking.readNamespacedNetworkPolicy({ namespace: selected, name: `${name}-default-deny` }),
+        core.readNamespacedResourceQuota({ namespace: selected, name: `${name}-quota` }),
+        core.readNamespacedLimitRange({ namespace: selected, name: `${name}-limits` }),
+        rbac.readNamespacedRoleBinding({ namespace: selected, name: `${name}-readers` }),
+        rbac.readNamespacedRole({ namespace: selected, name: `${name}-pod-readers` }),
+      ]);
+      expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
+      expect(quota.spec?.hard?.pods).toBe('4');
+      expect(limits.spec?.limits[0]?.defaultRequest?.cpu).toBe('100m');
+      expect(binding.subjects?.[0]?.name).toBe(`${selected}-readers`);
+      expect(role.rules?.[0]?.resources).toEqual(['pods']);
+      return true;
+    });
+    const ns = await core.readNamespace({ name: selected });
+    expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    expect(JSON.parse(ns.metadata?.annotations?.[APPLIED_ANNOTATION] ?? '{}')).toEqual({ [name]: 1 });
+
+    // The namespace that does not match stays untouched.
+    expect(await exists(core.readNamespacedResourceQuota({ namespace: other, name: `${name}-quota` }))).toBe(false);
+    expect((await core.readNamespace({ name: other })).metadata?.annotations?.[APPLIED_ANNOTATION]).toBeUndefined();
+
+    const ready = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
+    expect(ready.status?.namespaces).toEqual({ selected: 1, compliant: 1, drifted: 0, failed: 0 });
+    expect(ready.status?.observedGeneration).toBe(1);
+    expect(ready.metadata.finalizers).toContain('security.baseline.dev/finalizer');
+  });
+
+  test('relabelling a namespace into and out of selection adds and removes its objects', async () => {
+    const name = await baseline('relabel', { resourceQuota: { hard: { pods: '10' } }, podSecurity: { enforce: 'baseline' } });
+    const namespace = await createTestNamespace('relabel', { team: 'payments' });
+    const writer = writerAs('kubectl-label');
+    await writer.mergePatch({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, namespace, undefined, { metadata: { labels: { 'sbo-e2e': name } } });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await writer.mergePatch({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, namespace, undefined, { metadata: { labels: { 'sbo-e2e': null } } });
+    await eventually(async () => !(await exists(core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }))));
+    await eventually(async () => {
+      const labels = (await core.readNamespace({ name: namespace })).metadata?.labels ?? {};
+      // Only the operator's labels go; the one someone else set stays.
+      return labels['pod-security.kubernetes.io/enforce'] === undefined && labels['pod-security.kubernetes.io/warn'] === undefined
+        && labels.team === 'payments';
+    });
+    const ns = await core.readNamespace({ name: namespace });
+    expect(ns.metadata?.annotations?.[APPLIED_ANNOTATION]).toBeUndefined();
+  });
+});
+
+describe('drift', () => {
+  test('an edited object is put back, and the Event names who changed it', async () => {
+    const name = await baseline('edit', { resourceQuota: { hard: { pods: '4' } } });
+    const namespace = await createTestNamespace('edit', { 'sbo-e2e': name });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await writerAs('kubectl-edit').mergePatch(kind('ResourceQuota'), `${name}-quota`, namespace, { spec: { hard: { pods: '400' } } });
+    await eventually(async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods === '4');
+    const drift = await eventually(async () => {
+      const found = await events(namespace, 'DriftCorrected');
+      return found.length > 0 ? found : false;
+    });
+    expect(drift[0]?.message).toMatch(new RegExp(`ResourceQuota ${name}-quota had .spec.hard.pods changed by kubectl-edit; restored`));
+    expect(drift[0]?.type).toBe('Warning');
+  });
+
+  test('a deleted object is recreated', async () => {
+    const name = await baseline('delete', { networkPolicy: { defaultDeny: ['Ingress'] } });
+    const namespace = await createTestNamespace('delete', { 'sbo-e2e': name });
+    const first = await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
+    // Wait for the applied annotation, so the operator knows the object existed.
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    await networking.deleteNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
+    const second = await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
+    expect(second.metadata?.uid).not.toBe(first.metadata?.uid);
+    const drift = await eventually(async () => {
+      const found = await events(namespace, 'DriftCorrected');
+      return found.length > 0 ? found : false;
+    });
+    expect(drift[0]?.message).toContain(`NetworkPolicy ${name}-default-deny was deleted; recreated`);
+  });
+
+  test('a same-named object someone else owns is a Conflict and stays untouched', async () => {
+    const name = `foreign-${run}`;
+    const namespace = await createTestNamespace('foreign', { 'sbo-e2e': name });
+    await core.createNamespacedResourceQuota({ namespace, body: { metadata: { name: `${name}-quota` }, spec: { hard: { pods: '99' } } } });
+    await baseline('foreign', { resourceQuota: { hard: { pods: '4' } }, limitRange: { default: { cpu: '1' } } });
+    const status = await waitForStatus(name, (b) => condition(b, 'Conflict')?.status === 'True');
+    expect(condition(status, 'Conflict')?.reason).toBe('ForeignObject');
+    expect(condition(status, 'Conflict')?.message).toContain(`ResourceQuota ${name}-quota already exists and belongs to another owner; it was left untouched`);
+    const quota = await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` });
+    expect(quota.spec?.hard?.pods).toBe('99');
+    expect(quota.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+    // The baseline's other controls still apply.
+    await eventually(() => core.readNamespacedLimitRange({ namespace, name: `${name}-limits` }));
+  });
+});
+
+describe('baseline changes', () => {
+  test('editing the quota updates every selected namespace', async () => {
+    const name = await baseline('quota-edit', { resourceQuota: { hard: { pods: '4' } } });
+    const namespaces = await Promise.all([1, 2, 3].map(() => createTestNamespace('qe', { 'sbo-e2e': name })));
+    for (const namespace of namespaces) await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await writerAs('platform-team').mergePatch(
+      { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', plural: 'securitybaselines', namespaced: false },
+      name, undefined, { spec: { resourceQuota: { hard: { pods: '8' } } } });
+    for (const namespace of namespaces) {
+      await eventually(async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods === '8');
+    }
+    await waitForStatus(name, (b) => b.status?.observedGeneration === 2 && b.status.namespaces?.compliant === 3);
+  });
+
+  test('deleting a baseline with deletionPolicy Delete removes its objects', async () => {
+    const name = await baseline('del', { resourceQuota: { hard: { pods: '4' } }, deletionPolicy: 'Delete' });
+    const namespace = await createTestNamespace('del', { 'sbo-e2e': name });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await deleteBaseline(name);
+    await waitForBaselineGone(name);
+    expect(await exists(core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }))).toBe(false);
+    expect((await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION]).toBeUndefined();
+  });
+
+  test('deleting a baseline with deletionPolicy Orphan leaves its objects, no longer managed', async () => {
+    const name = await baseline('orphan', { resourceQuota: { hard: { pods: '4' } }, deletionPolicy: 'Orphan' });
+    const namespace = await createTestNamespace('orphan', { 'sbo-e2e': name });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await deleteBaseline(name);
+    await waitForBaselineGone(name);
+    const quota = await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` });
+    expect(quota.spec?.hard?.pods).toBe('4');
+    expect(quota.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+  });
+});
+
+describe('composition and reporting', () => {
+  test('two baselines on one namespace: objects add up, the strictest Pod Security wins, the loser reports a Conflict', async () => {
+    const label = `compose-${run}`;
+    const selector = { matchLabels: { 'sbo-e2e-compose': label } };
+    const strict = await baseline('strict', { namespaceSelector: selector, podSecurity: { enforce: 'restricted' }, resourceQuota: { hard: { pods: '4' } } });
+    const lax = await baseline('lax', { namespaceSelector: selector, podSecurity: { enforce: 'baseline' }, priority: 10, resourceQuota: { hard: { pods: '10' } } });
+    const namespace = await createTestNamespace('compose', { 'sbo-e2e-compose': label });
+    await eventually(async () => {
+      await core.readNamespacedResourceQuota({ namespace, name: `${strict}-quota` });
+      await core.readNamespacedResourceQuota({ namespace, name: `${lax}-quota` });
+      return true;
+    });
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted');
+    const loser = await waitForStatus(lax, (b) => condition(b, 'Conflict')?.status === 'True');
+    expect(condition(loser, 'Conflict')?.reason).toBe('PodSecurityOverridden');
+    expect(condition(loser, 'Conflict')?.message).toContain(`overridden by baseline ${strict}`);
+    const winner = await waitForStatus(strict, (b) => condition(b, 'Ready')?.status === 'True');
+    expect(condition(winner, 'Conflict')?.status).toBe('False');
+  });
+
+  test('a ClusterRole that does not exist yields a condition and an Event; the binding follows once it exists', async () => {
+    const role = `missing-role-${run}`;
+    const name = await baseline('norole', { roleBindings: [{ name: 'ops', clusterRole: role, subjects: [{ kind: 'User', name: 'bob' }] }] });
+    const namespace = await createTestNamespace('norole', { 'sbo-e2e': name });
+    const status = await waitForStatus(name, (b) => condition(b, 'Degraded')?.status === 'True');
+    expect(condition(status, 'Degraded')?.reason).toBe('ClusterRoleNotFound');
+    expect(condition(status, 'Degraded')?.message).toContain(`ClusterRole ${role}, which does not exist`);
+    await eventually(async () => (await events(namespace, 'ClusterRoleNotFound')).length > 0);
+    expect(await exists(rbac.readNamespacedRoleBinding({ namespace, name: `${name}-ops` }))).toBe(false);
+    await rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } });
+    try {
+      await eventually(() => rbac.readNamespacedRoleBinding({ namespace, name: `${name}-ops` }));
+      await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    } finally {
+      await rbac.deleteClusterRole({ name: role });
+    }
+  });
+
+  test('without the logging Flow CRD the baseline reports LoggingUnavailable and still applies its other controls', async () => {
+    const name = await baseline('logging', { logging: { flow: { globalOutputRefs: ['central'] } }, resourceQuota: { hard: { pods: '4' } } });
+    const namespace = await createTestNamespace('logging', { 'sbo-e2e': name });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    const status = await waitForStatus(name, (b) => condition(b, 'Degraded')?.status === 'True');
+    expect(condition(status, 'Degraded')?.reason).toBe('LoggingUnavailable');
+    await eventually(async () => (await events(namespace, 'LoggingUnavailable')).length > 0);
+  });
+
+  test('the classic segmentation: backend pods reachable only from frontend pods on TCP 80', async () => {
+    const name = await baseline('segment', {
+      networkPolicy: {
+        defaultDeny: ['Ingress'],
+        podPolicies: [{
+          name: 'backend',
+          podSelector: { matchLabels: { app: 'backend' } },
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: 'frontend' } } }], ports: [{ protocol: 'TCP', port: 80 }] }],
+        }],
+      },
+    });
+    const namespace = await createTestNamespace('segment', { 'sbo-e2e': name });
+    // Read as plain JSON: client-node's model classes rename `from` to `_from`.
+    const policy = await eventually(() => writerAs('reader').client.get<KubeObject & { spec: unknown }>(kind('NetworkPolicy'), `${name}-backend`, namespace));
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: { app: 'backend' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'frontend' } } }], ports: [{ protocol: 'TCP', port: 80 }] }],
+    });
+    const deny = await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
+    expect(deny.spec?.podSelector).toEqual({});
+    expect(deny.spec?.policyTypes).toEqual(['Ingress']);
+  });
+
+  test('a tenant bound by the baseline can read pods, as the RoleBinding promises', async () => {
+    const name = await baseline('alice', {
+      roleBindings: [{ name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], subjects: [{ kind: 'User', name: `alice-${run}` }] }],
+    });
+    const namespace = await createTestNamespace('fronto', { 'sbo-e2e': name });
+    const alice = (await kubeConfigAsUser(`alice-${run}`)).makeApiClient(CoreV1Api);
+    await eventually(() => alice.listNamespacedPod({ namespace }));
+    const refused = await alice.listNamespacedSecret({ namespace }).then(() => 200, (e: unknown) => statusOf(e));
+    expect(refused).toBe(403);
+    expect((await getBaseline(name)).spec.roleBindings?.[0]?.name).toBe('pod-readers');
+  });
+});

@@ -1,0 +1,111 @@
+// Write economy, counted by the API server's own audit log (not by anything the
+// operator reports about itself): a cold start writes each desired object
+// once, plus one namespace write and a bounded number of baseline writes; a
+// restart over a compliant cluster writes nothing.
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import { auditMark, writesSince, type AuditedWrite } from '../support/audit.ts';
+import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
+
+const NAMESPACES = 100;
+const run = randomBytes(3).toString('hex');
+const baseline = `economy-${run}`;
+const OBJECTS_PER_NAMESPACE = { networkpolicies: 1, resourcequotas: 1, limitranges: 1, roles: 1, rolebindings: 2 };
+let namespaces: string[] = [];
+
+/** Waits until the operator has reconciled every namespace at least `times` times and its queues are empty. */
+async function settle(operator: RunningOperator, times: number): Promise<void> {
+  await eventually(async () => {
+    const metrics = await operator.metrics();
+    return metricValue(metrics, 'security_baseline_reconcile_total', { controller: 'namespace' }) >= times
+      && metricValue(metrics, 'workqueue_depth') === 0
+      && metricValue(metrics, 'workqueue_unfinished_work_seconds') === 0;
+  }, { timeoutMs: 120_000, intervalMs: 250 });
+  // Debounced status writes come up to a second later.
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+}
+
+function ours(write: AuditedWrite): boolean {
+  return (write.namespace !== undefined && namespaces.includes(write.namespace))
+    || (write.resource === 'namespaces' && namespaces.includes(write.name ?? ''))
+    || (write.resource === 'securitybaselines' && write.name === baseline);
+}
+
+function table(writes: AuditedWrite[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const write of writes) {
+    const key = `${write.verb} ${write.resource}${write.subresource ? `/${write.subresource}` : ''}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+beforeAll(async () => {
+  await installCrds();
+  namespaces = await Promise.all(Array.from({ length: NAMESPACES }, () => createTestNamespace('economy', { 'sbo-economy': run })));
+  await createBaseline(baseline, {
+    namespaceSelector: { matchLabels: { 'sbo-economy': run } },
+    networkPolicy: { defaultDeny: ['Ingress', 'Egress'], allowDNS: true, allowSameNamespace: true },
+    resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'limits.cpu': '2', 'requests.memory': '1Gi', 'limits.memory': '2Gi' } },
+    limitRange: { defaultRequest: { cpu: '100m', memory: '128Mi' }, default: { cpu: '500m', memory: '512Mi' } },
+    roleBindings: [
+      { name: 'readers', clusterRole: 'view', subjects: [{ kind: 'Group', name: '${namespace}-readers' }] },
+      { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], subjects: [{ kind: 'User', name: 'alice' }] },
+    ],
+    podSecurity: { enforce: 'restricted' },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  const operator = await startOperator();
+  await deleteBaseline(baseline);
+  await waitForBaselineGone(baseline, 60_000).catch(() => undefined);
+  await operator.stop();
+}, 120_000);
+
+test(`cold start over ${NAMESPACES} namespaces writes each desired object once; a restart writes nothing`, async () => {
+  const coldMark = await auditMark();
+  const cold = await startOperator();
+  await waitForStatus(baseline, (b) => b.status?.namespaces?.compliant === NAMESPACES && condition(b, 'Ready')?.status === 'True', 120_000);
+  await settle(cold, NAMESPACES);
+  expect(await cold.stop()).toBe(0);
+  const coldWrites = (await writesSince(coldMark, cold.user)).filter(ours);
+
+  for (const namespace of namespaces) {
+    // The audit log gives a Namespace its own name as namespace: count it apart.
+    const inNamespace = coldWrites.filter((w) => w.namespace === namespace && w.resource !== 'namespaces');
+    for (const [resource, count] of Object.entries(OBJECTS_PER_NAMESPACE)) {
+      expect([namespace, resource, inNamespace.filter((w) => w.resource === resource && w.verb === 'patch').length])
+        .toEqual([namespace, resource, count]);
+    }
+    expect(inNamespace.length).toBe(6);
+    // Pod Security labels and the applied annotation: one apply of the namespace.
+    expect(coldWrites.filter((w) => w.resource === 'namespaces' && w.name === namespace).length).toBe(1);
+  }
+  const baselineWrites = coldWrites.filter((w) => w.resource === 'securitybaselines');
+  const statusWrites = baselineWrites.filter((w) => w.subresource === 'status').length;
+  expect(baselineWrites.filter((w) => !w.subresource).length).toBe(1); // the finalizer
+  expect(statusWrites).toBeGreaterThanOrEqual(1);
+  expect(statusWrites).toBeLessThanOrEqual(10); // debounced: at most one a second while converging
+  expect(coldWrites.filter((w) => w.resource === 'events')).toEqual([]);
+  expect(coldWrites.every((w) => w.code >= 200 && w.code < 300)).toBe(true);
+
+  const restartMark = await auditMark();
+  const warm = await startOperator();
+  await settle(warm, NAMESPACES);
+  expect(await warm.stop()).toBe(0);
+  const allRestartWrites = await writesSince(restartMark, warm.user);
+
+  process.stderr.write(`\nwrite economy, ${NAMESPACES} namespaces, 6 desired objects each:\n`
+    + `  cold start: ${coldWrites.length} writes (${(coldWrites.length / NAMESPACES).toFixed(2)} per namespace): ${JSON.stringify(table(coldWrites))}\n`
+    + `  restart over the compliant cluster: ${allRestartWrites.length} writes\n`);
+  expect(allRestartWrites).toEqual([]);
+
+  // Still compliant, as seen from outside.
+  const namespace = await adminKubeConfig().makeApiClient(CoreV1Api).readNamespace({ name: namespaces[0]! });
+  expect(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+}, 300_000);
