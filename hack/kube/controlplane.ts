@@ -110,7 +110,23 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     await waitFor('etcd', async () => (await httpGet(`${etcdUrl}/health`)).status === 200, dir, log);
 
     const server = `https://127.0.0.1:${apiPort}`;
+    // Every write, with who made it: tests count the operator's writes from here,
+    // independently of anything the operator says about itself.
+    await writeFile(path.join(dir, 'audit-policy.yaml'), [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived]',
+      'rules:',
+      '- level: Metadata',
+      '  verbs: [create, update, patch, delete, deletecollection]',
+      '- level: None',
+      '',
+    ].join('\n'));
     await launch('kube-apiserver', [
+      `--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`,
+      `--audit-log-path=${path.join(dir, 'audit.log')}`,
+      '--audit-log-format=json',
+      '--audit-log-mode=blocking',
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
