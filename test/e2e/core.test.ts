@@ -11,7 +11,8 @@ import { installCrds } from '../support/crds.ts';
 import {
   condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, waitForStatus, writerAs,
 } from '../support/baselines.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
+import { auditMark, writesSince } from '../support/audit.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 import type { KubeObject } from '../../src/runtime/kube.ts';
@@ -26,6 +27,8 @@ const kind = (name: string) => {
   if (!type) throw new Error(name);
   return type;
 };
+const NAMESPACE_TYPE = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
+const BASELINE_TYPE = { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', plural: 'securitybaselines', namespaced: false };
 const baselinesCreated: string[] = [];
 let operator: RunningOperator;
 
@@ -109,9 +112,9 @@ describe('provisioning', () => {
     const name = await baseline('relabel', { resourceQuota: { hard: { pods: '10' } }, podSecurity: { enforce: 'baseline' } });
     const namespace = await createTestNamespace('relabel', { team: 'payments' });
     const writer = writerAs('kubectl-label');
-    await writer.mergePatch({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, namespace, undefined, { metadata: { labels: { 'sbo-e2e': name } } });
+    await writer.mergePatch(NAMESPACE_TYPE, namespace, undefined, { metadata: { labels: { 'sbo-e2e': name } } });
     await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
-    await writer.mergePatch({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, namespace, undefined, { metadata: { labels: { 'sbo-e2e': null } } });
+    await writer.mergePatch(NAMESPACE_TYPE, namespace, undefined, { metadata: { labels: { 'sbo-e2e': null } } });
     await eventually(async () => !(await exists(core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }))));
     await eventually(async () => {
       const labels = (await core.readNamespace({ name: namespace })).metadata?.labels ?? {};
@@ -176,9 +179,7 @@ describe('baseline changes', () => {
     const name = await baseline('quota-edit', { resourceQuota: { hard: { pods: '4' } } });
     const namespaces = await Promise.all([1, 2, 3].map(() => createTestNamespace('qe', { 'sbo-e2e': name })));
     for (const namespace of namespaces) await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
-    await writerAs('platform-team').mergePatch(
-      { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', plural: 'securitybaselines', namespaced: false },
-      name, undefined, { spec: { resourceQuota: { hard: { pods: '8' } } } });
+    await writerAs('platform-team').mergePatch(BASELINE_TYPE, name, undefined, { spec: { resourceQuota: { hard: { pods: '8' } } } });
     for (const namespace of namespaces) {
       await eventually(async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods === '8');
     }
@@ -288,5 +289,59 @@ describe('composition and reporting', () => {
     const refused = await alice.listNamespacedSecret({ namespace }).then(() => 200, (e: unknown) => statusOf(e));
     expect(refused).toBe(403);
     expect((await getBaseline(name)).spec.roleBindings?.[0]?.name).toBe('pod-readers');
+  });
+});
+
+describe('exclusions and Audit', () => {
+  test('system namespaces, the operator\'s namespace, excludeNamespaces and terminating namespaces are never managed', async () => {
+    const label = { 'sbo-exclude': run };
+    const skipped = await createTestNamespace('skipped', label);
+    const included = await createTestNamespace('included', label);
+    const terminating = await createTestNamespace('terminating', label);
+    const operatorNamespace = 'security-baseline-system';
+    await core.createNamespace({ body: { metadata: { name: operatorNamespace } } }).catch((e: unknown) => {
+      if (statusOf(e) !== 409) throw e;
+    });
+    const labeller = writerAs('kubectl-label');
+    for (const namespace of ['kube-public', operatorNamespace]) await labeller.mergePatch(NAMESPACE_TYPE, namespace, undefined, { metadata: { labels: label } });
+    try {
+      // A ConfigMap with a finalizer keeps the namespace terminating for as long as the test needs.
+      await core.createNamespacedConfigMap({ namespace: terminating, body: { metadata: { name: 'hold', finalizers: ['example.com/hold'] } } });
+      await core.deleteNamespace({ name: terminating });
+      const name = await baseline('exclude', { namespaceSelector: { matchLabels: label }, excludeNamespaces: [skipped], resourceQuota: { hard: { pods: '1' } } });
+      await eventually(() => core.readNamespacedResourceQuota({ namespace: included, name: `${name}-quota` }));
+      for (const namespace of ['kube-public', operatorNamespace, skipped, terminating]) {
+        expect([namespace, await exists(core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }))]).toEqual([namespace, false]);
+      }
+      const status = await waitForStatus(name, (b) => b.status?.namespaces?.compliant === 1);
+      expect(status.status?.namespaces?.selected).toBe(1);
+    } finally {
+      for (const namespace of ['kube-public', operatorNamespace]) await labeller.mergePatch(NAMESPACE_TYPE, namespace, undefined, { metadata: { labels: { 'sbo-exclude': null } } });
+      await core.patchNamespacedConfigMap({ namespace: terminating, name: 'hold', body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+    }
+  });
+
+  test('Audit mode reports what differs and writes nothing; switching to Enforce applies', async () => {
+    const name = await baseline('audit', { mode: 'Audit', resourceQuota: { hard: { pods: '3' } }, podSecurity: { enforce: 'restricted' } });
+    const mark = await auditMark();
+    const namespace = await createTestNamespace('audit', { 'sbo-e2e': name });
+    const status = await waitForStatus(name, (b) => b.status?.namespaces?.drifted === 1);
+    expect(status.status?.namespaces?.compliant).toBe(0);
+    const audit = await eventually(async () => {
+      const found = await events(namespace, 'AuditDrift');
+      return found.length > 0 ? found : false;
+    });
+    expect(audit[0]?.message).toContain(`ResourceQuota ${name}-quota missing`);
+    expect(audit[0]?.message).toContain('label pod-security.kubernetes.io/enforce is unset, want restricted');
+    expect(metricValue(await operator.metrics(), 'security_baseline_drift_detected_total', { baseline: name })).toBeGreaterThan(0);
+    // The API server's audit log: the operator wrote nothing to the namespace or in it.
+    const writes = (await writesSince(mark, operator.user)).filter((w) => w.namespace === namespace);
+    expect(writes).toEqual([]);
+    expect(await exists(core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }))).toBe(false);
+
+    await writerAs('platform-team').mergePatch(BASELINE_TYPE, name, undefined, { spec: { mode: 'Enforce' } });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    const enforced = await waitForStatus(name, (b) => b.status?.namespaces?.compliant === 1);
+    expect(enforced.status?.namespaces?.drifted).toBe(0);
   });
 });
