@@ -74,7 +74,7 @@ install: deps ## apply crds/ to the cluster in $$KUBECONFIG
 .PHONY: run
 run: deps ## run the operator in the foreground against $$KUBECONFIG
 	KUBECONFIG=$(KUBECONFIG) LOG_FORMAT=$${LOG_FORMAT:-pretty} OPERATOR_NAMESPACE=$${OPERATOR_NAMESPACE:-security-baseline-system} \
-	  METRICS_PORT=$${METRICS_PORT:-8080} node src/main.ts
+	  METRICS_SECURE=$${METRICS_SECURE:-false} METRICS_BIND_ADDRESS=$${METRICS_BIND_ADDRESS:-127.0.0.1:8080} HEALTH_PROBE_BIND_ADDRESS=$${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081} node src/main.ts
 
 .PHONY: clean
 clean: ## remove build output (not the cached control plane binaries)

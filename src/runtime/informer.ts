@@ -24,6 +24,8 @@ export interface InformerHandlers<T> {
 export interface InformerMetrics {
   relist?(resource: string, reason: string): void;
   restart?(resource: string): void;
+  /** A list completed or a watch delivered something (a bookmark counts): the informer is alive. */
+  heartbeat?(resource: string): void;
 }
 
 export interface InformerOptions<T extends KubeObject> {
@@ -167,6 +169,7 @@ export class Informer<T extends KubeObject> {
       this.#hasSynced = true;
       this.#markSynced();
     }
+    this.#options.metrics?.heartbeat?.(type.plural);
     return listed.resourceVersion;
   }
 
@@ -182,6 +185,7 @@ export class Informer<T extends KubeObject> {
           resolve({ resourceVersion, error: new KubeApiError(status.code ?? 500, status.reason ?? 'Unknown', status.message ?? '', 'WATCH', type.plural) });
           return;
         }
+        this.#options.metrics?.heartbeat?.(type.plural);
         const objectVersion = event.object.metadata.resourceVersion;
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;

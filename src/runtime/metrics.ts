@@ -83,7 +83,7 @@ export class OperatorMetrics {
 
   readonly informerLastEvent = new Gauge({
     name: 'security_baseline_informer_last_sync_timestamp_seconds',
-    help: 'When each informer last completed a list or received a watch event or bookmark.',
+    help: 'When each informer last completed a list or received a watch event or bookmark (about once a minute on a quiet watch).',
     labelNames: ['resource'] as const,
     registers: [this.registry],
   });
@@ -165,6 +165,7 @@ export class OperatorMetrics {
     return {
       relist: (resource, reason) => this.informerRelists.inc({ resource, reason }),
       restart: (resource) => this.informerRestarts.inc({ resource }),
+      heartbeat: (resource) => this.informerLastEvent.set({ resource }, Date.now() / 1000),
     };
   }
 

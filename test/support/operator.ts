@@ -6,13 +6,16 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
-import { adminKubeConfig, eventually, testControlPlane } from './cluster.ts';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { request as httpsRequest } from 'node:https';
+import { adminKubeConfig, eventually, statusOf, testControlPlane } from './cluster.ts';
 
 export const OPERATOR_USER = 'security-baseline-operator-e2e';
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 export interface RunningOperator {
   readonly metricsUrl: string;
+  readonly healthUrl: string;
   readonly logFile: string;
   readonly user: string;
   /** SIGTERM, then wait for exit; resolves with the exit code. */
@@ -49,7 +52,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     kubeconfig = path.join(workDir, 'kubeconfig');
     await writeFile(kubeconfig, renderKubeconfig(server, ca, identity), { mode: 0o600 });
   }
-  const port = await freePort();
+  const [port, healthPort] = [await freePort(), await freePort()];
+  const scraperToken = await metricsScraperToken();
   // Outside the control plane's temp dir, so the log survives the run for whoever reads a failure.
   const logDir = path.join(repoRoot, '.dev', 'test-logs');
   await mkdir(logDir, { recursive: true });
@@ -59,8 +63,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     env: {
       ...process.env,
       KUBECONFIG: kubeconfig,
-      METRICS_PORT: String(port),
-      METRICS_HOST: '127.0.0.1',
+      METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
       OPERATOR_NAMESPACE: 'security-baseline-system',
       LOG_LEVEL: 'debug',
       ...options.env,
@@ -70,13 +74,14 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  const metricsUrl = `https://127.0.0.1:${port}/metrics`;
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
-    return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+    return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
   }, { timeoutMs: 60_000, intervalMs: 100 });
   return {
     metricsUrl,
+    healthUrl: `http://127.0.0.1:${healthPort}`,
     logFile,
     user,
     stop: async () => {
@@ -85,8 +90,55 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       log.end();
       return code;
     },
-    metrics: async () => (await fetch(metricsUrl)).text(),
+    metrics: async () => {
+      const response = await scrape(metricsUrl, scraperToken);
+      if (response.status !== 200) throw new Error(`scrape of ${metricsUrl} answered ${response.status}`);
+      return response.body;
+    },
   };
+}
+
+/**
+ * GETs an HTTPS URL with a bearer token, accepting the operator's self-signed
+ * certificate (as a ServiceMonitor with insecureSkipVerify does).
+ */
+export function scrape(url: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, {
+      rejectUnauthorized: false,
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export const SCRAPER_NAMESPACE = 'sbo-test-monitoring';
+export const METRICS_READER_ROLE = 'sbo-test-metrics-reader';
+
+/** A real ServiceAccount token allowed to GET /metrics, as Prometheus would hold. */
+export async function metricsScraperToken(): Promise<string> {
+  const kc = adminKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const ignoreExists = (e: unknown) => { if (statusOf(e) !== 409) throw e; };
+  await core.createNamespace({ body: { metadata: { name: SCRAPER_NAMESPACE } } }).catch(ignoreExists);
+  await core.createNamespacedServiceAccount({ namespace: SCRAPER_NAMESPACE, body: { metadata: { name: 'prometheus' } } }).catch(ignoreExists);
+  await rbac.createClusterRole({ body: { metadata: { name: METRICS_READER_ROLE }, rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }] } }).catch(ignoreExists);
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: METRICS_READER_ROLE },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: METRICS_READER_ROLE },
+      subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: SCRAPER_NAMESPACE }],
+    },
+  }).catch(ignoreExists);
+  const token = await core.createNamespacedServiceAccountToken({ namespace: SCRAPER_NAMESPACE, name: 'prometheus', body: { spec: { audiences: [] } } });
+  return token.status?.token ?? '';
 }
 
 /** The value of one sample in a Prometheus text exposition, 0 when absent. */

@@ -1,0 +1,65 @@
+// /metrics is HTTPS and asks the API server who is calling (TokenReview) and
+// whether they may (SubjectAccessReview); health probes need no token. The
+// counters and gauges move when drift happens on the real control plane.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import { createBaseline, deleteBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
+import { metricValue, SCRAPER_NAMESPACE, scrape, startOperator, type RunningOperator } from '../support/operator.ts';
+
+const run = randomBytes(3).toString('hex');
+const core = adminKubeConfig().makeApiClient(CoreV1Api);
+let operator: RunningOperator;
+
+beforeAll(async () => {
+  await installCrds();
+  operator = await startOperator();
+});
+
+afterAll(async () => {
+  await deleteBaseline(`metrics-${run}`);
+  await waitForBaselineGone(`metrics-${run}`).catch(() => undefined);
+  await operator.stop();
+});
+
+describe('the metrics endpoint', () => {
+  test('refuses a scrape without a token (401) and with a bogus one (401)', async () => {
+    expect((await scrape(operator.metricsUrl)).status).toBe(401);
+    expect((await scrape(operator.metricsUrl, 'not-a-token')).status).toBe(401);
+  });
+
+  test('refuses a real ServiceAccount without the metrics permission (403)', async () => {
+    await core.createNamespacedServiceAccount({ namespace: SCRAPER_NAMESPACE, body: { metadata: { name: `nosy-${run}` } } });
+    const token = (await core.createNamespacedServiceAccountToken({ namespace: SCRAPER_NAMESPACE, name: `nosy-${run}`, body: { spec: { audiences: [] } } })).status?.token;
+    expect((await scrape(operator.metricsUrl, token)).status).toBe(403);
+  });
+
+  test('serves an authorised scraper; health probes need no token', async () => {
+    const body = await operator.metrics();
+    expect(body).toContain('security_baseline_build_info{version=');
+    expect(body).toContain('workqueue_depth{name="namespaces"}');
+    expect((await fetch(`${operator.healthUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${operator.healthUrl}/readyz`)).status).toBe(200);
+  });
+
+  test('drift moves the counters and the namespace gauge', async () => {
+    const name = `metrics-${run}`;
+    await createBaseline(name, { namespaceSelector: { matchLabels: { 'sbo-metrics': run } }, resourceQuota: { hard: { pods: '2' } } });
+    const namespace = await createTestNamespace('metrics', { 'sbo-metrics': run });
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_namespaces', { baseline: name, state: 'compliant' }) === 1);
+    const before = await operator.metrics();
+    expect(metricValue(before, 'security_baseline_drift_corrected_total', { baseline: name })).toBe(0);
+    expect(metricValue(before, 'security_baseline_provisioning_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+
+    await writerAs('kubectl-edit').mergePatch({ apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true },
+      `${name}-quota`, namespace, { spec: { hard: { pods: '200' } } });
+    await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'ResourceQuota' }) === 1);
+    const after = await operator.metrics();
+    expect(metricValue(after, 'security_baseline_writes_total', { kind: 'ResourceQuota', verb: 'apply' }))
+      .toBeGreaterThan(metricValue(before, 'security_baseline_writes_total', { kind: 'ResourceQuota', verb: 'apply' }));
+    expect(metricValue(after, 'security_baseline_namespaces', { baseline: name, state: 'compliant' })).toBe(1);
+  });
+});
