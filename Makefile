@@ -9,6 +9,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DEV_DIR := $(CURDIR)/.dev
 KUBECONFIG ?= $(HOME)/.kube/config
 IMAGE ?= security-baseline-operator:dev
+KUBECTL ?= $(shell command -v kubectl || echo $(DEV_DIR)/bin/kubectl)
 
 .PHONY: help
 help: ## list the targets
@@ -75,6 +76,14 @@ install: deps ## apply crds/ to the cluster in $$KUBECONFIG
 run: deps ## run the operator in the foreground against $$KUBECONFIG
 	KUBECONFIG=$(KUBECONFIG) LOG_FORMAT=$${LOG_FORMAT:-pretty} OPERATOR_NAMESPACE=$${OPERATOR_NAMESPACE:-security-baseline-system} \
 	  METRICS_SECURE=$${METRICS_SECURE:-false} METRICS_BIND_ADDRESS=$${METRICS_BIND_ADDRESS:-127.0.0.1:8080} HEALTH_PROBE_BIND_ADDRESS=$${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081} node src/main.ts
+
+.PHONY: image
+image: ## build the container image $(IMAGE) (needs a container engine)
+	docker build --build-arg VERSION=$$(node -p 'require("./package.json").version') -t $(IMAGE) .
+
+.PHONY: deploy
+deploy: ## install everything into the cluster in $$KUBECONFIG (kubectl apply -k config/default)
+	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) apply --server-side -k config/default
 
 .PHONY: clean
 clean: ## remove build output (not the cached control plane binaries)

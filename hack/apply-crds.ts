@@ -12,7 +12,8 @@ const objects = KubernetesObjectApi.makeApiClient(kc);
 const extensions = kc.makeApiClient(ApiextensionsV1Api);
 
 for (const file of (await readdir(crdDir)).filter((f) => f.endsWith('.yaml')).sort()) {
-  for (const crd of loadAllYaml(await readFile(path.join(crdDir, file), 'utf8')) as V1CustomResourceDefinition[]) {
+  const documents = loadAllYaml(await readFile(path.join(crdDir, file), 'utf8')) as V1CustomResourceDefinition[];
+  for (const crd of documents.filter((doc) => doc?.kind === 'CustomResourceDefinition')) {
     await objects.patch(crd, undefined, undefined, 'security-baseline-operator-install', true, PatchStrategy.ServerSideApply);
     const name = crd.metadata?.name ?? '';
     for (let i = 0; i < 100; i++) {
