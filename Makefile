@@ -27,6 +27,10 @@ deps: node_modules/.installed ## install npm packages, Node.js 24 among them
 kube: ## build (or reuse) the control plane binaries
 	@hack/kube/build.sh >/dev/null
 
+.PHONY: promtool
+promtool: ## install promtool (Debian's prometheus package) when missing, for the alert rule tests
+	@hack/prometheus/ensure-promtool.sh >/dev/null
+
 .PHONY: build
 build: deps ## compile src/ to dist/
 	npm run --silent build
@@ -40,12 +44,12 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube promtool typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
 	npm test
 
 .PHONY: unit
-unit: deps ## the tests that need no cluster
+unit: deps promtool ## the tests that need no cluster
 	npm test -- --selectProjects unit
 
 .PHONY: cluster-up
