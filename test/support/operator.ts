@@ -28,6 +28,8 @@ export interface OperatorOptions {
   readonly kubeconfig?: string;
   readonly user?: string;
   readonly env?: Record<string, string>;
+  /** How long to wait for /readyz (caches synced); default 60 s. */
+  readonly readyTimeoutMs?: number;
 }
 
 async function freePort(): Promise<number> {
@@ -78,7 +80,11 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
     return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
-  }, { timeoutMs: 60_000, intervalMs: 100 });
+  }, { timeoutMs: options.readyTimeoutMs ?? 60_000, intervalMs: 100 }).catch(async (error: unknown) => {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  });
   return {
     metricsUrl,
     healthUrl: `http://127.0.0.1:${healthPort}`,
