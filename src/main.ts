@@ -1,11 +1,15 @@
 // Wiring only: configuration, logger, metrics and health endpoints, the
-// Kubernetes client, the controller, and a clean shutdown on SIGTERM.
+// Kubernetes client, leader election, the controller, and a clean shutdown on
+// SIGTERM.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from './controller/controller.ts';
 import { RequestAuthorizer } from './runtime/authz.ts';
 import { startHealthServer, startMetricsServer } from './runtime/http.ts';
 import { KubeClient } from './runtime/kube.ts';
+import { LeaderElector } from './runtime/leader.ts';
 import { createLogger } from './runtime/logger.ts';
 import { OperatorMetrics } from './runtime/metrics.ts';
 
@@ -29,6 +33,12 @@ function address(value: string): { host: string; port: number } {
   return { host: value.slice(0, colon) || '0.0.0.0', port };
 }
 
+function fatal(message: string, error?: unknown): never {
+  logger.fatal({ err: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message);
+  logger.flush();
+  process.exit(1);
+}
+
 const logger = createLogger();
 const version = env.OPERATOR_VERSION ?? '0.1.0';
 const metrics = new OperatorMetrics(version);
@@ -44,6 +54,26 @@ const controller = new Controller({
   namespaceWorkers: env.NAMESPACE_WORKERS ? Number(env.NAMESPACE_WORKERS) : undefined,
 });
 
+// With LEADER_ELECT=true (as deployed, 2 replicas) only the holder of the Lease
+// reconciles; the standby keeps warm caches. Off by default for local runs.
+const elector = env.LEADER_ELECT === 'true' ? new LeaderElector({
+  // Its own client: the write guard below must not stop the election itself.
+  client: new KubeClient(kubeConfig), logger, namespace,
+  name: env.LEADER_ELECTION_ID ?? 'security-baseline-operator',
+  identity: `${env.POD_NAME ?? hostname()}_${randomUUID()}`,
+  leaseDurationMs: env.LEADER_LEASE_DURATION_MS ? Number(env.LEADER_LEASE_DURATION_MS) : undefined,
+  renewDeadlineMs: env.LEADER_RENEW_DEADLINE_MS ? Number(env.LEADER_RENEW_DEADLINE_MS) : undefined,
+  retryPeriodMs: env.LEADER_RETRY_PERIOD_MS ? Number(env.LEADER_RETRY_PERIOD_MS) : undefined,
+  onStartedLeading: () => {
+    logger.info('became the leader');
+    caches.then(() => controller.startWorkers(), () => undefined);
+  },
+  // As controller-runtime does: exit at once, so this replica never writes without the lease.
+  onStoppedLeading: () => fatal('leader lease lost: exiting'),
+}) : undefined;
+client.setWriteGuard(() => !elector || elector.isLeader());
+metrics.beforeScrape(() => metrics.leader.set(!elector || elector.isLeader() ? 1 : 0));
+
 const metricsAddress = address(env.METRICS_BIND_ADDRESS ?? ':8443');
 const healthAddress = address(env.HEALTH_PROBE_BIND_ADDRESS ?? ':8081');
 const secure = env.METRICS_SECURE !== 'false';
@@ -53,20 +83,30 @@ const servers = await Promise.all([
     authorizer: secure ? new RequestAuthorizer(client) : undefined,
     certFile: env.METRICS_CERT_FILE, keyFile: env.METRICS_KEY_FILE,
   }),
+  // A standby is ready once its caches are: it could take over at once.
   startHealthServer(healthAddress.host, healthAddress.port, { ready: () => controller.synced }),
 ]);
 logger.info({
-  version, server: kubeConfig.getCurrentCluster()?.server, operatorNamespace: namespace,
+  version, server: kubeConfig.getCurrentCluster()?.server, operatorNamespace: namespace, leaderElection: elector !== undefined,
   metrics: `${secure ? 'https' : 'http'}://${metricsAddress.host}:${metricsAddress.port}/metrics`,
   health: `http://${healthAddress.host}:${healthAddress.port}/healthz`,
 }, 'starting');
+
+const caches = controller.startInformers();
+caches.catch((error: unknown) => fatal('could not start', error));
+if (elector) {
+  elector.run().catch((error: unknown) => fatal('leader election failed', error));
+} else {
+  caches.then(() => controller.startWorkers(), () => undefined);
+}
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping: draining in-flight reconciles');
-  await controller.stop();
+  await controller.stop(); // no write in flight after this…
+  await elector?.stop({ release: true }); // …then hand the lease over at once
   for (const server of servers) server.close();
   logger.info('stopped');
   logger.flush();
@@ -74,8 +114,3 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
-
-controller.start().catch((error: unknown) => {
-  logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
-  process.exit(1);
-});

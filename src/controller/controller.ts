@@ -69,15 +69,15 @@ export class Controller {
     this.#options = options;
     const { client, metrics } = options;
     const logger = this.#logger = options.logger;
-    const informerOptions = { client, logger, metrics: metrics.informer(), watchdogMs: options.watchdogMs };
-    this.#namespaces = new Informer<NamespaceObject>({ ...informerOptions, type: NAMESPACES, transform: slimNamespace });
-    this.#baselines = new Informer<BaselineObject>({ ...informerOptions, type: BASELINES });
+    const informerOptions = (type: ResourceType) => ({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs });
+    this.#namespaces = new Informer<NamespaceObject>({ ...informerOptions(NAMESPACES), transform: slimNamespace });
+    this.#baselines = new Informer<BaselineObject>(informerOptions(BASELINES));
     this.#clusterRoles = new Informer<KubeObject>({
-      ...informerOptions, type: CLUSTER_ROLES,
+      ...informerOptions(CLUSTER_ROLES),
       transform: (role) => ({ apiVersion: role.apiVersion, kind: role.kind, metadata: { name: role.metadata.name, resourceVersion: role.metadata.resourceVersion } }),
     });
     for (const type of MANAGED_KINDS) {
-      this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions, type, labelSelector: MANAGED_SELECTOR }));
+      this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR }));
     }
 
     this.#namespaceQueue = new WorkQueue((key) => this.#reconcileNamespace(key), {
@@ -111,7 +111,13 @@ export class Controller {
         driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
         driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
         write: (kind, verb) => metrics.writes.inc({ kind, verb }),
-        provisioned: (seconds) => metrics.provisioningSeconds.observe(seconds),
+        // Only namespaces born while the operator was running and after the baselines selecting them:
+        // a namespace that predates either says nothing about how fast a new one is provisioned.
+        provisioned: (namespace, baselines) => {
+          const created = Date.parse(namespace.metadata.creationTimestamp ?? '');
+          const newest = Math.max(this.#startedAt, ...baselines.map((b) => Date.parse(b.metadata.creationTimestamp ?? '') || 0));
+          if (created >= newest - 1_000) metrics.provisioningSeconds.observe((Date.now() - created) / 1000);
+        },
       },
     };
     this.#registerHandlers();
@@ -127,6 +133,15 @@ export class Controller {
 
   /** Starts the informers, waits for their caches, then starts the workers. */
   async start(): Promise<void> {
+    await this.startInformers();
+    this.startWorkers();
+  }
+
+  /**
+   * Starts the informers and waits for their caches. A standby replica stops
+   * here, so that it takes over with warm caches when it becomes the leader.
+   */
+  async startInformers(): Promise<void> {
     for (const type of MANAGED_KINDS) {
       const key = kindKey(type.apiVersion, type.kind);
       if (!OPTIONAL_KINDS.has(key) || await this.#served(type)) this.#available.add(key);
@@ -135,11 +150,20 @@ export class Controller {
     const informers = [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged()];
     for (const informer of informers) informer.start();
     await Promise.all(informers.map((informer) => informer.synced));
+    this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced');
+  }
+
+  /** Starts reconciling: every namespace and baseline once, then whatever changes. Call after startInformers(). */
+  startWorkers(): void {
+    if (this.#running) return;
     this.#running = true;
-    this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced; starting workers');
+    this.#startedAt = Date.now();
+    this.#logger.info('starting workers');
     for (const namespace of this.#namespaces.list()) this.#namespaceQueue.add(namespace.metadata.name);
     for (const baseline of this.#baselines.list()) this.#baselineQueue.add(baseline.metadata.name);
   }
+
+  #startedAt = Date.now();
 
   /** Stops intake, lets in-flight reconciles finish, stops the informers. */
   async stop(): Promise<void> {

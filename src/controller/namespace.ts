@@ -33,8 +33,8 @@ export interface ReconcileMetrics {
   driftCorrected(baseline: string, kind: string): void;
   driftDetected(baseline: string, kind: string): void;
   write(kind: string, verb: 'apply' | 'delete' | 'orphan'): void;
-  /** Seconds from the namespace's creation to its first complete provisioning. */
-  provisioned(seconds: number): void;
+  /** The namespace was provisioned completely for the first time, by these baselines. */
+  provisioned(namespace: NamespaceObject, baselines: BaselineObject[]): void;
 }
 
 export interface ControllerContext {
@@ -242,7 +242,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
       writes++;
       ctx.metrics.write('Namespace', 'apply');
       if (Object.keys(appliedBefore).length === 0 && Object.keys(applied).length > 0 && namespace.metadata.creationTimestamp) {
-        ctx.metrics.provisioned((Date.now() - Date.parse(namespace.metadata.creationTimestamp)) / 1000);
+        ctx.metrics.provisioned(namespace, enforcing);
       }
     }
   } catch (error) {

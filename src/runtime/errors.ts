@@ -34,6 +34,14 @@ export class TerminalError extends Error {
   }
 }
 
+/** A write attempted by a replica that does not lead. */
+export class NotLeaderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotLeaderError';
+  }
+}
+
 export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 404;
 }

@@ -6,7 +6,7 @@ import {
   HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext,
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../api/constants.ts';
-import { KubeApiError } from './errors.ts';
+import { KubeApiError, NotLeaderError } from './errors.ts';
 
 /** The fields every Kubernetes object has that the operator reads. */
 export interface KubeObject {
@@ -77,6 +77,20 @@ export class KubeClient {
 
   constructor(config: KubeConfig) {
     this.config = config;
+  }
+
+  /**
+   * Writes (apply, merge patch, create, delete) are refused while the guard
+   * says no: a replica that is not the leader must never write, even by a bug.
+   */
+  setWriteGuard(guard: () => boolean): void {
+    this.#writeGuard = guard;
+  }
+
+  #writeGuard: () => boolean = () => true;
+
+  #checkWrite(verb: Verb, path: string): void {
+    if (!this.#writeGuard()) throw new NotLeaderError(`${verb} ${path} refused: this replica does not hold the leader lease`);
   }
 
   /** Called after every request with its verb, resource plural and HTTP status. */
@@ -154,6 +168,7 @@ export class KubeClient {
   /** Server-side apply with the operator's field manager; `force` takes over fields other managers changed. */
   apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, options: { force?: boolean; subresource?: string } = {}): Promise<T> {
     const path = resourcePath(type, object.metadata.namespace, object.metadata.name) + (options.subresource ? `/${options.subresource}` : '');
+    this.#checkWrite('apply', path);
     return this.request<T>('apply', HttpMethod.PATCH, path, {
       resource: type.plural,
       query: { fieldManager: FIELD_MANAGER, force: options.force === false ? undefined : 'true' },
@@ -164,6 +179,7 @@ export class KubeClient {
 
   /** A JSON merge patch (status writes, label removal). */
   mergePatch<T extends KubeObject>(type: ResourceType, name: string, namespace: string | undefined, patch: unknown, subresource?: string): Promise<T> {
+    this.#checkWrite('patch', resourcePath(type, namespace, name));
     return this.request<T>('patch', HttpMethod.PATCH, resourcePath(type, namespace, name) + (subresource ? `/${subresource}` : ''), {
       resource: type.plural,
       query: { fieldManager: FIELD_MANAGER },
@@ -173,6 +189,7 @@ export class KubeClient {
   }
 
   create<T extends KubeObject>(type: ResourceType, object: KubeObjectBody): Promise<T> {
+    this.#checkWrite('create', resourcePath(type, object.metadata.namespace));
     return this.request<T>('create', HttpMethod.POST, resourcePath(type, object.metadata.namespace), {
       resource: type.plural, query: { fieldManager: FIELD_MANAGER }, body: object,
     });
@@ -180,6 +197,7 @@ export class KubeClient {
 
   /** Deletes only the object with this uid (never a same-named successor someone else created). */
   async delete(type: ResourceType, name: string, namespace: string | undefined, uid?: string): Promise<void> {
+    this.#checkWrite('delete', resourcePath(type, namespace, name));
     await this.request('delete', HttpMethod.DELETE, resourcePath(type, namespace, name), {
       resource: type.plural,
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },

@@ -131,6 +131,10 @@ export class OperatorMetrics {
   constructor(version: string) {
     collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version, node_version: process.versions.node }, 1);
+    // Series exist from the start at 0, so increase() sees their first increment.
+    for (const controller of ['namespace', 'baseline']) {
+      for (const result of ['success', 'error']) this.reconcileTotal.inc({ controller, result }, 0);
+    }
     // Polled at scrape time rather than pushed on a timer.
     this.#collectHooks.push(() => {
       for (const probe of this.#queueProbes) {
@@ -161,7 +165,12 @@ export class OperatorMetrics {
     };
   }
 
-  informer(): InformerMetrics {
+  informer(resource?: string): InformerMetrics {
+    if (resource) {
+      for (const reason of ['expired', 'stalled']) this.informerRelists.inc({ resource, reason }, 0);
+      this.informerRestarts.inc({ resource }, 0);
+      this.informerLastEvent.set({ resource }, Date.now() / 1000);
+    }
     return {
       relist: (resource, reason) => this.informerRelists.inc({ resource, reason }),
       restart: (resource) => this.informerRestarts.inc({ resource }),

@@ -12,6 +12,8 @@ export interface AuditedWrite {
   readonly name?: string;
   readonly subresource?: string;
   readonly code: number;
+  /** When the API server completed the request (microseconds). */
+  readonly time: string;
 }
 
 const auditLog = () => path.join(testControlPlane().dir, 'audit.log');
@@ -30,6 +32,7 @@ export async function writesSince(mark: number, user: string): Promise<AuditedWr
       stage: string; verb: string; user: { username: string };
       objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
       responseStatus?: { code?: number };
+      stageTimestamp?: string;
     };
     if (event.stage !== 'ResponseComplete' || event.user.username !== user) continue;
     writes.push({
@@ -39,6 +42,7 @@ export async function writesSince(mark: number, user: string): Promise<AuditedWr
       name: event.objectRef?.name,
       subresource: event.objectRef?.subresource,
       code: event.responseStatus?.code ?? 0,
+      time: event.stageTimestamp ?? '',
     });
   }
   return writes;

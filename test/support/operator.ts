@@ -20,6 +20,8 @@ export interface RunningOperator {
   readonly user: string;
   /** SIGTERM, then wait for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
+  /** Sends a signal without waiting (SIGKILL for failover tests). */
+  kill(signal: NodeJS.Signals): void;
   metrics(): Promise<string>;
 }
 
@@ -96,6 +98,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       log.end();
       return code;
     },
+    kill: (signal) => { child.kill(signal); },
     metrics: async () => {
       const response = await scrape(metricsUrl, scraperToken);
       if (response.status !== 200) throw new Error(`scrape of ${metricsUrl} answered ${response.status}`);

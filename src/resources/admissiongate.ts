@@ -1,0 +1,61 @@
+// The admission gate `security-baseline-<baseline>-gate`: a ValidatingAdmissionPolicy
+// and its binding with which the API server refuses to create pods in a selected
+// namespace until the operator has applied the baseline there once, so that no
+// workload starts before its NetworkPolicies, quota and RoleBindings exist.
+//
+// The operator records what it applied in the namespace annotation
+// `security.baseline.dev/applied`, JSON such as {"tenants":3,"other":1}; the
+// policy reads the namespace through `namespaceObject`. CEL in the API server
+// cannot parse JSON, so the policy looks for the key as text: `"<baseline>"` then
+// `:`, right after `{` or `,` (whitespace allowed). Baseline names are DNS
+// subdomains (no quotes, colons or braces) and the values are numbers, so the
+// text is there exactly when the baseline is a key: `"tenants":` is not found in
+// `{"x-tenants":1}`, and the anchoring also ignores it inside a string value,
+// should the annotation ever hold one.
+
+import { APPLIED_ANNOTATION } from '../api/constants.ts';
+import type { SecurityBaseline } from '../api/types.ts';
+import { ADMISSION_API_VERSION, admissionObjectName, buildBinding, celString } from './imagepolicy.ts';
+import type { AdmissionObject, ValidatingAdmissionPolicyObject } from './imagepolicy.ts';
+import { ownershipLabels } from './metadata.ts';
+
+export const ADMISSION_GATE_SUFFIX = 'gate';
+
+/**
+ * The policy and binding for `spec.admissionGate: true`, or nothing otherwise.
+ * `operatorNamespace` is excluded from the binding like kube-system (the
+ * operator's own pods must start for the gate ever to open).
+ */
+export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
+  if (baseline.spec.admissionGate !== true) return [];
+  const baselineName = baseline.metadata.name;
+  const name = admissionObjectName(baselineName, ADMISSION_GATE_SUFFIX);
+  const annotations = 'namespaceObject.metadata.annotations';
+  const annotation = celString(APPLIED_ANNOTATION);
+  const refusal = ' is being applied: pods are refused until it has been applied once. This refusal is temporary: retry in a few seconds.';
+
+  const policy: ValidatingAdmissionPolicyObject = {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels: ownershipLabels(baselineName) },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+      },
+      validations: [{
+        expression: `has(${annotations}) && ${annotation} in ${annotations}`
+          + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`,
+        messageExpression: `${celString(`the security baseline ${baselineName} of namespace `)} + request.namespace + ${celString(refusal)}`,
+        message: `the security baseline ${baselineName} of this namespace${refusal}`,
+        reason: 'Forbidden',
+      }],
+    },
+  };
+  return [policy, buildBinding(baseline, name, operatorNamespace)];
+}
+
+/** An RE2 pattern that finds `"<baseline>":` as a key of the applied annotation's JSON object. */
+export function appliedKeyPattern(baseline: string): string {
+  return `[{,]\\s*"${baseline.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}"\\s*:`;
+}
