@@ -138,22 +138,24 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message });
   };
 
-  for (const object of desired.objects) {
+  // The objects are independent: send their requests together, so a namespace
+  // costs the latency of its slowest object, not the sum of all of them.
+  await Promise.all(desired.objects.map(async (object) => {
     const baseline = object.metadata.labels[BASELINE_LABEL] ?? '';
     const type = managedKind(object.apiVersion, object.kind);
-    if (!type) continue;
+    if (!type) return;
     if (!ctx.managed.informer(type)) {
       note(baseline, {
         state: 'failed',
         reason: object.kind === 'Flow' ? 'LoggingUnavailable' : 'KindUnavailable',
         message: `${object.kind} (${object.apiVersion}) is not served by this cluster; install its CustomResourceDefinition`,
       });
-      continue;
+      return;
     }
     const missingRole = missingClusterRole(ctx, object);
     if (missingRole) {
       note(baseline, { state: 'failed', reason: 'ClusterRoleNotFound', message: `RoleBinding ${object.metadata.name} refers to ClusterRole ${missingRole}, which does not exist; it is created once the ClusterRole exists` });
-      continue;
+      return;
     }
     try {
       let current = live.get(objectKey(object));
@@ -166,10 +168,10 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
           const message = `${object.kind} ${object.metadata.name} already exists and belongs to ${owner}; it was left untouched`;
           note(baseline, { state: 'conflict', reason: 'ForeignObject', message });
           void ctx.recorder.record(namespaceRef(namespace), 'Warning', 'ForeignObject', `baseline ${baseline}: ${message}`);
-          continue;
+          return;
         }
       }
-      if (current && containsDesired(object, current)) continue;
+      if (current && containsDesired(object, current)) return;
       if (current && object.kind === 'RoleBinding' && firstDifference(object.roleRef, (current as KubeObject & { roleRef?: unknown }).roleRef) !== undefined) {
         // roleRef cannot change in place: replace the binding.
         await ctx.client.delete(type, object.metadata.name, name, current.metadata.uid);
@@ -197,7 +199,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     } catch (error) {
       fail(baseline, object, error);
     }
-  }
+  }));
 
   // Prune what no baseline wants here any more.
   const desiredKeys = new Set(desired.objects.map(objectKey));
