@@ -52,6 +52,10 @@ test: deps kube promtool typecheck lint ## every check and test, against a real 
 unit: deps promtool ## the tests that need no cluster
 	npm test -- --selectProjects unit
 
+.PHONY: dev
+dev: deps kube ## from a fresh clone: local control plane, CRD, samples, tenant namespaces, the operator in the foreground
+	@node hack/dev.ts
+
 .PHONY: cluster-up
 cluster-up: deps kube ## start the local control plane in the background (.dev/kubeconfig, .dev/bin/)
 	@mkdir -p $(DEV_DIR)
