@@ -6,6 +6,7 @@ import { APPLIED_ANNOTATION, BASELINE_LABEL, FINALIZER } from '../api/constants.
 import { API_VERSION, KIND, type Condition, type SecurityBaselineStatus } from '../api/types.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
+import { reconcileAdmission, releaseAdmission } from './admission.ts';
 import { BASELINES } from './kinds.ts';
 import { parseApplied, type BaselineObject, type ControllerContext } from './namespace.ts';
 import { isDeleting, selects } from './selection.ts';
@@ -28,6 +29,8 @@ export async function reconcileBaseline(
 
   if (isDeleting(baseline)) {
     if (!finalizers.includes(FINALIZER)) return { baseline: name, action: 'gone' };
+    // Admission policies first: a gate must never outlive its baseline.
+    await releaseAdmission(ctx, baseline);
     const remaining = namespacesHolding(ctx, name);
     if (remaining.size > 0) {
       // The namespace reconciles prune per deletionPolicy; object deletions bring us back here.
@@ -49,6 +52,8 @@ export async function reconcileBaseline(
     // The update event brings the baseline back for its status.
     return { baseline: name, action: 'finalizer-added' };
   }
+
+  ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline));
 
   const selected = new Set<string>();
   for (const namespace of ctx.namespaces.list()) {

@@ -17,7 +17,7 @@ import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { reconcileBaseline } from './baseline.ts';
-import { BASELINES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey } from './kinds.ts';
+import { BASELINES, CLUSTER_MANAGED_KINDS, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey } from './kinds.ts';
 import {
   reconcileNamespace, type BaselineObject, type ControllerContext, type ManagedCaches, type NamespaceObject,
 } from './namespace.ts';
@@ -59,6 +59,7 @@ export class Controller {
   readonly #baselines: Informer<BaselineObject>;
   readonly #clusterRoles: Informer<KubeObject>;
   readonly #managed = new Map<string, Informer<KubeObject>>();
+  readonly #clusterManaged = new Map<string, Informer<KubeObject>>();
   readonly #namespaceQueue: WorkQueue;
   readonly #baselineQueue: WorkQueue;
   readonly #tracker: BaselineStatusTracker;
@@ -78,6 +79,9 @@ export class Controller {
     });
     for (const type of MANAGED_KINDS) {
       this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR }));
+    }
+    for (const type of CLUSTER_MANAGED_KINDS) {
+      this.#clusterManaged.set(type.kind, new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR }));
     }
 
     this.#namespaceQueue = new WorkQueue((key) => this.#reconcileNamespace(key), {
@@ -102,8 +106,12 @@ export class Controller {
       },
       all: () => [...this.#managed.entries()].filter(([key]) => this.#available.has(key)).map(([, informer]) => informer),
     };
+    const clusterManaged: ManagedCaches = {
+      informer: (type) => this.#clusterManaged.get(type.kind),
+      all: () => [...this.#clusterManaged.values()],
+    };
     this.#context = {
-      client, logger, managed, operatorNamespace: options.operatorNamespace,
+      client, logger, managed, clusterManaged, operatorNamespace: options.operatorNamespace,
       namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
       recorder: new EventRecorder(client, logger),
       tracker: this.#tracker,
@@ -128,7 +136,8 @@ export class Controller {
   readonly #available = new Set<string>();
 
   get synced(): boolean {
-    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged()].every((informer) => informer.hasSynced);
+    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged(), ...this.#clusterManaged.values()]
+      .every((informer) => informer.hasSynced);
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */
@@ -147,7 +156,7 @@ export class Controller {
       if (!OPTIONAL_KINDS.has(key) || await this.#served(type)) this.#available.add(key);
       else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
     }
-    const informers = [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged()];
+    const informers = [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged(), ...this.#clusterManaged.values()];
     for (const informer of informers) informer.start();
     await Promise.all(informers.map((informer) => informer.synced));
     this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced');
@@ -169,7 +178,8 @@ export class Controller {
   async stop(): Promise<void> {
     this.#running = false;
     await Promise.all([this.#namespaceQueue.shutdown(), this.#baselineQueue.shutdown()]);
-    await Promise.all([this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#managed.values()].map((informer) => informer.stop()));
+    await Promise.all([this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#managed.values(), ...this.#clusterManaged.values()]
+      .map((informer) => informer.stop()));
   }
 
   /** Resolves when both queues are idle (tests and benchmarks). */
@@ -242,6 +252,12 @@ export class Controller {
     };
     for (const informer of this.#managed.values()) {
       informer.addHandlers({ onAdd: onManagedChange, onUpdate: (_, current) => onManagedChange(current), onDelete: onManagedChange });
+    }
+
+    // An admission policy or binding changed (or went): its baseline puts it right.
+    const onClusterManagedChange = (object: KubeObject): void => enqueueBaseline(object.metadata.labels?.[BASELINE_LABEL] ?? '');
+    for (const informer of this.#clusterManaged.values()) {
+      informer.addHandlers({ onAdd: onClusterManagedChange, onUpdate: (_, current) => onClusterManagedChange(current), onDelete: onClusterManagedChange });
     }
 
     // A RoleBinding waits for its ClusterRole: when one appears or goes, revisit the baselines naming it.

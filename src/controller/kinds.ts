@@ -16,6 +16,16 @@ export const MANAGED_KINDS: readonly ResourceType[] = [
   { apiVersion: 'logging.banzaicloud.io/v1beta1', kind: 'Flow', plural: 'flows', namespaced: true },
 ];
 
+/** The cluster-scoped kinds a baseline creates (its admission policies); one informer each. */
+export const CLUSTER_MANAGED_KINDS: readonly ResourceType[] = [
+  { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', plural: 'validatingadmissionpolicies', namespaced: false },
+  { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', plural: 'validatingadmissionpolicybindings', namespaced: false },
+];
+
+export function clusterManagedKind(kind: string): ResourceType | undefined {
+  return CLUSTER_MANAGED_KINDS.find((type) => type.kind === kind);
+}
+
 /** Kinds from CRDs that may not be installed: the operator works without them and says so. */
 export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow']);
 

@@ -43,6 +43,8 @@ export interface ControllerContext {
   readonly baselines: Informer<BaselineObject>;
   readonly clusterRoles: Informer<KubeObject>;
   readonly managed: ManagedCaches;
+  /** The cluster-scoped managed kinds (admission policies and bindings). */
+  readonly clusterManaged: ManagedCaches;
   readonly operatorNamespace: string;
   readonly recorder: EventRecorder;
   readonly tracker: BaselineStatusTracker;

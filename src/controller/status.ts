@@ -54,7 +54,18 @@ export class BaselineStatusTracker {
 
   forgetBaseline(baseline: string): void {
     this.#outcomes.delete(baseline);
+    this.#baselineProblems.delete(baseline);
   }
+
+  /** A problem of the baseline itself, not of a namespace (its admission policies); undefined clears it. */
+  setBaselineProblem(baseline: string, problem: { reason: string; message: string } | undefined): void {
+    const previous = this.#baselineProblems.get(baseline);
+    if (problem) this.#baselineProblems.set(baseline, problem);
+    else this.#baselineProblems.delete(baseline);
+    if (previous?.reason !== problem?.reason || previous?.message !== problem?.message) this.#onChange(baseline);
+  }
+
+  readonly #baselineProblems = new Map<string, { reason: string; message: string }>();
 
   outcome(baseline: string, namespace: string): NamespaceOutcome | undefined {
     return this.#outcomes.get(baseline)?.get(namespace);
@@ -90,15 +101,19 @@ export class BaselineStatusTracker {
       }
     }
     const total = selected.size;
+    const own = this.#baselineProblems.get(baseline);
     const condition = (type: ConditionType, status: boolean, reason: string, message: string) => ({
       type, status: status ? 'True' as const : 'False' as const, reason, message, observedGeneration: generation,
     });
+    const ready = compliant === total && !own;
     const conditions = [
-      condition('Ready', compliant === total, compliant === total ? 'AllNamespacesCompliant' : pending > 0 ? 'Progressing' : 'NotAllNamespacesCompliant',
-        `${compliant}/${total} namespaces compliant`),
+      condition('Ready', ready, ready ? 'AllNamespacesCompliant' : own && compliant === total ? own.reason : pending > 0 ? 'Progressing' : 'NotAllNamespacesCompliant',
+        `${compliant}/${total} namespaces compliant${own ? `; ${own.message}` : ''}`),
       condition('Progressing', pending > 0, pending > 0 ? 'Reconciling' : 'Reconciled',
         pending > 0 ? `${pending}/${total} namespaces not yet reconciled at generation ${generation}` : `all ${total} selected namespaces reconciled`),
-      condition('Degraded', failed > 0, failed > 0 ? mostCommonReason(failures) : 'NoFailures', failed > 0 ? describe(failures, failed) : 'no namespace failed'),
+      own
+        ? condition('Degraded', true, own.reason, own.message + (failed > 0 ? `; and ${describe(failures, failed)}` : ''))
+        : condition('Degraded', failed > 0, failed > 0 ? mostCommonReason(failures) : 'NoFailures', failed > 0 ? describe(failures, failed) : 'no namespace failed'),
       condition('Conflict', conflicts > 0, conflicts > 0 ? mostCommonReason(conflicted) : 'NoConflicts',
         conflicts > 0 ? describe(conflicted, conflicts) : 'no conflicts'),
     ];

@@ -1,0 +1,122 @@
+// The admission-level controls, applied by the operator and enforced by the
+// real API server: Pod Security labels, the image policy, the first-pod gate.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf, uniqueName, waitForDefaultServiceAccount } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { startOperator, type RunningOperator } from '../support/operator.ts';
+import type { SecurityBaselineSpec } from '../../src/api/types.ts';
+
+const run = randomBytes(3).toString('hex');
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+const created: string[] = [];
+let operator: RunningOperator;
+
+async function baseline(prefix: string, spec: Omit<SecurityBaselineSpec, 'namespaceSelector'>): Promise<string> {
+  const name = `${prefix}-${run}`;
+  await createBaseline(name, { namespaceSelector: { matchLabels: { 'sbo-admission': name } }, ...spec });
+  created.push(name);
+  return name;
+}
+
+function pod(image: string, privileged = false): V1Pod {
+  return {
+    metadata: { name: uniqueName('pod') },
+    spec: {
+      containers: [{
+        name: 'app', image,
+        securityContext: privileged ? { privileged: true } : {
+          runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+        },
+      }],
+    },
+  };
+}
+
+const refusal = (create: Promise<unknown>) => create.then(() => undefined, (error: unknown) => ({ status: statusOf(error), message: messageOf(error) }));
+
+beforeAll(async () => {
+  await installCrds();
+  operator = await startOperator();
+});
+
+afterAll(async () => {
+  await Promise.all(created.map((name) => deleteBaseline(name)));
+  await Promise.all(created.map((name) => waitForBaselineGone(name).catch(() => undefined)));
+  expect(await operator.stop()).toBe(0);
+});
+
+describe('admission-level controls', () => {
+  test('restricted Pod Security refuses a privileged pod and admits a compliant one; deletion removes only the operator\'s labels', async () => {
+    const name = await baseline('psa', { podSecurity: { enforce: 'restricted' } });
+    const namespace = await createTestNamespace('psa', { 'sbo-admission': name, team: 'payments' });
+    await waitForDefaultServiceAccount(namespace);
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted');
+    const refused = await refusal(core.createNamespacedPod({ namespace, body: pod('registry.example.com/app:1', true) }));
+    expect(refused?.status).toBe(403);
+    expect(refused?.message).toMatch(/violates PodSecurity "restricted:latest": privileged/);
+    await core.createNamespacedPod({ namespace, body: pod('registry.example.com/app:1') });
+
+    await deleteBaseline(name);
+    await waitForBaselineGone(name);
+    const labels = (await core.readNamespace({ name: namespace })).metadata?.labels ?? {};
+    expect(Object.keys(labels).filter((key) => key.startsWith('pod-security.kubernetes.io/'))).toEqual([]);
+    expect(labels.team).toBe('payments');
+    expect(labels['sbo-admission']).toBe(name);
+  });
+
+  test('the image policy refuses pods and workloads from registries the baseline does not allow, naming the image', async () => {
+    const name = await baseline('images', { imagePolicy: { allowedRegistries: ['registry.example.com/', 'ghcr.io/acme/'] } });
+    const namespace = await createTestNamespace('images', { 'sbo-admission': name });
+    await waitForDefaultServiceAccount(namespace);
+    await eventually(() => admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-images` }));
+    // The policy reaches admission through the API server's informer: retry until it refuses.
+    const refused = await eventually(async () => {
+      const outcome = await refusal(core.createNamespacedPod({ namespace, body: pod('nginx') }));
+      return outcome ?? false;
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.message).toContain('allows images only from registry.example.com/, ghcr.io/acme/; refused: nginx (docker.io/library/nginx)');
+    await core.createNamespacedPod({ namespace, body: pod('registry.example.com:5000/app@sha256:' + 'a'.repeat(64)) }).then(
+      () => { throw new Error('a registry with a port is another registry'); },
+      (error: unknown) => expect(statusOf(error)).toBe(403),
+    );
+    await core.createNamespacedPod({ namespace, body: pod('registry.example.com/team/app:1.2') });
+    await core.createNamespacedPod({ namespace, body: pod('ghcr.io/acme/tool@sha256:' + 'b'.repeat(64)) });
+    const deployment = await refusal(apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: 'web' },
+        spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: pod('registry.example.com.evil.io/x:1').spec! } },
+      },
+    }));
+    expect(deployment?.message).toContain('refused: registry.example.com.evil.io/x:1');
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    expect(status.status?.namespaces?.compliant).toBe(1);
+  });
+
+  test('the first-pod gate refuses pods in a new namespace until its baseline is applied', async () => {
+    const name = await baseline('gate', { admissionGate: true, resourceQuota: { hard: { pods: '10' } } });
+    await eventually(() => admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-gate` }));
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the binding reaches admission
+    const createdAt = performance.now();
+    const namespace = await createTestNamespace('gate', { 'sbo-admission': name });
+    const messages: string[] = [];
+    await eventually(async () => {
+      const outcome = await refusal(core.createNamespacedPod({ namespace, body: pod('registry.example.com/app:1') }));
+      if (outcome) messages.push(outcome.message);
+      return outcome === undefined;
+    }, { timeoutMs: 30_000, intervalMs: 20 });
+    const gapMs = performance.now() - createdAt;
+    const gated = messages.filter((m) => m.includes(`the security baseline ${name} of namespace ${namespace} is being applied`));
+    process.stderr.write(`\nadmission gate: namespace creation → first admitted pod ${gapMs.toFixed(0)} ms; ${messages.length} refusals before, ${gated.length} by the gate\n`);
+    expect(gated.length).toBeGreaterThan(0);
+    expect(gated[0]).toContain('This refusal is temporary: retry in a few seconds.');
+    await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` });
+  });
+});
