@@ -85,6 +85,10 @@ run: deps ## run the operator in the foreground against $$KUBECONFIG
 	KUBECONFIG=$(KUBECONFIG) LOG_FORMAT=$${LOG_FORMAT:-pretty} OPERATOR_NAMESPACE=$${OPERATOR_NAMESPACE:-security-baseline-system} \
 	  METRICS_SECURE=$${METRICS_SECURE:-false} METRICS_BIND_ADDRESS=$${METRICS_BIND_ADDRESS:-127.0.0.1:8080} HEALTH_PROBE_BIND_ADDRESS=$${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081} node src/main.ts
 
+.PHONY: bench
+bench: deps kube ## the benchmarks (N=200 by default; N=1000, N=10000 for the published figures): a table, and JSON under bench/results/
+	node bench/bench.ts --namespaces $${N:-200} --rate $${RATE:-20} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10}
+
 .PHONY: image
 image: ## build the container image $(IMAGE) (needs a container engine)
 	docker build --build-arg VERSION=$$(node -p 'require("./package.json").version') -t $(IMAGE) .
