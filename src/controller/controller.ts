@@ -37,6 +37,22 @@ export interface ControllerOptions {
   readonly watchdogMs?: number;
 }
 
+/**
+ * Managed objects keep everything but the field sets of managedFields (the
+ * largest part of most objects): the reconcile compares the object's own
+ * fields, and a drift Event needs only who wrote to it, and when.
+ */
+function slimManaged(object: KubeObject): KubeObject {
+  if (!object.metadata.managedFields) return object;
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      managedFields: object.metadata.managedFields.map(({ manager, operation, time, subresource }) => ({ manager, operation, time, subresource })),
+    },
+  };
+}
+
 /** Keeps only what the reconcile reads from a namespace: the cache holds thousands. */
 function slimNamespace(namespace: NamespaceObject): NamespaceObject {
   const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations, managedFields } = namespace.metadata;
@@ -78,7 +94,7 @@ export class Controller {
       transform: (role) => ({ apiVersion: role.apiVersion, kind: role.kind, metadata: { name: role.metadata.name, resourceVersion: role.metadata.resourceVersion } }),
     });
     for (const type of MANAGED_KINDS) {
-      this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR }));
+      this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
     }
     for (const type of CLUSTER_MANAGED_KINDS) {
       this.#clusterManaged.set(type.kind, new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR }));
