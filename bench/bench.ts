@@ -5,7 +5,6 @@
 //   node bench/bench.ts [--namespaces N] [--rate PER_SECOND] [--seconds S] [--drift-rate PER_SECOND]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +15,7 @@ import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { KubeClient, type KubeObject, type ResourceType } from '../src/runtime/kube.ts';
-import { mintIdentityIn, renderKubeconfig, startControlPlane, type ControlPlane } from '../hack/kube/controlplane.ts';
+import { freePorts, mintIdentityIn, renderKubeconfig, startControlPlane, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
@@ -25,6 +24,7 @@ const BASELINES: ResourceType = { apiVersion: 'security.baseline.dev/v1alpha1', 
 const OPERATOR_USER = 'bench-operator';
 const LIMIT_USER = 'bench-limit';
 
+/** A baseline with every namespaced control: 6 objects and one namespace write per namespace. */
 export const benchSpec: Omit<SecurityBaselineSpec, 'namespaceSelector'> = {
   networkPolicy: { defaultDeny: ['Ingress', 'Egress'], allowDNS: true, allowSameNamespace: true },
   resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'limits.cpu': '2', 'requests.memory': '1Gi', 'limits.memory': '2Gi' } },
@@ -70,17 +70,6 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /** Writes by a user since a byte offset of the audit log, by resource. */
 async function auditedWrites(dir: string, mark: number, user: string): Promise<{ resource: string; subresource?: string }[]> {
   const text = (await readFile(path.join(dir, 'audit.log'))).subarray(mark).toString('utf8');
@@ -104,7 +93,7 @@ interface Operator {
 }
 
 async function startOperator(kubeconfig: string): Promise<Operator> {
-  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const [metricsPort, healthPort] = await freePorts(2) as [number, number];
   const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
     env: {
       ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', METRICS_SECURE: 'false',

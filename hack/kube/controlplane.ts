@@ -231,7 +231,8 @@ async function waitFor(name: string, ready: () => Promise<boolean>, dir: string,
   throw new Error(`${name} did not become ready within 120s`);
 }
 
-async function freePorts(count: number): Promise<number[]> {
+/** Ports nobody listens on right now, on loopback. */
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

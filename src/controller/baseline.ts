@@ -11,6 +11,9 @@ import { BASELINES } from './kinds.ts';
 import { parseApplied, type BaselineObject, type ControllerContext } from './namespace.ts';
 import { isDeleting, selects } from './selection.ts';
 
+/** When each baseline's status was last written by this process. */
+const lastStatusWrite = new Map<string, number>();
+
 export interface BaselineReport {
   readonly baseline: string;
   readonly action: 'gone' | 'finalizer-added' | 'waiting-for-cleanup' | 'finalizer-removed' | 'status-written' | 'unchanged';
@@ -23,6 +26,7 @@ export async function reconcileBaseline(
   const baseline = ctx.baselines.get(name);
   if (!baseline) {
     ctx.tracker.forgetBaseline(name);
+    lastStatusWrite.delete(name);
     return { baseline: name, action: 'gone' };
   }
   const finalizers = baseline.metadata.finalizers ?? [];
@@ -67,6 +71,12 @@ export async function reconcileBaseline(
   if (!summary.upToDate && baseline.status?.observedGeneration === baseline.metadata.generation) {
     return { baseline: name, action: 'unchanged' };
   }
+  // At most one status write per interval, however many namespaces report in it.
+  const sinceLastWrite = Date.now() - (lastStatusWrite.get(name) ?? 0);
+  if (sinceLastWrite < ctx.statusIntervalMs) {
+    return { baseline: name, action: 'unchanged', requeueAfterMs: ctx.statusIntervalMs - sinceLastWrite };
+  }
+  lastStatusWrite.set(name, Date.now());
   ctx.baselines.observeWrite(await ctx.client.apply<BaselineObject>(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status }, { subresource: 'status' }));
   return { baseline: name, action: 'status-written' };
 }

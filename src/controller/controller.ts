@@ -127,7 +127,7 @@ export class Controller {
       all: () => [...this.#clusterManaged.values()],
     };
     this.#context = {
-      client, logger, managed, clusterManaged, operatorNamespace: options.operatorNamespace,
+      client, logger, managed, clusterManaged, operatorNamespace: options.operatorNamespace, statusIntervalMs: debounce,
       namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
       recorder: new EventRecorder(client, logger),
       tracker: this.#tracker,

@@ -46,6 +46,8 @@ export interface ControllerContext {
   /** The cluster-scoped managed kinds (admission policies and bindings). */
   readonly clusterManaged: ManagedCaches;
   readonly operatorNamespace: string;
+  /** The shortest time between two status writes of one baseline. */
+  readonly statusIntervalMs: number;
   readonly recorder: EventRecorder;
   readonly tracker: BaselineStatusTracker;
   readonly metrics: ReconcileMetrics;

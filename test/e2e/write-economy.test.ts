@@ -10,6 +10,7 @@ import { installCrds } from '../support/crds.ts';
 import { auditMark, writesSince, type AuditedWrite } from '../support/audit.ts';
 import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
 import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
+import { benchSpec } from '../../bench/bench.ts';
 
 const NAMESPACES = 100;
 const run = randomBytes(3).toString('hex');
@@ -48,17 +49,7 @@ function table(writes: AuditedWrite[]): Record<string, number> {
 beforeAll(async () => {
   await installCrds();
   namespaces = await Promise.all(Array.from({ length: NAMESPACES }, () => createTestNamespace('economy', { 'sbo-economy': run })));
-  await createBaseline(baseline, {
-    namespaceSelector: { matchLabels: { 'sbo-economy': run } },
-    networkPolicy: { defaultDeny: ['Ingress', 'Egress'], allowDNS: true, allowSameNamespace: true },
-    resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'limits.cpu': '2', 'requests.memory': '1Gi', 'limits.memory': '2Gi' } },
-    limitRange: { defaultRequest: { cpu: '100m', memory: '128Mi' }, default: { cpu: '500m', memory: '512Mi' } },
-    roleBindings: [
-      { name: 'readers', clusterRole: 'view', subjects: [{ kind: 'Group', name: '${namespace}-readers' }] },
-      { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], subjects: [{ kind: 'User', name: 'alice' }] },
-    ],
-    podSecurity: { enforce: 'restricted' },
-  });
+  await createBaseline(baseline, { namespaceSelector: { matchLabels: { 'sbo-economy': run } }, ...benchSpec });
 }, 120_000);
 
 afterAll(async () => {

@@ -3,9 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import { mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
+import { freePorts, mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { request as httpsRequest } from 'node:https';
 import { adminKubeConfig, eventually, statusOf, testControlPlane } from './cluster.ts';
@@ -34,17 +33,6 @@ export interface OperatorOptions {
   readonly readyTimeoutMs?: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 export async function startOperator(options: OperatorOptions = {}): Promise<RunningOperator> {
   const { dir, server } = testControlPlane();
   const workDir = await mkdtemp(path.join(dir, 'operator-'));
@@ -56,7 +44,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     kubeconfig = path.join(workDir, 'kubeconfig');
     await writeFile(kubeconfig, renderKubeconfig(server, ca, identity), { mode: 0o600 });
   }
-  const [port, healthPort] = [await freePort(), await freePort()];
+  const [port, healthPort] = await freePorts(2) as [number, number];
   const scraperToken = await metricsScraperToken();
   // Outside the control plane's temp dir, so the log survives the run for whoever reads a failure.
   const logDir = path.join(repoRoot, '.dev', 'test-logs');
