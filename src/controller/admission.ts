@@ -1,14 +1,14 @@
 // The cluster-scoped part of a baseline: the ValidatingAdmissionPolicies (and
 // their bindings) of its image policy and admission gate. One set per
 // baseline, reconciled with the baseline rather than with each namespace.
-import { BASELINE_LABEL, MANAGED_BY_LABEL } from '../api/constants.ts';
+import { BASELINE_LABEL } from '../api/constants.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
-import { isNotFound } from '../runtime/errors.ts';
-import type { KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { KubeObject } from '../runtime/kube.ts';
 import { containsDesired, firstDifference, otherManagers } from './diff.ts';
 import { clusterManagedKind } from './kinds.ts';
+import { getIfExists, releaseObject } from './objects.ts';
 import type { BaselineObject, ControllerContext } from './namespace.ts';
 
 export interface AdmissionProblem {
@@ -53,7 +53,7 @@ export async function reconcileAdmission(ctx: ControllerContext, baseline: Basel
     wanted.add(`${object.kind}/${object.metadata.name}`);
     let current = informer.get(object.metadata.name);
     if (!current) {
-      current = await getIfExists(ctx, type, object.metadata.name);
+      current = await getIfExists(ctx.client, type, object.metadata.name);
       if (current && current.metadata.labels?.[BASELINE_LABEL] !== name) {
         problem ??= { reason: 'ForeignObject', message: `${object.kind} ${object.metadata.name} already exists and belongs to another owner; it was left untouched` };
         continue;
@@ -89,28 +89,7 @@ export async function releaseAdmission(ctx: ControllerContext, baseline: Baselin
 
 async function removeAdmissionObject(ctx: ControllerContext, object: KubeObject, policy: 'Delete' | 'Orphan'): Promise<void> {
   const type = clusterManagedKind(object.kind ?? '');
-  if (!type) return;
-  try {
-    if (policy === 'Orphan') {
-      await ctx.client.mergePatch(type, object.metadata.name, undefined, { metadata: { labels: { [MANAGED_BY_LABEL]: null, [BASELINE_LABEL]: null } } });
-      ctx.metrics.write(object.kind ?? '', 'orphan');
-    } else {
-      await ctx.client.delete(type, object.metadata.name, undefined, object.metadata.uid);
-      ctx.metrics.write(object.kind ?? '', 'delete');
-    }
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  ctx.clusterManaged.informer(type)?.observeDeletion(object);
-}
-
-async function getIfExists(ctx: ControllerContext, type: ResourceType, name: string): Promise<KubeObject | undefined> {
-  try {
-    return await ctx.client.get(type, name);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+  if (type) await releaseObject(ctx.client, ctx.metrics, ctx.clusterManaged.informer(type), type, object, policy);
 }
 
 export function baselineRef(baseline: KubeObject): { apiVersion: string; kind: string; name: string; uid?: string } {

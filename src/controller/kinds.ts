@@ -4,7 +4,6 @@ import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
-export const EVENTS: ResourceType = { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true };
 
 /** The namespaced kinds a baseline creates; each gets one label-filtered informer. */
 export const MANAGED_KINDS: readonly ResourceType[] = [

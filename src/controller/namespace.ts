@@ -8,11 +8,12 @@ import type { Logger } from 'pino';
 import { APPLIED_ANNOTATION, BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
 import { desiredObjects, objectKey, type DesiredObject } from '../resources/index.ts';
-import { isNotFound, isRetriable, KubeApiError } from '../runtime/errors.ts';
+import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import { containsDesired, firstDifference, otherManagers } from './diff.ts';
+import { getIfExists, releaseObject } from './objects.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
 import { isAlwaysExcluded, isDeleting, selects } from './selection.ts';
 import type { BaselineStatusTracker, NamespaceState } from './status.ts';
@@ -165,7 +166,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
       let current = live.get(objectKey(object));
       if (!current) {
         // Not in the label-filtered cache: absent, just created, or someone else's object of that name.
-        current = await getIfExists(ctx.client, type, object);
+        current = await getIfExists(ctx.client, type, object.metadata.name, object.metadata.namespace);
         if (current && current.metadata.labels?.[BASELINE_LABEL] !== baseline) {
           const owner = current.metadata.labels?.[MANAGED_BY_LABEL] === OPERATOR_NAME
             ? `baseline ${current.metadata.labels?.[BASELINE_LABEL] ?? '?'}` : 'another owner';
@@ -220,18 +221,9 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     const type = managedKind(object.apiVersion ?? '', object.kind ?? '');
     if (!type) continue;
     try {
-      if (policy === 'Orphan') {
-        await ctx.client.mergePatch(type, object.metadata.name, name, { metadata: { labels: { [MANAGED_BY_LABEL]: null, [BASELINE_LABEL]: null } } });
-        ctx.metrics.write(object.kind ?? '', 'orphan');
-      } else {
-        await ctx.client.delete(type, object.metadata.name, name, object.metadata.uid);
-        ctx.metrics.write(object.kind ?? '', 'delete');
-      }
-      // Either way it has left the label-filtered cache.
-      ctx.managed.informer(type)?.observeDeletion(object);
-      writes++;
+      if (await releaseObject(ctx.client, ctx.metrics, ctx.managed.informer(type), type, object, policy)) writes++;
     } catch (error) {
-      if (!isNotFound(error)) fail(owner, object, error);
+      fail(owner, object, error);
     }
   }
 
@@ -280,15 +272,6 @@ function liveManagedObjects(ctx: ControllerContext, namespace: string): Map<stri
     for (const object of informer.listInNamespace(namespace)) live.set(objectKey(object), object);
   }
   return live;
-}
-
-async function getIfExists(client: KubeClient, type: ResourceType, object: DesiredObject): Promise<KubeObject | undefined> {
-  try {
-    return await client.get(type, object.metadata.name, object.metadata.namespace);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
 }
 
 function missingClusterRole(ctx: ControllerContext, object: DesiredObject): string | undefined {
