@@ -9,6 +9,7 @@ import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { reconcileAdmission, releaseAdmission } from './admission.ts';
 import { BASELINES } from './kinds.ts';
 import { parseApplied, type BaselineObject, type ControllerContext } from './namespace.ts';
+import type { StatusSummary } from './status.ts';
 import { isDeleting, selects } from './selection.ts';
 
 /** When each baseline's status was last written by this process. */
@@ -63,11 +64,11 @@ export async function reconcileBaseline(
   for (const namespace of ctx.namespaces.list()) {
     if (!isDeleting(namespace) && selects(baseline, namespace, ctx.operatorNamespace)) selected.add(namespace.metadata.name);
   }
-  const status = desiredStatus(ctx, baseline, selected);
+  const summary = ctx.tracker.summarize(name, selected, baseline.metadata.generation ?? 0);
+  const status = desiredStatus(baseline, summary);
   if (sameStatus(baseline.status, status)) return { baseline: name, action: 'unchanged' };
   // Mid-way through a generation the status already describes (after a restart,
   // say), partial counts would only churn: wait for the namespaces to report.
-  const summary = ctx.tracker.summarize(name, selected, baseline.metadata.generation ?? 0);
   if (!summary.upToDate && baseline.status?.observedGeneration === baseline.metadata.generation) {
     return { baseline: name, action: 'unchanged' };
   }
@@ -81,9 +82,9 @@ export async function reconcileBaseline(
   return { baseline: name, action: 'status-written' };
 }
 
-export function desiredStatus(ctx: ControllerContext, baseline: BaselineObject, selected: ReadonlySet<string>): SecurityBaselineStatus {
+/** The status to write for a summary of the baseline's namespaces (conditions keep their transition times). */
+export function desiredStatus(baseline: BaselineObject, summary: StatusSummary): SecurityBaselineStatus {
   const generation = baseline.metadata.generation ?? 0;
-  const summary = ctx.tracker.summarize(baseline.metadata.name, selected, generation);
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const previous = new Map((baseline.status?.conditions ?? []).map((c) => [c.type, c]));
   const conditions: Condition[] = summary.conditions.map((condition) => {
