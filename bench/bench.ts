@@ -13,14 +13,14 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/clie
 import PQueue from 'p-queue';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
+import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
-import { KubeClient, type KubeObject, type ResourceType } from '../src/runtime/kube.ts';
+import { KubeClient, type KubeObject } from '../src/runtime/kube.ts';
+import { applyCrds } from '../hack/apply-crds.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig, startControlPlane, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
-const QUOTAS: ResourceType = { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true };
-const BASELINES: ResourceType = { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', plural: 'securitybaselines', namespaced: false };
+const QUOTAS = managedKind('v1', 'ResourceQuota')!;
 const OPERATOR_USER = 'bench-operator';
 const LIMIT_USER = 'bench-limit';
 
@@ -153,7 +153,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     admin.loadFromFile(controlPlane.kubeconfigPath);
     const caPem = Buffer.from(admin.getCurrentCluster()?.caData ?? '', 'base64').toString('utf8');
     const client = new KubeClient(admin);
-    const objectsApi = KubernetesObjectApi.makeApiClient(admin);
     const { dir, server } = controlPlane;
     const run = Date.now().toString(36);
     const BASELINE = `bench-${run}`;
@@ -162,12 +161,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const limitKubeconfig = await kubeconfigFor(dir, server, caPem, LIMIT_USER);
 
     // The API, the baseline, and N namespaces for the operator plus N for the limit program.
-    const crd = (await readFile(path.join(root, 'crds/securitybaseline.yaml'), 'utf8'));
-    const { loadAllYaml } = await import('@kubernetes/client-node');
-    for (const doc of loadAllYaml(crd) as KubeObject[]) {
-      if (doc?.kind === 'CustomResourceDefinition') await objectsApi.patch(doc as never, undefined, undefined, 'bench', true, PatchStrategy.ServerSideApply);
-    }
-    await sleep(2_000); // the CRD becomes served
+    await applyCrds(admin, 'bench');
     const N = options.namespaces;
     const operatorNamespaces = Array.from({ length: N }, (_, i) => `bench-${run}-${i}`);
     const limitNamespaces = Array.from({ length: N }, (_, i) => `limit-${run}-${i}`);

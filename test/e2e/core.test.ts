@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
-import { MANAGED_KINDS } from '../../src/controller/kinds.ts';
+import { BASELINES as BASELINE_TYPE, MANAGED_KINDS, NAMESPACES as NAMESPACE_TYPE } from '../../src/controller/kinds.ts';
 import { adminKubeConfig, createTestNamespace, eventually, statusOf } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import {
@@ -27,8 +27,6 @@ const kind = (name: string) => {
   if (!type) throw new Error(name);
   return type;
 };
-const NAMESPACE_TYPE = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
-const BASELINE_TYPE = { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', plural: 'securitybaselines', namespaced: false };
 const baselinesCreated: string[] = [];
 let operator: RunningOperator;
 

@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { adminKubeConfig, createTestNamespace, eventually, testControlPlane } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
+import { managedKind } from '../../src/controller/kinds.ts';
 import { kubeConfigAsServiceAccount } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
 import { condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
@@ -70,7 +71,7 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       const baseline = await getBaseline(name);
       return condition(baseline, 'Ready')?.status === 'True' && baseline.status?.namespaces?.compliant === 1;
     });
-    const quotaType = { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true };
+    const quotaType = managedKind('v1', 'ResourceQuota')!;
     for (const pods of ['40', '400']) {
       await writerAs('kubectl-edit').mergePatch(quotaType, `${name}-quota`, namespace, { spec: { hard: { pods } } });
       await wait(async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods === '4');

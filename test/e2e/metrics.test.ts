@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
+import { managedKind } from '../../src/controller/kinds.ts';
 import { createBaseline, deleteBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
 import { metricValue, SCRAPER_NAMESPACE, scrape, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -54,7 +55,7 @@ describe('the metrics endpoint', () => {
     expect(metricValue(before, 'security_baseline_drift_corrected_total', { baseline: name })).toBe(0);
     expect(metricValue(before, 'security_baseline_provisioning_duration_seconds_count')).toBeGreaterThanOrEqual(1);
 
-    await writerAs('kubectl-edit').mergePatch({ apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true },
+    await writerAs('kubectl-edit').mergePatch(managedKind('v1', 'ResourceQuota')!,
       `${name}-quota`, namespace, { spec: { hard: { pods: '200' } } });
     await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'ResourceQuota' }) === 1);
     const after = await operator.metrics();
