@@ -3,10 +3,12 @@
 // tenant namespaces, and runs the operator in the foreground with readable
 // logs. Ctrl-C stops everything and removes what it started.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startControlPlane } from './kube/controlplane.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { applyCrds } from './apply-crds.ts';
+import { exposeInDevDir, startControlPlane } from './kube/controlplane.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -14,18 +16,13 @@ const devDir = path.join(root, '.dev');
 const started = Date.now();
 
 const controlPlane = await startControlPlane();
-await mkdir(path.join(devDir, 'bin'), { recursive: true });
-for (const name of ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'etcd']) {
-  await rm(path.join(devDir, 'bin', name), { force: true });
-  await symlink(path.join(controlPlane.binDir, name), path.join(devDir, 'bin', name));
-}
-const kubeconfig = path.join(devDir, 'kubeconfig');
-await writeFile(kubeconfig, controlPlane.kubeconfigFor(controlPlane.admin), { mode: 0o600 });
-const kubectl = path.join(devDir, 'bin', 'kubectl');
+const { kubeconfig, kubectl } = await exposeInDevDir(controlPlane, devDir);
 const env = { ...process.env, KUBECONFIG: kubeconfig };
 const k = (...args: string[]) => run(kubectl, args, { env });
 
-await run(process.execPath, [path.join(root, 'hack/apply-crds.ts')], { env });
+const admin = new KubeConfig();
+admin.loadFromFile(kubeconfig);
+await applyCrds(admin, 'security-baseline-operator-install');
 for (const [name, labels] of [['team-a', ['tenant=true']], ['team-b', ['tenant=true']], ['fronto', []], ['sandbox', []]] as const) {
   await k('create', 'namespace', name);
   if (labels.length > 0) await k('label', 'namespace', name, ...labels);

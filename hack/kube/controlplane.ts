@@ -7,7 +7,7 @@
 // calling stop() (Ctrl-C on jest, SIGKILL), the reaper stops the components and
 // removes the directory, so an interrupted run leaves nothing behind.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { request as requestHttp } from 'node:http';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -53,6 +53,23 @@ export interface StartOptions {
   readonly log?: (line: string) => void;
   /** The process whose death makes the reaper clean up; default: this process. */
   readonly ownerPid?: number;
+}
+
+/**
+ * Leaves what people use next to a running control plane in `devDir`: the
+ * admin kubeconfig at `kubeconfig` and the binaries (kubectl among them)
+ * linked under `bin/`. Returns both paths.
+ */
+export async function exposeInDevDir(controlPlane: ControlPlane, devDir: string): Promise<{ kubeconfig: string; kubectl: string }> {
+  await mkdir(path.join(devDir, 'bin'), { recursive: true });
+  for (const name of ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'etcd']) {
+    const link = path.join(devDir, 'bin', name);
+    await rm(link, { force: true });
+    await symlink(path.join(controlPlane.binDir, name), link);
+  }
+  const kubeconfig = path.join(devDir, 'kubeconfig');
+  await writeFile(kubeconfig, controlPlane.kubeconfigFor(controlPlane.admin), { mode: 0o600 });
+  return { kubeconfig, kubectl: path.join(devDir, 'bin', 'kubectl') };
 }
 
 /** Builds the binaries when missing and returns the directory holding them. */
