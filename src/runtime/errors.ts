@@ -8,6 +8,8 @@ export class KubeApiError extends Error {
   readonly reason: string;
   readonly method: string;
   readonly path: string;
+  /** The API server's own message, without the request line. */
+  readonly apiMessage: string;
 
   constructor(status: number, reason: string, message: string, method: string, path: string) {
     super(`${method} ${path}: ${status} ${reason}: ${message}`);
@@ -16,11 +18,8 @@ export class KubeApiError extends Error {
     this.reason = reason;
     this.method = method;
     this.path = path;
-    /** The API server's own message, without the request line. */
     this.apiMessage = message;
   }
-
-  readonly apiMessage: string;
 }
 
 /** An error retrying cannot fix: bad input, a forbidden request, a missing API. */
