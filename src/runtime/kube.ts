@@ -155,7 +155,7 @@ export class KubeClient {
   }
 
   async list<T extends KubeObject>(type: ResourceType, options: {
-    namespace?: string; labelSelector?: string; limit?: number;
+    namespace?: string; labelSelector?: string; fieldSelector?: string; limit?: number;
   } = {}): Promise<ListResult<T>> {
     const items: T[] = [];
     let continueToken: string | undefined;
@@ -166,6 +166,7 @@ export class KubeClient {
           resource: type.plural,
           query: {
             labelSelector: options.labelSelector,
+            fieldSelector: options.fieldSelector,
             limit: String(options.limit ?? 500),
             continue: continueToken,
           },
@@ -234,6 +235,7 @@ export class KubeClient {
   watch<T>(type: ResourceType, options: {
     resourceVersion: string;
     labelSelector?: string;
+    fieldSelector?: string;
     timeoutSeconds: number;
     inactivityMs: number;
   }, onEvent: (event: WatchEvent<T>) => void, onDone: (error: unknown) => void): () => void {
@@ -262,6 +264,7 @@ export class KubeClient {
       url.searchParams.set('resourceVersion', options.resourceVersion);
       url.searchParams.set('timeoutSeconds', String(options.timeoutSeconds));
       if (options.labelSelector) url.searchParams.set('labelSelector', options.labelSelector);
+      if (options.fieldSelector) url.searchParams.set('fieldSelector', options.fieldSelector);
       const ctx = await this.#authenticated(url.toString(), HttpMethod.GET);
       ctx.setSignal(abort.signal);
       resetTimer();
