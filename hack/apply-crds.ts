@@ -1,43 +1,53 @@
-// `make install`: server-side applies crds/*.yaml to the cluster in $KUBECONFIG
-// and waits until they are served. No kubectl needed. The tests and the
-// benchmark install the API with the same function.
+// `make install`: server-side applies everything in crds/ to the cluster in
+// $KUBECONFIG — the CustomResourceDefinitions, waiting until each is served,
+// then the authoring policy that guards who may write baselines (it must never
+// be missing where baselines can be written). No kubectl needed. The tests and
+// the benchmark install the API with the same function.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiextensionsV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, loadAllYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 
 const crdDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../crds');
 
-export async function loadCrds(): Promise<V1CustomResourceDefinition[]> {
-  const files = (await readdir(crdDir)).filter((file) => file.endsWith('.yaml')).sort();
-  const documents = await Promise.all(files.map(async (file) => loadAllYaml(await readFile(path.join(crdDir, file), 'utf8')) as V1CustomResourceDefinition[]));
-  return documents.flat().filter((doc) => doc?.kind === 'CustomResourceDefinition');
+/** Every object in crds/*.yaml, CustomResourceDefinitions first. */
+export async function loadApiManifests(): Promise<KubernetesObject[]> {
+  const files = (await readdir(crdDir)).filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml').sort();
+  const documents = await Promise.all(files.map(async (file) => loadAllYaml(await readFile(path.join(crdDir, file), 'utf8')) as KubernetesObject[]));
+  const objects = documents.flat().filter((doc) => doc?.kind);
+  const isCrd = (object: KubernetesObject) => object.kind === 'CustomResourceDefinition';
+  return [...objects.filter(isCrd), ...objects.filter((object) => !isCrd(object))];
 }
 
-/** Applies every CRD (a no-op when it is already as written) and waits until each is Established; returns their names. */
+/**
+ * Applies crds/ (a no-op when it is already as written), waiting until each CRD
+ * is Established before the objects that use it; returns `kind/name` of each.
+ */
 export async function applyCrds(kc: KubeConfig, fieldManager: string, timeoutMs = 30_000): Promise<string[]> {
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const extensions = kc.makeApiClient(ApiextensionsV1Api);
-  const names: string[] = [];
-  for (const crd of await loadCrds()) {
-    await objects.patch(crd, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
-    const name = crd.metadata?.name ?? '';
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const current = await extensions.readCustomResourceDefinition({ name });
-      if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`customresourcedefinition/${name} not established within ${timeoutMs} ms`);
-      await sleep(100);
+  const applied: string[] = [];
+  for (const object of await loadApiManifests()) {
+    await objects.patch(object, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    const name = object.metadata?.name ?? '';
+    if (object.kind === 'CustomResourceDefinition') {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const current = await extensions.readCustomResourceDefinition({ name });
+        if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+        if (Date.now() > deadline) throw new Error(`customresourcedefinition/${name} not established within ${timeoutMs} ms`);
+        await sleep(100);
+      }
     }
-    names.push(name);
+    applied.push(`${(object.kind ?? '').toLowerCase()}/${name}`);
   }
-  return names;
+  return applied;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   for (const name of await applyCrds(kc, 'security-baseline-operator-install')) {
-    console.log(`customresourcedefinition/${name} applied (${kc.getCurrentCluster()?.server})`);
+    console.log(`${name} applied (${kc.getCurrentCluster()?.server})`);
   }
 }

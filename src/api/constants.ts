@@ -19,3 +19,10 @@ export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-n
 
 /** Names of managed objects are `<baseline>-<suffix>`; a baseline name fits in a label value. */
 export const MAX_BASELINE_NAME_LENGTH = 63;
+
+/**
+ * The ValidatingAdmissionPolicy (and binding) installed with the CRD that refuses
+ * a SecurityBaseline whose author could not make its grants directly
+ * (crds/authoring-policy.yaml). Without it the operator applies no RoleBindings.
+ */
+export const AUTHORING_POLICY_NAME = 'security-baseline-authoring';
