@@ -9,7 +9,7 @@
 // half-filled cache (which could prune what it merely has not seen yet).
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BASELINE_LABEL, MANAGED_SELECTOR } from '../api/constants.ts';
+import { AUTHORING_POLICY_NAME, BASELINE_LABEL, MANAGED_SELECTOR } from '../api/constants.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import { isNotFound } from '../runtime/errors.ts';
@@ -17,7 +17,9 @@ import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { reconcileBaseline } from './baseline.ts';
-import { BASELINES, CLUSTER_MANAGED_KINDS, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey } from './kinds.ts';
+import {
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey,
+} from './kinds.ts';
 import {
   reconcileNamespace, type BaselineObject, type ControllerContext, type ManagedCaches, type NamespaceObject,
 } from './namespace.ts';
@@ -74,6 +76,8 @@ export class Controller {
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #baselines: Informer<BaselineObject>;
   readonly #clusterRoles: Informer<KubeObject>;
+  /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
+  readonly #authoring: Informer<KubeObject>[];
   readonly #managed = new Map<string, Informer<KubeObject>>();
   readonly #clusterManaged = new Map<string, Informer<KubeObject>>();
   readonly #namespaceQueue: WorkQueue;
@@ -93,6 +97,11 @@ export class Controller {
       ...informerOptions(CLUSTER_ROLES),
       transform: (role) => ({ apiVersion: role.apiVersion, kind: role.kind, metadata: { name: role.metadata.name, resourceVersion: role.metadata.resourceVersion } }),
     });
+    const authoring = (type: ResourceType) => new Informer<KubeObject>({
+      ...informerOptions(type), fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`,
+      transform: (object) => ({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion } }),
+    });
+    this.#authoring = [authoring(ADMISSION_POLICIES), authoring(ADMISSION_POLICY_BINDINGS)];
     for (const type of MANAGED_KINDS) {
       this.#managed.set(kindKey(type.apiVersion, type.kind), new Informer<KubeObject>({ ...informerOptions(type), labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
     }
@@ -131,6 +140,7 @@ export class Controller {
       namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
       recorder: new EventRecorder(client, logger),
       tracker: this.#tracker,
+      authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
       metrics: {
         driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
         driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
@@ -152,8 +162,7 @@ export class Controller {
   readonly #available = new Set<string>();
 
   get synced(): boolean {
-    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged(), ...this.#clusterManaged.values()]
-      .every((informer) => informer.hasSynced);
+    return this.#informers().every((informer) => informer.hasSynced);
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */
@@ -172,7 +181,7 @@ export class Controller {
       if (!OPTIONAL_KINDS.has(key) || await this.#served(type)) this.#available.add(key);
       else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
     }
-    const informers = [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#activeManaged(), ...this.#clusterManaged.values()];
+    const informers = this.#informers();
     for (const informer of informers) informer.start();
     await Promise.all(informers.map((informer) => informer.synced));
     this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced');
@@ -194,13 +203,17 @@ export class Controller {
   async stop(): Promise<void> {
     this.#running = false;
     await Promise.all([this.#namespaceQueue.shutdown(), this.#baselineQueue.shutdown()]);
-    await Promise.all([this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#managed.values(), ...this.#clusterManaged.values()]
-      .map((informer) => informer.stop()));
+    await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
   }
 
   /** Resolves when both queues are idle (tests and benchmarks). */
   async idle(): Promise<void> {
     await Promise.all([this.#namespaceQueue.idle(), this.#baselineQueue.idle()]);
+  }
+
+  /** Every informer this controller runs (the managed kinds the cluster serves). */
+  #informers(): { readonly hasSynced: boolean; start(): void; stop(): Promise<void>; readonly synced: Promise<void> }[] {
+    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values()];
   }
 
   #activeManaged(): Informer<KubeObject>[] {
@@ -283,6 +296,14 @@ export class Controller {
       }
     };
     this.#clusterRoles.addHandlers({ onAdd: onClusterRole, onDelete: onClusterRole });
+
+    // The authoring policy came or went: RoleBindings are applied again, or held.
+    const onAuthoringPolicy = (): void => {
+      for (const baseline of this.#baselines.list()) {
+        if (baseline.spec.roleBindings?.length) enqueueSelectedBy(baseline);
+      }
+    };
+    for (const informer of this.#authoring) informer.addHandlers({ onAdd: onAuthoringPolicy, onDelete: onAuthoringPolicy });
   }
 
   async #reconcileNamespace(name: string): Promise<void> {

@@ -21,6 +21,8 @@ export const CLUSTER_MANAGED_KINDS: readonly ResourceType[] = [
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', plural: 'validatingadmissionpolicybindings', namespaced: false },
 ];
 
+export const [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS] = CLUSTER_MANAGED_KINDS as [ResourceType, ResourceType];
+
 export function clusterManagedKind(kind: string): ResourceType | undefined {
   return CLUSTER_MANAGED_KINDS.find((type) => type.kind === kind);
 }

@@ -5,7 +5,7 @@
 // touched; objects no longer wanted are pruned per the baseline's
 // deletionPolicy.
 import type { Logger } from 'pino';
-import { APPLIED_ANNOTATION, BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constants.ts';
+import { APPLIED_ANNOTATION, AUTHORING_POLICY_NAME, BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
 import { desiredObjects, objectKey, type DesiredObject } from '../resources/index.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
@@ -53,6 +53,13 @@ export interface ControllerContext {
   readonly tracker: BaselineStatusTracker;
   readonly metrics: ReconcileMetrics;
   readonly logger: Logger;
+  /**
+   * Whether the authoring policy (crds/authoring-policy.yaml) is installed: the
+   * admission check that a baseline's author could make its grants directly.
+   * Without it, anyone who can write a baseline could grant themselves access
+   * through the operator, so no Role or RoleBinding is applied.
+   */
+  authoringPolicyInstalled(): boolean;
 }
 
 export interface NamespaceReport {
@@ -154,6 +161,15 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
         state: 'failed',
         reason: object.kind === 'Flow' ? 'LoggingUnavailable' : 'KindUnavailable',
         message: `${object.kind} (${object.apiVersion}) is not served by this cluster; install its CustomResourceDefinition`,
+      });
+      return;
+    }
+    if ((object.kind === 'Role' || object.kind === 'RoleBinding') && !ctx.authoringPolicyInstalled()) {
+      note(baseline, {
+        state: 'failed',
+        reason: 'AuthoringPolicyMissing',
+        message: `${object.kind} ${object.metadata.name} not applied: the ValidatingAdmissionPolicy ${AUTHORING_POLICY_NAME} or its binding is not installed,`
+          + ' and without it anyone who can write a SecurityBaseline could grant themselves access; install crds/ (make install)',
       });
       return;
     }
