@@ -2,7 +2,7 @@
 // operator-wide exclusions and each baseline's excludeNamespaces.
 import { ALWAYS_EXCLUDED_NAMESPACES } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
-import { matchesSelector } from '../runtime/labelselector.ts';
+import { matchesSelector } from '../api/labelselector.ts';
 
 export interface NamespaceLike {
   metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };

@@ -15,7 +15,7 @@ import type {
   PodNetworkPolicy,
   PolicyType,
 } from '../api/types.ts';
-import { canonicalSelector, validateSelector } from '../runtime/labelselector.ts';
+import { canonicalSelector, validateSelector } from '../api/labelselector.ts';
 import { SpecError } from './errors.ts';
 import { managedMetadata } from './metadata.ts';
 import type { DesiredObject } from './object.ts';

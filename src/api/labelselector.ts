@@ -2,7 +2,7 @@
 // requirements of matchLabels and matchExpressions are ANDed; `{}` selects
 // everything; NotIn and DoesNotExist hold for an object without the key.
 
-import type { LabelSelector, LabelSelectorRequirement } from '../api/types.ts';
+import type { LabelSelector, LabelSelectorRequirement } from './types.ts';
 
 export interface SelectorProblem {
   /** Path of the offending field, below the path passed to validateSelector. */

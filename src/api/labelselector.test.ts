@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import type { LabelSelector, LabelSelectorRequirement } from '../api/types.ts';
+import type { LabelSelector, LabelSelectorRequirement } from './types.ts';
 import { canonicalSelector, matchesSelector, selectorToString, validateSelector } from './labelselector.ts';
 
 describe('matchesSelector', () => {
