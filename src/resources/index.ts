@@ -51,74 +51,101 @@ export interface DesiredState {
 }
 
 /**
- * Everything `baselines` want in `namespace`. The caller has already decided
- * that each baseline selects the namespace; absent sections manage nothing.
- *
- * A SpecError affects one section of one baseline: that section contributes
- * nothing and is reported in `errors`, while the baseline's other sections and
- * the other baselines are built as usual. The caller should therefore not prune
- * the existing objects of a baseline that has errors — they stay as last applied
- * until the spec (or the namespace's labels) is fixed.
+ * What one baseline wants in a namespace, built once: its objects apart from the
+ * LimitRange (which composition decides), its LimitRange and Pod Security
+ * labels as candidates, and the SpecErrors of the sections that could not be
+ * built. Audit mode compares exactly this; Enforce composes it with the others.
  */
-export function desiredObjects(baselines: readonly SecurityBaseline[], namespace: NamespaceInfo): DesiredState {
+export interface BaselineBuild {
+  readonly baseline: string;
+  readonly priority: number;
+  readonly objects: readonly DesiredObject[];
+  readonly limitRange?: { readonly spec: LimitRangeSpec; readonly object: LimitRangeObject };
+  readonly podSecurity?: { readonly spec: PodSecuritySpec; readonly labels: Record<string, string> };
+  readonly errors: readonly SpecError[];
+}
+
+/**
+ * Builds each section of the baseline for the namespace. A SpecError affects
+ * one section: that section contributes nothing and is reported in `errors`,
+ * while the other sections are built as usual.
+ */
+export function buildBaseline(baseline: SecurityBaseline, namespace: NamespaceInfo): BaselineBuild {
+  const name = baseline.metadata.name;
+  const { networkPolicy, resourceQuota, roleBindings, logging, limitRange, podSecurity } = baseline.spec;
+  const errors: SpecError[] = [];
+  const attempt = <T>(build: () => T): T | undefined => {
+    try {
+      return build();
+    } catch (error) {
+      if (!(error instanceof SpecError)) throw error;
+      errors.push(error);
+      return undefined;
+    }
+  };
+  const build = { baseline: name, priority: baseline.spec.priority ?? 0, errors };
+  if (!attempt(() => (validateBaselineName(name), true))) return { ...build, objects: [] };
   const objects: DesiredObject[] = [];
+  if (networkPolicy) objects.push(...(attempt(() => buildNetworkPolicies(name, namespace.name, networkPolicy)) ?? []));
+  if (resourceQuota) objects.push(...(attempt(() => [buildResourceQuota(name, namespace.name, resourceQuota)]) ?? []));
+  if (roleBindings) objects.push(...(attempt(() => buildRoleBindings(name, namespace, roleBindings)) ?? []));
+  if (logging) objects.push(...(attempt(() => [buildLoggingFlow(name, namespace.name, logging)]) ?? []));
+  const limitRangeObject = limitRange && attempt(() => buildLimitRange(name, namespace.name, limitRange));
+  const labels = podSecurity && attempt(() => podSecurityLabels(podSecurity));
+  return {
+    ...build,
+    objects,
+    ...(limitRange && limitRangeObject ? { limitRange: { spec: limitRange, object: limitRangeObject } } : {}),
+    ...(podSecurity && labels ? { podSecurity: { spec: podSecurity, labels } } : {}),
+  };
+}
+
+/** Every object of one baseline's build, its LimitRange included (what it would apply on its own). */
+export function ownObjects(build: BaselineBuild): DesiredObject[] {
+  return build.limitRange ? [...build.objects, build.limitRange.object] : [...build.objects];
+}
+
+/**
+ * Composes the builds of the baselines that select a namespace (the caller has
+ * decided that they do) into what the namespace gets: objects add up, and the
+ * LimitRange and Pod Security labels go to the strictest baseline.
+ *
+ * The caller should not prune the existing objects of a baseline that has
+ * errors: they stay as last applied until the spec (or the namespace's labels)
+ * is fixed.
+ */
+export function composeDesired(builds: readonly BaselineBuild[]): DesiredState {
   const errors: BaselineError[] = [];
-  const podSecurity: Candidate<PodSecuritySpec>[] = [];
-  const podSecurityLabelsOf = new Map<string, Record<string, string>>();
-  const limitRanges: Candidate<LimitRangeSpec>[] = [];
-  const limitRangeOf = new Map<string, LimitRangeObject>();
-
+  const objects: DesiredObject[] = [];
   // Name order, so that which of two colliding objects is kept does not depend on the input order.
-  for (const baseline of [...baselines].sort((a, b) => compareNames(a.metadata.name, b.metadata.name))) {
-    const name = baseline.metadata.name;
-    const { networkPolicy, resourceQuota, roleBindings, logging, limitRange, podSecurity: podSecuritySpec } = baseline.spec;
-    const priority = baseline.spec.priority ?? 0;
-    const attempt = <T>(build: () => T): T | undefined => {
-      try {
-        return build();
-      } catch (error) {
-        if (!(error instanceof SpecError)) throw error;
-        errors.push({ baseline: name, error });
-        return undefined;
-      }
-    };
-
-    if (!attempt(() => (validateBaselineName(name), true))) continue;
-    if (networkPolicy) objects.push(...(attempt(() => buildNetworkPolicies(name, namespace.name, networkPolicy)) ?? []));
-    if (resourceQuota) objects.push(...(attempt(() => [buildResourceQuota(name, namespace.name, resourceQuota)]) ?? []));
-    if (roleBindings) objects.push(...(attempt(() => buildRoleBindings(name, namespace, roleBindings)) ?? []));
-    if (logging) objects.push(...(attempt(() => [buildLoggingFlow(name, namespace.name, logging)]) ?? []));
-    if (limitRange) {
-      const object = attempt(() => buildLimitRange(name, namespace.name, limitRange));
-      if (object) {
-        limitRanges.push({ baseline: name, priority, spec: limitRange });
-        limitRangeOf.set(name, object);
-      }
-    }
-    if (podSecuritySpec) {
-      const labels = attempt(() => podSecurityLabels(podSecuritySpec));
-      if (labels) {
-        podSecurity.push({ baseline: name, priority, spec: podSecuritySpec });
-        podSecurityLabelsOf.set(name, labels);
-      }
-    }
+  const ordered = [...builds].sort((a, b) => compareNames(a.baseline, b.baseline));
+  for (const build of ordered) {
+    errors.push(...build.errors.map((error) => ({ baseline: build.baseline, error })));
+    objects.push(...build.objects);
   }
+  const candidate = <Spec>(build: BaselineBuild, spec: Spec): Candidate<Spec> => ({ baseline: build.baseline, priority: build.priority, spec });
+  const byName = new Map(ordered.map((build) => [build.baseline, build]));
 
   const conflicts: Conflict[] = [];
-  const limits = resolveLimitRange(limitRanges);
+  const limits = resolveLimitRange(ordered.flatMap((build) => (build.limitRange ? [candidate(build, build.limitRange.spec)] : [])));
   if (limits) {
-    objects.push(limitRangeOf.get(limits.winner.baseline) as LimitRangeObject);
+    objects.push((byName.get(limits.winner.baseline)?.limitRange as { object: LimitRangeObject }).object);
     conflicts.push(...conflictsOf('limitRange', limits));
   }
-  const pods = resolvePodSecurity(podSecurity);
+  const pods = resolvePodSecurity(ordered.flatMap((build) => (build.podSecurity ? [candidate(build, build.podSecurity.spec)] : [])));
   if (pods) conflicts.push(...conflictsOf('podSecurity', pods));
 
   return {
     objects: withoutCollisions(objects, errors).sort((a, b) => compareNames(objectKey(a), objectKey(b))),
-    namespaceLabels: pods ? { ...(podSecurityLabelsOf.get(pods.winner.baseline) as Record<string, string>) } : {},
+    namespaceLabels: pods ? { ...byName.get(pods.winner.baseline)?.podSecurity?.labels } : {},
     conflicts: conflicts.sort((a, b) => compareNames(a.control, b.control) || compareNames(a.baseline, b.baseline)),
     errors,
   };
+}
+
+/** Everything `baselines` want in `namespace`: composeDesired of each one's build. */
+export function desiredObjects(baselines: readonly SecurityBaseline[], namespace: NamespaceInfo): DesiredState {
+  return composeDesired(baselines.map((baseline) => buildBaseline(baseline, namespace)));
 }
 
 function conflictsOf<Spec>(control: Control, resolution: Resolution<Spec>): Conflict[] {
