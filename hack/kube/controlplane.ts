@@ -214,7 +214,14 @@ async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const graceful = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+  // The grace timer is cancelled once the process is gone: left running, it alone
+  // would keep whoever stopped the control plane alive for ten more seconds.
+  const grace = new AbortController();
+  const graceful = await Promise.race([
+    exited.then(() => true),
+    sleep(10_000, false, { signal: grace.signal }).catch(() => true),
+  ]);
+  grace.abort();
   if (!graceful) {
     child.kill('SIGKILL');
     await exited;
