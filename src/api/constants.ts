@@ -3,6 +3,12 @@
 export const OPERATOR_NAME = 'security-baseline-operator';
 /** The server-side-apply field manager for every write. */
 export const FIELD_MANAGER = OPERATOR_NAME;
+/**
+ * Owns what the operator lets go of but must not remove (the Pod Security labels
+ * of a baseline deleted with deletionPolicy Orphan): once this manager holds a
+ * field, the operator's own apply can drop it and the value stays.
+ */
+export const RELEASED_FIELD_MANAGER = `${OPERATOR_NAME}-released`;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const BASELINE_LABEL = 'security.baseline.dev/baseline';

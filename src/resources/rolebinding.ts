@@ -11,7 +11,7 @@ import { expandTemplate } from './template.ts';
 import type { NamespaceInfo } from './template.ts';
 
 export const RBAC_API_GROUP = 'rbac.authorization.k8s.io';
-const RBAC_API_VERSION = `${RBAC_API_GROUP}/v1`;
+export const RBAC_API_VERSION = `${RBAC_API_GROUP}/v1`;
 
 /** rbac/v1 Subject in the API server's field order; apiGroup is omitted for ServiceAccounts (it is ""). */
 export interface SubjectObject {

@@ -1,6 +1,8 @@
 // Errors are either retriable (the workqueue backs off and tries again) or
 // terminal (retrying cannot help until someone changes the input; the reconcile
 // reports them as a condition and an Event instead), as in controller-runtime.
+// A failed request is a KubeApiError; isRetriable tells the two apart by its
+// status, so no separate terminal error type is needed.
 
 /** A failed API request, with the Status the API server returned. */
 export class KubeApiError extends Error {
@@ -22,17 +24,6 @@ export class KubeApiError extends Error {
   }
 }
 
-/** An error retrying cannot fix: bad input, a forbidden request, a missing API. */
-export class TerminalError extends Error {
-  readonly reason: string;
-
-  constructor(reason: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TerminalError';
-    this.reason = reason;
-  }
-}
-
 /** A write attempted by a replica that does not lead. */
 export class NotLeaderError extends Error {
   constructor(message: string) {
@@ -45,16 +36,11 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 404;
 }
 
-export function isConflict(error: unknown): boolean {
-  return error instanceof KubeApiError && error.status === 409;
-}
-
 /**
  * Whether trying again later may succeed: throttling, server errors, conflicts
  * and network failures are; validation errors and missing permissions are not.
  */
 export function isRetriable(error: unknown): boolean {
-  if (error instanceof TerminalError) return false;
   if (error instanceof KubeApiError) {
     return error.status === 409 || error.status === 429 || error.status >= 500;
   }

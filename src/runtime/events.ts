@@ -33,6 +33,8 @@ export class EventRecorder {
   readonly #logger: Logger;
   readonly #windowMs: number;
   readonly #recent = new Map<string, Recent>();
+  /** Writes under way, so that shutdown can wait for them. */
+  readonly #inFlight = new Set<Promise<void>>();
 
   constructor(client: KubeClient, logger: Logger, windowMs = 10 * 60_000) {
     this.#client = client;
@@ -40,8 +42,20 @@ export class EventRecorder {
     this.#windowMs = windowMs;
   }
 
-  /** Fire and forget: the returned promise never rejects. */
-  async record(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+  /** Fire and forget: the returned promise never rejects; flush() waits for it. */
+  event(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    const write = this.#write(object, type, reason, message);
+    this.#inFlight.add(write);
+    void write.finally(() => this.#inFlight.delete(write));
+    return write;
+  }
+
+  /** Resolves when every Event write started so far has finished. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#inFlight]);
+  }
+
+  async #write(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
     const now = Date.now();
     const key = `${object.kind}/${object.namespace ?? ''}/${object.name}/${object.uid ?? ''}/${reason}/${message}`;
     this.#forgetOlderThan(now - this.#windowMs);

@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { OPERATOR_NAME } from '../api/constants.ts';
 import type { RequestAuthorizer } from './authz.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { selfSignedCertificate } from './selfsigned.ts';
@@ -86,6 +87,6 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Serve
   if (!options.secure) return listen(createHttpServer(listener), options.port, options.host);
   const tls = options.certFile && options.keyFile
     ? { certPem: readFileSync(options.certFile, 'utf8'), keyPem: readFileSync(options.keyFile, 'utf8') }
-    : selfSignedCertificate('security-baseline-operator', ['localhost', '127.0.0.1', hostname()]);
+    : selfSignedCertificate(OPERATOR_NAME, ['localhost', '127.0.0.1', hostname()]);
   return listen(createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, listener), options.port, options.host);
 }

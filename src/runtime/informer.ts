@@ -45,7 +45,7 @@ export interface InformerOptions<T extends KubeObject> {
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
-export function objectKey(object: KubeObject): string {
+export function cacheKey(object: KubeObject): string {
   return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
 }
 
@@ -160,7 +160,7 @@ export class Informer<T extends KubeObject> {
     const seen = new Set<string>();
     for (const raw of listed.items) {
       const object = transform ? transform(raw) : raw;
-      const key = objectKey(object);
+      const key = cacheKey(object);
       seen.add(key);
       this.#upsert(key, object);
     }
@@ -192,7 +192,7 @@ export class Informer<T extends KubeObject> {
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;
         const object = transform ? transform(event.object) : event.object;
-        const key = objectKey(object);
+        const key = cacheKey(object);
         if (event.type === 'DELETED') {
           const previous = this.#store.get(key);
           if (previous) this.#remove(key, previous);
@@ -221,7 +221,7 @@ export class Informer<T extends KubeObject> {
    */
   observeWrite(raw: T): void {
     const object = this.#options.transform ? this.#options.transform(raw) : raw;
-    const key = objectKey(object);
+    const key = cacheKey(object);
     const previous = this.#store.get(key);
     if (previous && !isNewer(object, previous)) return;
     this.#store.set(key, object);
@@ -230,7 +230,7 @@ export class Informer<T extends KubeObject> {
 
   /** Records that this process just deleted an object; its watch event then wakes no one. */
   observeDeletion(object: KubeObject): void {
-    const key = objectKey(object);
+    const key = cacheKey(object);
     const previous = this.#store.get(key);
     if (!previous) return;
     this.#store.delete(key);

@@ -187,13 +187,16 @@ export class KubeClient {
     return this.request<T>('get', HttpMethod.GET, resourcePath(type, namespace, name), { resource: type.plural });
   }
 
-  /** Server-side apply with the operator's field manager; `force` takes over fields other managers changed. */
-  apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, options: { force?: boolean; subresource?: string } = {}): Promise<T> {
+  /**
+   * Server-side apply with the operator's field manager (or another one of its
+   * own, to hand fields over); `force` takes over fields other managers changed.
+   */
+  apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, options: { force?: boolean; subresource?: string; fieldManager?: string } = {}): Promise<T> {
     const path = resourcePath(type, object.metadata.namespace, object.metadata.name) + (options.subresource ? `/${options.subresource}` : '');
     this.#checkWrite('apply', path);
     return this.request<T>('apply', HttpMethod.PATCH, path, {
       resource: type.plural,
-      query: { fieldManager: FIELD_MANAGER, force: options.force === false ? undefined : 'true' },
+      query: { fieldManager: options.fieldManager ?? FIELD_MANAGER, force: options.force === false ? undefined : 'true' },
       body: object,
       contentType: 'application/apply-patch+yaml',
     });

@@ -126,6 +126,12 @@ export class OperatorMetrics {
     labelNames: ['name'] as const,
     registers: [this.registry],
   });
+  readonly #delayedKeys = new Gauge({
+    name: 'security_baseline_workqueue_delayed_keys',
+    help: 'Keys waiting for a delayed add (a debounced status write, a requeue, a retry after backoff) to fire, by queue.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
   readonly #collectHooks: (() => void)[] = [];
 
   constructor(version: string) {
@@ -140,6 +146,7 @@ export class OperatorMetrics {
       for (const probe of this.#queueProbes) {
         this.#unfinishedWork.set({ name: probe.name }, probe.unfinishedWorkSeconds());
         this.#longestRunning.set({ name: probe.name }, probe.longestRunningProcessorSeconds());
+        this.#delayedKeys.set({ name: probe.name }, probe.delayed);
       }
     });
   }

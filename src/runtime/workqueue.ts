@@ -32,6 +32,8 @@ export interface WorkQueueProbes {
   unfinishedWorkSeconds(): number;
   /** Seconds the longest-running key being handled has been running. */
   longestRunningProcessorSeconds(): number;
+  /** Keys waiting for a delayed or rate-limited add to fire. */
+  readonly delayed: number;
 }
 
 /**
@@ -143,13 +145,8 @@ export class WorkQueue {
     this.#now = options.now ?? (() => performance.now());
     this.#limiter = new ItemExponentialFailureRateLimiter(options.baseDelayMs ?? 5, options.maxDelayMs ?? 300_000);
     this.#workers = new PQueue({ concurrency: options.concurrency });
-    this.#hook(() =>
-      this.#metrics.attach?.({
-        name: this.name,
-        unfinishedWorkSeconds: () => this.unfinishedWorkSeconds(),
-        longestRunningProcessorSeconds: () => this.longestRunningProcessorSeconds(),
-      }),
-    );
+    // The queue itself is the probe: its getters are read at scrape time.
+    this.#hook(() => this.#metrics.attach?.(this));
   }
 
   /**
