@@ -1,11 +1,12 @@
 // Wiring only: configuration, logger, metrics and health endpoints, the
-// Kubernetes client, leader election, the controller, and a clean shutdown on
-// SIGTERM.
+// Kubernetes client, leader election, the manager of the controllers, and a
+// clean shutdown on SIGTERM.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Controller } from './controller/controller.ts';
+import { OPERATOR_NAME } from './api/constants.ts';
+import { Manager } from './controller/manager.ts';
 import { RequestAuthorizer } from './runtime/authz.ts';
 import { startHealthServer, startMetricsServer } from './runtime/http.ts';
 import { KubeClient } from './runtime/kube.ts';
@@ -48,7 +49,7 @@ const client = new KubeClient(kubeConfig);
 client.observe(metrics.requestObserver());
 const namespace = operatorNamespace();
 
-const controller = new Controller({
+const manager = new Manager({
   client, logger, metrics,
   operatorNamespace: namespace,
   namespaceWorkers: env.NAMESPACE_WORKERS ? Number(env.NAMESPACE_WORKERS) : undefined,
@@ -59,14 +60,14 @@ const controller = new Controller({
 const elector = env.LEADER_ELECT === 'true' ? new LeaderElector({
   // Its own client: the write guard below must not stop the election itself.
   client: new KubeClient(kubeConfig), logger, namespace,
-  name: env.LEADER_ELECTION_ID ?? 'security-baseline-operator',
+  name: env.LEADER_ELECTION_ID ?? OPERATOR_NAME,
   identity: `${env.POD_NAME ?? hostname()}_${randomUUID()}`,
   leaseDurationMs: env.LEADER_LEASE_DURATION_MS ? Number(env.LEADER_LEASE_DURATION_MS) : undefined,
   renewDeadlineMs: env.LEADER_RENEW_DEADLINE_MS ? Number(env.LEADER_RENEW_DEADLINE_MS) : undefined,
   retryPeriodMs: env.LEADER_RETRY_PERIOD_MS ? Number(env.LEADER_RETRY_PERIOD_MS) : undefined,
   onStartedLeading: () => {
     logger.info('became the leader');
-    caches.then(() => controller.startWorkers(), () => undefined);
+    caches.then(() => manager.startWorkers(), () => undefined);
   },
   // As controller-runtime does: exit at once, so this replica never writes without the lease.
   onStoppedLeading: () => fatal('leader lease lost: exiting'),
@@ -84,7 +85,7 @@ const servers = await Promise.all([
     certFile: env.METRICS_CERT_FILE, keyFile: env.METRICS_KEY_FILE,
   }),
   // A standby is ready once its caches are: it could take over at once.
-  startHealthServer(healthAddress.host, healthAddress.port, { ready: () => controller.synced }),
+  startHealthServer(healthAddress.host, healthAddress.port, { ready: () => manager.synced }),
 ]);
 logger.info({
   version, server: kubeConfig.getCurrentCluster()?.server, operatorNamespace: namespace, leaderElection: elector !== undefined,
@@ -92,12 +93,12 @@ logger.info({
   health: `http://${healthAddress.host}:${healthAddress.port}/healthz`,
 }, 'starting');
 
-const caches = controller.startInformers();
+const caches = manager.startInformers();
 caches.catch((error: unknown) => fatal('could not start', error));
 if (elector) {
   elector.run().catch((error: unknown) => fatal('leader election failed', error));
 } else {
-  caches.then(() => controller.startWorkers(), () => undefined);
+  caches.then(() => manager.startWorkers(), () => undefined);
 }
 
 let stopping = false;
@@ -105,7 +106,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping: draining in-flight reconciles');
-  await controller.stop(); // no write in flight after this…
+  await manager.stop(); // no write in flight after this…
   await elector?.stop({ release: true }); // …then hand the lease over at once
   for (const server of servers) server.close();
   logger.info('stopped');

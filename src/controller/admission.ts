@@ -6,15 +6,9 @@ import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import { containsDesired, firstDifference, otherManagers } from './diff.ts';
+import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
+import { ensureObject } from './ensure.ts';
 import { clusterManagedKind } from './kinds.ts';
-import { getIfExists, releaseObject } from './objects.ts';
-import type { BaselineObject, ControllerContext } from './namespace.ts';
-
-export interface AdmissionProblem {
-  readonly reason: string;
-  readonly message: string;
-}
 
 /** The policies and bindings the baseline wants: none in Audit mode (which changes nothing). */
 export function desiredAdmissionObjects(baseline: BaselineObject, operatorNamespace: string): DesiredObject[] {
@@ -32,42 +26,30 @@ function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObj
  * Applies what differs and deletes what is no longer wanted. Returns the
  * first problem, for the baseline's Degraded condition, or undefined.
  */
-export async function reconcileAdmission(ctx: ControllerContext, baseline: BaselineObject): Promise<AdmissionProblem | undefined> {
+export async function reconcileAdmission(ctx: ControllerContext, baseline: BaselineObject): Promise<Problem | undefined> {
   const name = baseline.metadata.name;
   let desired: DesiredObject[];
   try {
     desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace);
   } catch (error) {
-    if (error instanceof SpecError) return { reason: 'InvalidSpec', message: error.message };
+    if (error instanceof SpecError) return { state: 'failed', reason: 'InvalidSpec', message: error.message };
     throw error;
   }
-  let problem: AdmissionProblem | undefined;
+  let problem: Problem | undefined;
   const wanted = new Set<string>();
   for (const object of desired) {
     const type = clusterManagedKind(object.kind);
-    const informer = type && ctx.clusterManaged.informer(type);
-    if (!type || !informer) {
-      problem ??= { reason: 'AdmissionPolicyUnavailable', message: `${object.kind} is not served by this cluster (Kubernetes 1.30 or later has it)` };
-      continue;
-    }
+    if (!type) continue;
     wanted.add(`${object.kind}/${object.metadata.name}`);
-    let current = informer.get(object.metadata.name);
-    if (!current) {
-      current = await getIfExists(ctx.client, type, object.metadata.name);
-      if (current && current.metadata.labels?.[BASELINE_LABEL] !== name) {
-        problem ??= { reason: 'ForeignObject', message: `${object.kind} ${object.metadata.name} already exists and belongs to another owner; it was left untouched` };
-        continue;
-      }
-    }
-    if (current && containsDesired(object, current)) continue;
-    informer.observeWrite(await ctx.client.apply(type, object));
-    ctx.metrics.write(object.kind, 'apply');
-    if (current) {
-      ctx.metrics.driftCorrected(name, object.kind);
-      const managers = otherManagers(current);
-      void ctx.recorder.record(baselineRef(baseline), 'Warning', 'DriftCorrected',
-        `${object.kind} ${object.metadata.name} had ${firstDifference(object, current)} changed by ${managers.join(', ') || 'an unknown field manager'}; restored`);
-    }
+    const cache = ctx.clusterManaged.informer(type);
+    const result = await ensureObject(ctx, {
+      object, baseline: name, type, cache,
+      cached: cache?.get(object.metadata.name),
+      about: baselineRef(baseline),
+      eventPrefix: '',
+      appliedBefore: baseline.status?.observedGeneration === baseline.metadata.generation,
+    });
+    if (result.outcome === 'refused') problem ??= result.problem;
   }
   for (const object of liveAdmissionObjects(ctx, name)) {
     if (!wanted.has(`${object.kind}/${object.metadata.name}`)) await removeAdmissionObject(ctx, object, 'Delete');
@@ -89,10 +71,5 @@ export async function releaseAdmission(ctx: ControllerContext, baseline: Baselin
 
 async function removeAdmissionObject(ctx: ControllerContext, object: KubeObject, policy: 'Delete' | 'Orphan'): Promise<void> {
   const type = clusterManagedKind(object.kind ?? '');
-  if (type) await releaseObject(ctx.client, ctx.metrics, ctx.clusterManaged.informer(type), type, object, policy);
+  if (type) await ctx.writer.release(type, object, ctx.clusterManaged.informer(type), policy);
 }
-
-export function baselineRef(baseline: KubeObject): { apiVersion: string; kind: string; name: string; uid?: string } {
-  return { apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', name: baseline.metadata.name, uid: baseline.metadata.uid };
-}
-

@@ -7,27 +7,24 @@ import { API_VERSION, KIND, type Condition, type SecurityBaselineStatus } from '
 import { isNotFound } from '../runtime/errors.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
 import { reconcileAdmission, releaseAdmission } from './admission.ts';
+import { ownedNamespaceKeys, parseApplied } from './applied.ts';
+import type { BaselineObject, ControllerContext } from './context.ts';
 import { BASELINES } from './kinds.ts';
-import { parseApplied, type BaselineObject, type ControllerContext } from './namespace.ts';
 import type { StatusSummary } from './status.ts';
 import { isDeleting, selects } from './selection.ts';
 
-/** When each baseline's status was last written by this process. */
-const lastStatusWrite = new Map<string, number>();
-
 export interface BaselineReport {
   readonly baseline: string;
-  readonly action: 'gone' | 'finalizer-added' | 'waiting-for-cleanup' | 'finalizer-removed' | 'status-written' | 'unchanged';
+  readonly action: 'gone' | 'waiting-for-cleanup' | 'finalizer-removed' | 'status-written' | 'unchanged';
   readonly remaining?: number;
 }
 
 export async function reconcileBaseline(
   ctx: ControllerContext, name: string, enqueueNamespace: (namespace: string) => void,
 ): Promise<BaselineReport & ReconcileResult> {
-  const baseline = ctx.baselines.get(name);
+  let baseline = ctx.baselines.get(name);
   if (!baseline) {
     ctx.tracker.forgetBaseline(name);
-    lastStatusWrite.delete(name);
     return { baseline: name, action: 'gone' };
   }
   const finalizers = baseline.metadata.finalizers ?? [];
@@ -44,7 +41,7 @@ export async function reconcileBaseline(
     }
     try {
       // Applying without the finalizer gives up the one item this field manager owns.
-      await ctx.client.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers: [] } });
+      await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers: [] } }, ctx.baselines);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -53,9 +50,7 @@ export async function reconcileBaseline(
   }
 
   if (!finalizers.includes(FINALIZER)) {
-    await ctx.client.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers: [FINALIZER] } });
-    // The update event brings the baseline back for its status.
-    return { baseline: name, action: 'finalizer-added' };
+    baseline = await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers: [FINALIZER] } }, ctx.baselines);
   }
 
   ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline));
@@ -73,12 +68,10 @@ export async function reconcileBaseline(
     return { baseline: name, action: 'unchanged' };
   }
   // At most one status write per interval, however many namespaces report in it.
-  const sinceLastWrite = Date.now() - (lastStatusWrite.get(name) ?? 0);
-  if (sinceLastWrite < ctx.statusIntervalMs) {
-    return { baseline: name, action: 'unchanged', requeueAfterMs: ctx.statusIntervalMs - sinceLastWrite };
-  }
-  lastStatusWrite.set(name, Date.now());
-  ctx.baselines.observeWrite(await ctx.client.apply<BaselineObject>(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status }, { subresource: 'status' }));
+  const wait = ctx.tracker.untilNextWrite(name);
+  if (wait > 0) return { baseline: name, action: 'unchanged', requeueAfterMs: wait };
+  ctx.tracker.statusWritten(name);
+  await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status }, ctx.baselines, { subresource: 'status' });
   return { baseline: name, action: 'status-written' };
 }
 
@@ -113,16 +106,27 @@ function canonicalJson(value: unknown): string {
     : v));
 }
 
-/** Namespaces that still hold anything of the baseline: managed objects, or an entry in the applied annotation. */
+/**
+ * Namespaces that still hold anything of the baseline: managed objects, or an
+ * entry in the applied annotation the operator wrote (one someone else wrote is
+ * theirs, and not the operator's to remove). A terminating namespace holds
+ * nothing: what is in it goes with it.
+ */
 export function namespacesHolding(ctx: ControllerContext, baseline: string): Set<string> {
   const namespaces = new Set<string>();
+  const live = (name: string) => {
+    const namespace = ctx.namespaces.get(name);
+    return namespace !== undefined && !isDeleting(namespace);
+  };
   for (const informer of ctx.managed.all()) {
     for (const object of informer.list()) {
-      if (object.metadata.labels?.[BASELINE_LABEL] === baseline && object.metadata.namespace) namespaces.add(object.metadata.namespace);
+      const namespace = object.metadata.namespace;
+      if (namespace && object.metadata.labels?.[BASELINE_LABEL] === baseline && live(namespace)) namespaces.add(namespace);
     }
   }
   for (const namespace of ctx.namespaces.list()) {
-    if (!isDeleting(namespace) && baseline in parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION])) {
+    if (!isDeleting(namespace) && ownedNamespaceKeys(namespace).annotations.has(APPLIED_ANNOTATION)
+      && baseline in parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION])) {
       namespaces.add(namespace.metadata.name);
     }
   }

@@ -1,24 +1,27 @@
 // The kinds the operator reads and writes, as REST resources.
 import { API_VERSION, KIND, PLURAL } from '../api/types.ts';
+import { RBAC_API_VERSION } from '../resources/rolebinding.ts';
+import { ADMISSION_API_VERSION } from '../resources/imagepolicy.ts';
 import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
+export const CLUSTER_ROLES: ResourceType = { apiVersion: RBAC_API_VERSION, kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
 
 /** The namespaced kinds a baseline creates; each gets one label-filtered informer. */
 export const MANAGED_KINDS: readonly ResourceType[] = [
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true },
   { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true },
   { apiVersion: 'v1', kind: 'LimitRange', plural: 'limitranges', namespaced: true },
-  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', namespaced: true },
-  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
+  { apiVersion: RBAC_API_VERSION, kind: 'Role', plural: 'roles', namespaced: true },
+  { apiVersion: RBAC_API_VERSION, kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
   { apiVersion: 'logging.banzaicloud.io/v1beta1', kind: 'Flow', plural: 'flows', namespaced: true },
 ];
 
 /** The cluster-scoped kinds a baseline creates (its admission policies); one informer each. */
 export const CLUSTER_MANAGED_KINDS: readonly ResourceType[] = [
-  { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', plural: 'validatingadmissionpolicies', namespaced: false },
-  { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', plural: 'validatingadmissionpolicybindings', namespaced: false },
+  { apiVersion: ADMISSION_API_VERSION, kind: 'ValidatingAdmissionPolicy', plural: 'validatingadmissionpolicies', namespaced: false },
+  { apiVersion: ADMISSION_API_VERSION, kind: 'ValidatingAdmissionPolicyBinding', plural: 'validatingadmissionpolicybindings', namespaced: false },
 ];
 
 export const [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS] = CLUSTER_MANAGED_KINDS as [ResourceType, ResourceType];
@@ -30,8 +33,9 @@ export function clusterManagedKind(kind: string): ResourceType | undefined {
 /** Kinds from CRDs that may not be installed: the operator works without them and says so. */
 export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow']);
 
-export function kindKey(apiVersion: string, kind: string): string {
-  return `${apiVersion}/${kind}`;
+/** `apiVersion/kind`, which names a kind across groups. */
+export function kindKey(type: { apiVersion: string; kind: string }): string {
+  return `${type.apiVersion}/${type.kind}`;
 }
 
 export function managedKind(apiVersion: string, kind: string): ResourceType | undefined {

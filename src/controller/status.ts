@@ -2,7 +2,8 @@
 // reconcile of every namespace it selects. Reconciles report here; the
 // baseline reconciler turns the summary into one status write, debounced, so
 // a thousand namespaces make one write, not a thousand.
-import type { Condition, ConditionType, NamespaceCounts } from '../api/types.ts';
+import type { Condition, ConditionType, NamespaceCounts, SecurityBaseline } from '../api/types.ts';
+import { isDeleting, selects, type NamespaceLike } from './selection.ts';
 
 export type NamespaceState = 'compliant' | 'drifted' | 'failed' | 'conflict';
 
@@ -27,12 +28,27 @@ export interface StatusSummary {
 export class BaselineStatusTracker {
   readonly #outcomes = new Map<string, Map<string, NamespaceOutcome>>();
   readonly #onChange: (baseline: string) => void;
+  /** The shortest time between two status writes of one baseline. */
+  readonly statusIntervalMs: number;
+  /** When each baseline's status was last written by this process. */
+  readonly #lastWrite = new Map<string, number>();
 
-  constructor(onChange: (baseline: string) => void) {
+  constructor(onChange: (baseline: string) => void, statusIntervalMs = 1_000) {
     this.#onChange = onChange;
+    this.statusIntervalMs = statusIntervalMs;
   }
 
-  record(baseline: string, namespace: string, outcome: NamespaceOutcome): void {
+  /** Milliseconds until the baseline's status may be written again (0: now). */
+  untilNextWrite(baseline: string, now = Date.now()): number {
+    return Math.max(0, (this.#lastWrite.get(baseline) ?? -Infinity) + this.statusIntervalMs - now);
+  }
+
+  statusWritten(baseline: string, now = Date.now()): void {
+    this.#lastWrite.set(baseline, now);
+  }
+
+  /** The outcome of the last reconcile of `namespace` for `baseline`; tells the baseline when it changes. */
+  setOutcome(baseline: string, namespace: string, outcome: NamespaceOutcome): void {
     let outcomes = this.#outcomes.get(baseline);
     if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
     const previous = outcomes.get(namespace);
@@ -55,6 +71,7 @@ export class BaselineStatusTracker {
   forgetBaseline(baseline: string): void {
     this.#outcomes.delete(baseline);
     this.#baselineProblems.delete(baseline);
+    this.#lastWrite.delete(baseline);
   }
 
   /** A problem of the baseline itself, not of a namespace (its admission policies); undefined clears it. */
@@ -137,4 +154,26 @@ function describe(entries: { namespace: string; outcome: NamespaceOutcome }[], c
   const shown = [...entries].sort((a, b) => a.namespace.localeCompare(b.namespace)).slice(0, 3)
     .map(({ namespace, outcome }) => `${namespace}: ${outcome.message ?? outcome.reason ?? 'unknown'}`);
   return `${count} namespace${count === 1 ? '' : 's'}: ${shown.join('; ')}${count > 3 ? '; …' : ''}`;
+}
+
+/**
+ * Per baseline, how many of the namespaces it selects are in each state of their
+ * last reconcile at its current generation (`pending`: not yet reconciled at
+ * it): the security_baseline_namespaces gauge.
+ */
+export function countNamespaceStates(
+  tracker: BaselineStatusTracker, baselines: readonly SecurityBaseline[], namespaces: readonly NamespaceLike[], operatorNamespace: string,
+): Map<string, Record<NamespaceState | 'pending', number>> {
+  const counts = new Map<string, Record<NamespaceState | 'pending', number>>();
+  for (const baseline of baselines) {
+    if (isDeleting(baseline)) continue;
+    const count: Record<NamespaceState | 'pending', number> = { compliant: 0, drifted: 0, failed: 0, conflict: 0, pending: 0 };
+    for (const namespace of namespaces) {
+      if (isDeleting(namespace) || !selects(baseline, namespace, operatorNamespace)) continue;
+      const outcome = tracker.outcome(baseline.metadata.name, namespace.metadata.name);
+      count[outcome && outcome.generation === baseline.metadata.generation ? outcome.state : 'pending']++;
+    }
+    counts.set(baseline.metadata.name, count);
+  }
+  return counts;
 }

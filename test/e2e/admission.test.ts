@@ -122,11 +122,19 @@ describe('admission-level controls', () => {
   });
 
   test('the gap between a new namespace and its first admitted pod, with the gate on', async () => {
-    const name = await baseline('gate', { admissionGate: true, resourceQuota: { hard: { pods: '10' } } });
-    await eventually(() => admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-gate` }));
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the binding reaches admission
+    // A subject named after a label the probe namespace lacks keeps the baseline from applying
+    // there, so the probe is gated for good: once a pod is refused in it, the gate is in admission.
+    const name = await baseline('gate', {
+      admissionGate: true, resourceQuota: { hard: { pods: '10' } },
+      roleBindings: [{ name: 'team', clusterRole: 'view', subjects: [{ kind: 'Group', name: '${label:team}' }] }],
+    });
+    const probe = await createTestNamespace('gate-probe', { 'sbo-admission': name });
+    await eventually(async () => {
+      const outcome = await refusal(core.createNamespacedPod({ namespace: probe, body: pod('registry.example.com/app:1'), dryRun: 'All' }));
+      return outcome?.message.includes('is being applied') === true;
+    });
     const createdAt = performance.now();
-    const namespace = await createTestNamespace('gate', { 'sbo-admission': name });
+    const namespace = await createTestNamespace('gate', { 'sbo-admission': name, team: 'alpha' });
     const messages: string[] = [];
     await eventually(async () => {
       const outcome = await refusal(core.createNamespacedPod({ namespace, body: pod('registry.example.com/app:1') }));

@@ -19,16 +19,21 @@ const OBJECTS_PER_NAMESPACE = { networkpolicies: 1, resourcequotas: 1, limitrang
 let namespaces: string[] = [];
 const REVIEWS = ['tokenreviews', 'subjectaccessreviews'];
 
-/** Waits until the operator has reconciled every namespace at least `times` times and its queues are empty. */
+/**
+ * Waits until the operator has reconciled every namespace at least `times`
+ * times and has nothing left to do: no key queued or being handled, and none
+ * waiting for a delayed add (the debounced status write). Stopping it earlier
+ * could drop a late write instead of counting it.
+ */
 async function settle(operator: RunningOperator, times: number): Promise<void> {
   await eventually(async () => {
     const metrics = await operator.metrics();
     return metricValue(metrics, 'security_baseline_reconcile_total', { controller: 'namespace' }) >= times
+      && metricValue(metrics, 'security_baseline_reconcile_total', { controller: 'baseline' }) >= 1
       && metricValue(metrics, 'workqueue_depth') === 0
-      && metricValue(metrics, 'workqueue_unfinished_work_seconds') === 0;
+      && metricValue(metrics, 'workqueue_unfinished_work_seconds') === 0
+      && metricValue(metrics, 'security_baseline_workqueue_delayed_keys') === 0;
   }, { timeoutMs: 120_000, intervalMs: 250 });
-  // Debounced status writes come up to a second later.
-  await new Promise((resolve) => setTimeout(resolve, 2_500));
 }
 
 function ours(write: AuditedWrite): boolean {

@@ -1,0 +1,99 @@
+import { describe, expect, test } from '@jest/globals';
+import type { DesiredObject } from '../resources/index.ts';
+import type { KubeObject } from '../runtime/kube.ts';
+import {
+  PRECONDITIONS, authoringPolicyInstalled, clusterRoleExists, firstProblem, foreignOwner, kindServed, planWrite, type Facts,
+} from './ensure.ts';
+
+const labels = (baseline: string) => ({ 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': baseline });
+
+const quota: DesiredObject = {
+  apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'tenants-quota', namespace: 'team-a', labels: labels('tenants') }, spec: { hard: { pods: '4' } },
+};
+const binding = (roleRef: { kind: string; name: string }): DesiredObject => ({
+  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'tenants-readers', namespace: 'team-a', labels: labels('tenants') },
+  subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'readers' }], roleRef: { apiGroup: 'rbac.authorization.k8s.io', ...roleRef },
+});
+const flow: DesiredObject = { apiVersion: 'logging.banzaicloud.io/v1beta1', kind: 'Flow', metadata: { name: 'tenants-logging', namespace: 'team-a', labels: labels('tenants') } };
+
+const facts = (object: DesiredObject, overrides: Partial<Facts> = {}): Facts => ({
+  object, kindServed: true, authoringPolicyInstalled: true, clusterRoleExists: () => true, ...overrides,
+});
+
+describe('preconditions', () => {
+  test('kindServed: a kind the cluster does not serve, with the reason people look for', () => {
+    expect(kindServed(facts(quota))).toBeUndefined();
+    expect(kindServed(facts(flow, { kindServed: false }))).toEqual({
+      state: 'failed', reason: 'LoggingUnavailable',
+      message: 'Flow (logging.banzaicloud.io/v1beta1) is not served by this cluster; install its CustomResourceDefinition',
+    });
+    const policy = { ...quota, apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy' };
+    expect(kindServed(facts(policy, { kindServed: false }))?.reason).toBe('AdmissionPolicyUnavailable');
+    expect(kindServed(facts({ ...quota, kind: 'Widget' }, { kindServed: false }))?.reason).toBe('KindUnavailable');
+  });
+
+  test('authoringPolicyInstalled: only grants wait for the authoring policy', () => {
+    expect(authoringPolicyInstalled(facts(quota, { authoringPolicyInstalled: false }))).toBeUndefined();
+    expect(authoringPolicyInstalled(facts(binding({ kind: 'ClusterRole', name: 'view' })))).toBeUndefined();
+    const problem = authoringPolicyInstalled(facts(binding({ kind: 'ClusterRole', name: 'view' }), { authoringPolicyInstalled: false }));
+    expect(problem?.reason).toBe('AuthoringPolicyMissing');
+    expect(problem?.message).toMatch(/^RoleBinding tenants-readers not applied: the ValidatingAdmissionPolicy security-baseline-authoring/);
+    const role = { ...quota, apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role' };
+    expect(authoringPolicyInstalled(facts(role, { authoringPolicyInstalled: false }))?.reason).toBe('AuthoringPolicyMissing');
+  });
+
+  test('clusterRoleExists: a binding to a missing ClusterRole waits; a binding to a Role does not ask', () => {
+    const missing = (name: string) => name !== 'auditor';
+    expect(clusterRoleExists(facts(binding({ kind: 'ClusterRole', name: 'view' }), { clusterRoleExists: missing }))).toBeUndefined();
+    expect(clusterRoleExists(facts(binding({ kind: 'ClusterRole', name: 'auditor' }), { clusterRoleExists: missing }))).toEqual({
+      state: 'failed', reason: 'ClusterRoleNotFound',
+      message: 'RoleBinding tenants-readers refers to ClusterRole auditor, which does not exist; it is created once the ClusterRole exists',
+    });
+    expect(clusterRoleExists(facts(binding({ kind: 'Role', name: 'auditor' }), { clusterRoleExists: () => false }))).toBeUndefined();
+    expect(clusterRoleExists(facts(quota, { clusterRoleExists: () => false }))).toBeUndefined();
+  });
+
+  test('the chain stops at the first problem, in order', () => {
+    const broken = facts(binding({ kind: 'ClusterRole', name: 'gone' }), { kindServed: false, authoringPolicyInstalled: false, clusterRoleExists: () => false });
+    expect(firstProblem(PRECONDITIONS, broken)?.reason).toBe('KindUnavailable');
+    expect(firstProblem(PRECONDITIONS, { ...broken, kindServed: true })?.reason).toBe('AuthoringPolicyMissing');
+    expect(firstProblem(PRECONDITIONS, { ...broken, kindServed: true, authoringPolicyInstalled: true })?.reason).toBe('ClusterRoleNotFound');
+    expect(firstProblem(PRECONDITIONS, facts(quota))).toBeUndefined();
+  });
+});
+
+describe('foreignOwner', () => {
+  const live = (objectLabels?: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'tenants-quota', namespace: 'team-a', labels: objectLabels } });
+
+  test('an absent object or one of this baseline is ours to write', () => {
+    expect(foreignOwner(quota, 'tenants', undefined)).toBeUndefined();
+    expect(foreignOwner(quota, 'tenants', live(labels('tenants')))).toBeUndefined();
+  });
+
+  test('someone else\'s object of that name is a conflict that names the owner', () => {
+    expect(foreignOwner(quota, 'tenants', live())).toEqual({
+      state: 'conflict', reason: 'ForeignObject', message: 'ResourceQuota tenants-quota already exists and belongs to another owner; it was left untouched',
+    });
+    expect(foreignOwner(quota, 'tenants', live(labels('other')))?.message).toContain('belongs to baseline other');
+  });
+});
+
+describe('planWrite', () => {
+  const live = (spec: unknown, extra: Record<string, unknown> = {}): KubeObject => ({ ...quota, metadata: { ...quota.metadata, uid: 'u1' }, spec, ...extra } as KubeObject);
+
+  test('applies what is missing or differs, and nothing when every desired field is there', () => {
+    expect(planWrite(quota, undefined)).toBe('apply');
+    expect(planWrite(quota, live({ hard: { pods: '4' } }, { status: { used: { pods: '1' } } }))).toBe('none');
+    expect(planWrite(quota, live({ hard: { pods: '40' } }))).toBe('apply');
+  });
+
+  test('a changed roleRef replaces the binding (it cannot change in place); other changes apply', () => {
+    const desired = binding({ kind: 'ClusterRole', name: 'edit' });
+    const current = (name: string, subject = 'readers'): KubeObject => ({
+      ...binding({ kind: 'ClusterRole', name }), subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: subject }],
+    } as KubeObject);
+    expect(planWrite(desired, current('view'))).toBe('replace');
+    expect(planWrite(desired, current('edit', 'others'))).toBe('apply');
+    expect(planWrite(desired, current('edit'))).toBe('none');
+  });
+});

@@ -1,0 +1,156 @@
+// Ensuring one managed object is as a baseline wants it: the one sequence that
+// the namespace reconcile (each namespaced object) and the baseline reconcile
+// (its admission policies) share.
+//
+//   preconditions (pure, in order) ─► read ─► owner check (pure) ─► plan (pure) ─► write ─► drift Event
+//
+// Like cert-manager's policy chain, each check is a small pure function that
+// returns a Problem (a reason and a message) or nothing; the first Problem
+// stops the sequence and nothing is written. Every check has its own unit tests.
+import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME, AUTHORING_POLICY_NAME } from '../api/constants.ts';
+import type { DesiredObject } from '../resources/index.ts';
+import type { InvolvedObject } from '../runtime/events.ts';
+import type { Informer } from '../runtime/informer.ts';
+import type { KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { ControllerContext, Problem } from './context.ts';
+import { containsDesired, firstDifference, otherManagers } from './diff.ts';
+
+/** What the preconditions decide on: facts from the caches, no request. */
+export interface Facts {
+  readonly object: DesiredObject;
+  /** The cluster serves the object's kind (an optional CRD may be missing). */
+  readonly kindServed: boolean;
+  readonly authoringPolicyInstalled: boolean;
+  clusterRoleExists(name: string): boolean;
+}
+
+export type Precondition = (facts: Facts) => Problem | undefined;
+
+/** What to say when a kind is not served, by kind. */
+const UNSERVED: Record<string, { reason: string; hint: string }> = {
+  Flow: { reason: 'LoggingUnavailable', hint: 'install its CustomResourceDefinition' },
+  ValidatingAdmissionPolicy: { reason: 'AdmissionPolicyUnavailable', hint: 'Kubernetes 1.30 or later has it' },
+  ValidatingAdmissionPolicyBinding: { reason: 'AdmissionPolicyUnavailable', hint: 'Kubernetes 1.30 or later has it' },
+};
+
+export const kindServed: Precondition = ({ object, kindServed: served }) => {
+  if (served) return undefined;
+  const { reason, hint } = UNSERVED[object.kind] ?? { reason: 'KindUnavailable', hint: 'install its CustomResourceDefinition' };
+  return { state: 'failed', reason, message: `${object.kind} (${object.apiVersion}) is not served by this cluster; ${hint}` };
+};
+
+/** Grants wait for the admission check on their authors (see ControllerContext.authoringPolicyInstalled). */
+export const authoringPolicyInstalled: Precondition = ({ object, authoringPolicyInstalled: installed }) => {
+  if (installed || (object.kind !== 'Role' && object.kind !== 'RoleBinding')) return undefined;
+  return {
+    state: 'failed',
+    reason: 'AuthoringPolicyMissing',
+    message: `${object.kind} ${object.metadata.name} not applied: the ValidatingAdmissionPolicy ${AUTHORING_POLICY_NAME} or its binding is not installed,`
+      + ' and without it anyone who can write a SecurityBaseline could grant themselves access; install crds/ (make install)',
+  };
+};
+
+/** A RoleBinding to a ClusterRole that does not exist yet waits for it. */
+export const clusterRoleExists: Precondition = ({ object, clusterRoleExists: exists }) => {
+  if (object.kind !== 'RoleBinding') return undefined;
+  const roleRef = object.roleRef as { kind?: string; name?: string } | undefined;
+  if (roleRef?.kind !== 'ClusterRole' || !roleRef.name || exists(roleRef.name)) return undefined;
+  return {
+    state: 'failed',
+    reason: 'ClusterRoleNotFound',
+    message: `RoleBinding ${object.metadata.name} refers to ClusterRole ${roleRef.name}, which does not exist; it is created once the ClusterRole exists`,
+  };
+};
+
+export const PRECONDITIONS: readonly Precondition[] = [kindServed, authoringPolicyInstalled, clusterRoleExists];
+
+/** The first Problem of the chain, or undefined when every check passes. */
+export function firstProblem(checks: readonly Precondition[], facts: Facts): Problem | undefined {
+  for (const check of checks) {
+    const problem = check(facts);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** An object of that name exists and belongs to someone else (another owner, or another baseline): never touched. */
+export function foreignOwner(object: DesiredObject, baseline: string, current: KubeObject | undefined): Problem | undefined {
+  if (!current || current.metadata.labels?.[BASELINE_LABEL] === baseline) return undefined;
+  const owner = current.metadata.labels?.[MANAGED_BY_LABEL] === OPERATOR_NAME
+    ? `baseline ${current.metadata.labels?.[BASELINE_LABEL] ?? '?'}` : 'another owner';
+  return { state: 'conflict', reason: 'ForeignObject', message: `${object.kind} ${object.metadata.name} already exists and belongs to ${owner}; it was left untouched` };
+}
+
+/** `none`: the live object already holds every desired field; `replace`: a RoleBinding's roleRef, which cannot change in place. */
+export type WritePlan = 'none' | 'apply' | 'replace';
+
+export function planWrite(object: DesiredObject, current: KubeObject | undefined): WritePlan {
+  if (!current) return 'apply';
+  if (containsDesired(object, current)) return 'none';
+  if (object.kind === 'RoleBinding' && firstDifference(object.roleRef, (current as KubeObject & { roleRef?: unknown }).roleRef) !== undefined) return 'replace';
+  return 'apply';
+}
+
+export interface EnsureRequest {
+  readonly object: DesiredObject;
+  readonly baseline: string;
+  readonly type: ResourceType;
+  /** The kind's cache; undefined when the cluster does not serve the kind. */
+  readonly cache: Informer<KubeObject> | undefined;
+  /** The live object from the cache, if it is there (the caches hold only managed objects). */
+  readonly cached: KubeObject | undefined;
+  /** Where drift and conflict Events go (the namespace, or the baseline for its cluster-scoped objects). */
+  readonly about: InvolvedObject;
+  /** Prefixes Event messages: `baseline <name>: ` on a namespace, nothing on the baseline itself. */
+  readonly eventPrefix: string;
+  /**
+   * The baseline was applied here at its current spec before: a difference is
+   * drift (someone changed or deleted the object), not this spec's update.
+   */
+  readonly appliedBefore: boolean;
+}
+
+export type EnsureResult =
+  | { readonly outcome: 'unchanged' }
+  | { readonly outcome: 'applied'; readonly writes: number; readonly drift: boolean }
+  | { readonly outcome: 'refused'; readonly problem: Problem };
+
+/**
+ * Makes one managed object as desired, writing only when it differs. API
+ * errors are thrown; the caller decides whether they fail the reconcile.
+ */
+export async function ensureObject(ctx: ControllerContext, request: EnsureRequest): Promise<EnsureResult> {
+  const { object, baseline, type, cache, about, eventPrefix } = request;
+  const blocked = firstProblem(PRECONDITIONS, {
+    object,
+    kindServed: cache !== undefined,
+    authoringPolicyInstalled: ctx.authoringPolicyInstalled(),
+    clusterRoleExists: (name) => ctx.clusterRoles.get(name) !== undefined,
+  });
+  if (blocked) return { outcome: 'refused', problem: blocked };
+
+  // Not in the label-filtered cache: absent, just created, or someone else's object of that name.
+  const current = request.cached ?? await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
+  const foreign = foreignOwner(object, baseline, current);
+  if (foreign) {
+    void ctx.recorder.event(about, 'Warning', foreign.reason, eventPrefix + foreign.message);
+    return { outcome: 'refused', problem: foreign };
+  }
+
+  const plan = planWrite(object, current);
+  if (plan === 'none') return { outcome: 'unchanged' };
+  let writes = 0;
+  if (plan === 'replace' && current && await ctx.writer.release(type, current, cache, 'Delete')) writes++;
+  await ctx.writer.apply(type, object, cache);
+  writes++;
+
+  // Only an object that was already right at this spec can have drifted; otherwise this write is the update.
+  if (!request.appliedBefore) return { outcome: 'applied', writes, drift: false };
+  ctx.metrics.driftCorrected(baseline, object.kind);
+  const managers = current ? otherManagers(current) : [];
+  void ctx.recorder.event(about, 'Warning', 'DriftCorrected', `${eventPrefix}${object.kind} ${object.metadata.name} `
+    + (current
+      ? `had ${firstDifference(object, current)} changed by ${managers.length > 0 ? managers.join(', ') : 'an unknown field manager'}; restored`
+      : 'was deleted; recreated'));
+  return { outcome: 'applied', writes, drift: true };
+}

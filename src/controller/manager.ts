@@ -1,0 +1,250 @@
+// The manager (controller-runtime's word): the shared caches, and the two
+// controllers that read them.
+//
+//   namespaces, baselines, managed objects, ClusterRoles, authoring policy (informers)
+//        └─ eventkeys.ts ─► namespace controller ─► reconcileNamespace (namespace.ts)
+//                      └──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
+//
+// One informer per kind, never one per baseline or namespace. Workers start
+// only after every informer has synced, so no reconcile ever decides on a
+// half-filled cache (which could prune what it merely has not seen yet).
+import type { Logger } from 'pino';
+import { AUTHORING_POLICY_NAME, FIELD_MANAGER, MANAGED_SELECTOR } from '../api/constants.ts';
+import { Controller } from '../runtime/controller.ts';
+import { isNotFound } from '../runtime/errors.ts';
+import { EventRecorder } from '../runtime/events.ts';
+import { Informer } from '../runtime/informer.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { OperatorMetrics } from '../runtime/metrics.ts';
+import { reconcileBaseline } from './baseline.ts';
+import type { BaselineObject, ControllerContext, ManagedCaches, NamespaceObject } from './context.ts';
+import { registerEventHandlers } from './eventkeys.ts';
+import {
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey,
+} from './kinds.ts';
+import { reconcileNamespace } from './namespace.ts';
+import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
+import { CachedWriter } from './writer.ts';
+
+export interface ManagerOptions {
+  readonly client: KubeClient;
+  readonly logger: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly operatorNamespace: string;
+  readonly namespaceWorkers?: number;
+  /** Status writes per baseline are at most this often. */
+  readonly statusIntervalMs?: number;
+  readonly watchdogMs?: number;
+}
+
+/**
+ * Managed objects keep everything but the field sets of managedFields (the
+ * largest part of most objects): the reconcile compares the object's own
+ * fields, and a drift Event needs only who wrote to it, and when.
+ */
+function slimManaged(object: KubeObject): KubeObject {
+  if (!object.metadata.managedFields) return object;
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      managedFields: object.metadata.managedFields.map(({ manager, operation, time, subresource }) => ({ manager, operation, time, subresource })),
+    },
+  };
+}
+
+/** Keeps only what the reconcile reads from a namespace: the cache holds thousands. */
+function slimNamespace(namespace: NamespaceObject): NamespaceObject {
+  const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations, managedFields } = namespace.metadata;
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations,
+      // Only the operator's own entry: it tells which labels and annotations the operator owns.
+      managedFields: managedFields?.filter((entry) => entry.manager === FIELD_MANAGER && entry.operation === 'Apply'),
+    },
+    status: { phase: namespace.status?.phase },
+  };
+}
+
+/** Only the name: the reconciles ask whether the object exists, nothing more. */
+function nameOnly(object: KubeObject): KubeObject {
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion } };
+}
+
+export class Manager {
+  readonly #options: ManagerOptions;
+  readonly #logger: Logger;
+  readonly #namespaces: Informer<NamespaceObject>;
+  readonly #baselines: Informer<BaselineObject>;
+  readonly #clusterRoles: Informer<KubeObject>;
+  /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
+  readonly #authoring: Informer<KubeObject>[];
+  readonly #managed = new Map<string, Informer<KubeObject>>();
+  readonly #clusterManaged = new Map<string, Informer<KubeObject>>();
+  /** Kinds whose API the cluster serves (an optional CRD may be missing). */
+  readonly #available = new Set<string>();
+  readonly #recorder: EventRecorder;
+  readonly #namespaceController: Controller;
+  readonly #baselineController: Controller;
+  readonly #tracker: BaselineStatusTracker;
+  readonly #context: ControllerContext;
+  #running = false;
+  #startedAt = Date.now();
+
+  constructor(options: ManagerOptions) {
+    this.#options = options;
+    const { client, metrics } = options;
+    const logger = this.#logger = options.logger;
+    const informer = <T extends KubeObject>(type: ResourceType, extra: { labelSelector?: string; fieldSelector?: string; transform?: (o: T) => T } = {}) =>
+      new Informer<T>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
+    this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: slimNamespace });
+    this.#baselines = informer<BaselineObject>(BASELINES);
+    this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
+    this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
+      .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
+    for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
+    for (const type of CLUSTER_MANAGED_KINDS) this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR }));
+
+    this.#recorder = new EventRecorder(client, logger);
+    this.#namespaceController = new Controller({
+      name: 'namespace', queueName: 'namespaces', keyField: 'namespace', concurrency: options.namespaceWorkers ?? 16, logger, metrics,
+      reconcile: async (name) => {
+        const report = await reconcileNamespace(this.#context, name);
+        if (report.skipped) return {};
+        return {
+          log: {
+            changed: report.writes > 0 || report.problems > 0,
+            message: 'namespace reconciled',
+            fields: { baselines: report.baselines, writes: report.writes, drift: report.drift, problems: report.problems },
+          },
+        };
+      },
+    });
+    this.#baselineController = new Controller({
+      name: 'baseline', queueName: 'baselines', keyField: 'baseline', concurrency: 2, logger, metrics,
+      reconcile: async (name) => {
+        const report = await reconcileBaseline(this.#context, name, (namespace) => this.#enqueueNamespace(namespace));
+        return {
+          requeueAfterMs: report.requeueAfterMs,
+          log: { changed: report.action !== 'unchanged', message: 'baseline reconciled', fields: { action: report.action, remaining: report.remaining } },
+        };
+      },
+    });
+    const statusIntervalMs = options.statusIntervalMs ?? 1_000;
+    this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs), statusIntervalMs);
+
+    registerEventHandlers({
+      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
+      managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
+    }, options.operatorNamespace, {
+      namespace: (name) => this.#enqueueNamespace(name),
+      baseline: (name) => this.#enqueueBaseline(name),
+    });
+    this.#context = this.#buildContext();
+    metrics.beforeScrape(() => {
+      metrics.namespaces.reset();
+      for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), this.#namespaces.list(), options.operatorNamespace)) {
+        for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
+      }
+    });
+  }
+
+  #buildContext(): ControllerContext {
+    const { client, logger, metrics, operatorNamespace } = this.#options;
+    const managed: ManagedCaches = {
+      informer: (type) => (this.#available.has(kindKey(type)) ? this.#managed.get(kindKey(type)) : undefined),
+      all: () => this.#activeManaged(),
+    };
+    const clusterManaged: ManagedCaches = {
+      informer: (type) => this.#clusterManaged.get(kindKey(type)),
+      all: () => [...this.#clusterManaged.values()],
+    };
+    return {
+      client, logger, managed, clusterManaged, operatorNamespace,
+      writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
+      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
+      recorder: this.#recorder,
+      tracker: this.#tracker,
+      authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
+      metrics: {
+        driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
+        driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
+        // Only namespaces born while the operator was running and after the baselines selecting them:
+        // a namespace that predates either says nothing about how fast a new one is provisioned.
+        provisioned: (namespace, baselines) => {
+          const created = Date.parse(namespace.metadata.creationTimestamp ?? '');
+          const newest = Math.max(this.#startedAt, ...baselines.map((b) => Date.parse(b.metadata.creationTimestamp ?? '') || 0));
+          if (created >= newest - 1_000) metrics.provisioningSeconds.observe((Date.now() - created) / 1000);
+        },
+      },
+    };
+  }
+
+  get synced(): boolean {
+    return this.#informers().every((informer) => informer.hasSynced);
+  }
+
+  /**
+   * Starts the informers and waits for their caches. A standby replica stops
+   * here, so that it takes over with warm caches when it becomes the leader.
+   */
+  async startInformers(): Promise<void> {
+    for (const type of MANAGED_KINDS) {
+      if (!OPTIONAL_KINDS.has(kindKey(type)) || await this.#served(type)) this.#available.add(kindKey(type));
+      else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
+    }
+    const informers = this.#informers();
+    for (const informer of informers) informer.start();
+    await Promise.all(informers.map((informer) => informer.synced));
+    this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced');
+  }
+
+  /** Starts reconciling: every namespace and baseline once, then whatever changes. Call after startInformers(). */
+  startWorkers(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#startedAt = Date.now();
+    this.#logger.info('starting workers');
+    for (const namespace of this.#namespaces.list()) this.#namespaceController.add(namespace.metadata.name);
+    for (const baseline of this.#baselines.list()) this.#baselineController.add(baseline.metadata.name);
+  }
+
+  /** Stops intake, lets in-flight reconciles and Event writes finish, stops the informers: no write is in flight after it. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown()]);
+    await this.#recorder.flush();
+    await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
+  }
+
+  #enqueueNamespace(name: string): void {
+    if (this.#running) this.#namespaceController.add(name);
+  }
+
+  #enqueueBaseline(name: string, afterMs = 0): void {
+    if (!this.#running) return;
+    if (afterMs > 0) this.#baselineController.addAfter(name, afterMs);
+    else this.#baselineController.add(name);
+  }
+
+  /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
+  #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
+    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values()];
+  }
+
+  #activeManaged(): Informer<KubeObject>[] {
+    return [...this.#managed.entries()].filter(([key]) => this.#available.has(key)).map(([, informer]) => informer);
+  }
+
+  async #served(type: ResourceType): Promise<boolean> {
+    try {
+      await this.#options.client.list(type, { limit: 1 });
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+}
