@@ -17,7 +17,9 @@ afterAll(async () => {
   await deleteBaseline(result.baseline);
   await waitForBaselineGone(result.baseline).catch(() => undefined);
   await operator.stop();
-  const names = (await core.listNamespace({ labelSelector: `bench=${result.baseline.replace(/^bench-/, '')}` })).items.map((n) => n.metadata?.name ?? '');
+  const run = result.baseline.replace(/^bench-/, '');
+  const names = (await Promise.all([`bench=${run}`, `bench-limit=${run}`].map((labelSelector) => core.listNamespace({ labelSelector }))))
+    .flatMap((list) => list.items.map((n) => n.metadata?.name ?? ''));
   await Promise.all(names.map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound)));
 }, 120_000);
 

@@ -194,15 +194,35 @@ describe('baseline changes', () => {
     expect((await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION]).toBeUndefined();
   });
 
-  test('deleting a baseline with deletionPolicy Orphan leaves its objects, no longer managed', async () => {
-    const name = await baseline('orphan', { resourceQuota: { hard: { pods: '4' } }, deletionPolicy: 'Orphan' });
+  test('an applied annotation someone else wrote neither holds back a baseline\'s deletion nor is touched by it', async () => {
+    const name = await baseline('forged', { resourceQuota: { hard: { pods: '4' } } });
+    const stranger = await createTestNamespace('forged');
+    await writerAs('kubectl-annotate').mergePatch(NAMESPACE_TYPE, stranger, undefined, { metadata: { annotations: { [APPLIED_ANNOTATION]: `{"${name}":1}` } } });
+    await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    await deleteBaseline(name);
+    await waitForBaselineGone(name);
+    expect((await core.readNamespace({ name: stranger })).metadata?.annotations?.[APPLIED_ANNOTATION]).toBe(`{"${name}":1}`);
+  });
+
+  test('deleting a baseline with deletionPolicy Orphan leaves its objects and Pod Security labels, no longer managed', async () => {
+    const name = await baseline('orphan', { resourceQuota: { hard: { pods: '4' } }, podSecurity: { enforce: 'baseline' }, deletionPolicy: 'Orphan' });
     const namespace = await createTestNamespace('orphan', { 'sbo-e2e': name });
-    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+    await eventually(async () => {
+      await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` });
+      return (await core.readNamespace({ name: namespace })).metadata?.labels?.['pod-security.kubernetes.io/enforce'] === 'baseline';
+    });
     await deleteBaseline(name);
     await waitForBaselineGone(name);
     const quota = await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` });
     expect(quota.spec?.hard?.pods).toBe('4');
     expect(quota.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+    // The labels stay, released: the operator's own apply no longer holds them, and no baseline is recorded.
+    const released = await core.readNamespace({ name: namespace });
+    expect(released.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('baseline');
+    expect(released.metadata?.labels?.['pod-security.kubernetes.io/warn-version']).toBe('latest');
+    expect(released.metadata?.annotations?.[APPLIED_ANNOTATION]).toBeUndefined();
+    const own = released.metadata?.managedFields?.find((entry) => entry.manager === 'security-baseline-operator' && entry.operation === 'Apply');
+    expect(JSON.stringify(own?.fieldsV1 ?? {})).not.toContain('pod-security.kubernetes.io');
   });
 });
 
