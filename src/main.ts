@@ -4,12 +4,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { OPERATOR_NAME } from './api/constants.ts';
 import { Manager } from './controller/manager.ts';
 import { RequestAuthorizer } from './runtime/authz.ts';
 import { startHealthServer, startMetricsServer } from './runtime/http.ts';
 import { KubeClient } from './runtime/kube.ts';
+import { loadDefaultKubeConfig } from './runtime/kubeconfig.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { createLogger } from './runtime/logger.ts';
 import { OperatorMetrics } from './runtime/metrics.ts';
@@ -43,8 +43,7 @@ function fatal(message: string, error?: unknown): never {
 const logger = createLogger();
 const version = env.OPERATOR_VERSION ?? '0.1.0';
 const metrics = new OperatorMetrics(version);
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromDefault(); // $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount
+const kubeConfig = await loadDefaultKubeConfig(); // $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount
 const client = new KubeClient(kubeConfig);
 client.observe(metrics.requestObserver());
 const namespace = operatorNamespace();

@@ -4,8 +4,7 @@
 // kubebuilder scaffolds for secure metrics. Answers are cached briefly so a
 // scrape every few seconds does not cost the API server two requests each.
 import { createHash } from 'node:crypto';
-import { HttpMethod } from '@kubernetes/client-node';
-import type { KubeClient } from './kube.ts';
+import { HttpMethod, type KubeClient } from './kube.ts';
 
 export interface AccessDecision {
   /** 200 allowed, 401 not authenticated, 403 authenticated but not allowed. */

@@ -2,11 +2,15 @@
 // speaks raw JSON (no model classes), so list, watch and apply all hand back the
 // same plain shapes, and it reports every request so metrics and tests can
 // count API writes.
-import {
-  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext,
-} from '@kubernetes/client-node';
+//
+// client-node is imported by deep path: its package root loads the whole
+// generated API surface, which the operator never uses (see kubeconfig.ts).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
+
+export { HttpMethod };
 
 /** The fields every Kubernetes object has that the operator reads. */
 export interface KubeObject {

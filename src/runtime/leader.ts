@@ -27,11 +27,10 @@
 // before its deadline can still reach the API server later. The margin
 // leaseDuration - renewDeadline is what keeps such writes ahead of the next
 // leader.
-import { HttpMethod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError } from './errors.ts';
-import { resourcePath, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
+import { HttpMethod, resourcePath, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
 
 export const LEASE: ResourceType = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true };
 

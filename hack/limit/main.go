@@ -1,0 +1,170 @@
+// The limit of `make bench`: the fastest this machine lets any client write the
+// operator's objects, so that the operator's cold start has an honest
+// yardstick. A raw writer on client-go, the client every Go operator uses:
+//
+//   - server-side apply of exactly the bodies the benchmark wrote to -input
+//     (one JSON line per namespace: the paths and bodies of its writes, built
+//     by the operator's own builders), pre-encoded: no per-request work but
+//     the request itself;
+//   - one client, so one HTTP/2 connection pool for every request;
+//   - client-side rate limiting off;
+//   - a sweep: the namespaces are split into one slice per concurrency level,
+//     each slice written by that many workers pulling single requests from a
+//     shared queue; the rate of every level is reported and the best wins.
+//
+// Prints one JSON object: {"rates": {"<concurrency>": namespaces per second}, "requests": n}.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+// One namespace's writes, in the order the operator makes them.
+type namespaceWrites struct {
+	Namespace string  `json:"namespace"`
+	Writes    []write `json:"writes"`
+}
+
+type write struct {
+	Path string          `json:"path"`
+	Body json.RawMessage `json:"body"`
+}
+
+type result struct {
+	Rates    map[string]float64 `json:"rates"`
+	Requests int64              `json:"requests"`
+}
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the writer's identity")
+	input := flag.String("input", "", "JSON lines: {namespace, writes: [{path, body}]}")
+	levels := flag.String("concurrency", "8,16,32,64,128", "comma-separated concurrency levels to sweep")
+	fieldManager := flag.String("field-manager", "bench-limit", "field manager of the applies")
+	flag.Parse()
+	if err := run(*kubeconfig, *input, *levels, *fieldManager); err != nil {
+		fmt.Fprintln(os.Stderr, "limit:", err)
+		os.Exit(1)
+	}
+}
+
+func run(kubeconfig, input, levels, fieldManager string) error {
+	namespaces, err := readInput(input)
+	if err != nil {
+		return err
+	}
+	concurrencies, err := parseLevels(levels)
+	if err != nil {
+		return err
+	}
+	client, err := newClient(kubeconfig)
+	if err != nil {
+		return err
+	}
+	out := result{Rates: map[string]float64{}}
+	slice := (len(namespaces) + len(concurrencies) - 1) / len(concurrencies)
+	for i, concurrency := range concurrencies {
+		start, end := min(i*slice, len(namespaces)), min((i+1)*slice, len(namespaces))
+		if start == end {
+			continue
+		}
+		began := time.Now()
+		requests, err := writeAll(client, namespaces[start:end], concurrency, fieldManager)
+		if err != nil {
+			return err
+		}
+		out.Requests += requests
+		out.Rates[strconv.Itoa(concurrency)] = float64(end-start) / time.Since(began).Seconds()
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func readInput(path string) ([]namespaceWrites, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	var namespaces []namespaceWrites
+	scanner := bufio.NewScanner(file)
+	scanner.Buffer(make([]byte, 1<<20), 16<<20)
+	for scanner.Scan() {
+		var ns namespaceWrites
+		if err := json.Unmarshal(scanner.Bytes(), &ns); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		namespaces = append(namespaces, ns)
+	}
+	return namespaces, scanner.Err()
+}
+
+func parseLevels(text string) ([]int, error) {
+	var levels []int
+	for _, field := range strings.Split(text, ",") {
+		level, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || level < 1 {
+			return nil, fmt.Errorf("bad concurrency level %q", field)
+		}
+		levels = append(levels, level)
+	}
+	return levels, nil
+}
+
+// One REST client for every request: one transport, one HTTP/2 connection pool.
+func newClient(kubeconfig string) (*rest.RESTClient, error) {
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	config.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	config.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	config.UserAgent = "bench-limit"
+	return rest.UnversionedRESTClientFor(config)
+}
+
+// Writes every request of the namespaces with `concurrency` workers; returns how many were sent.
+func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency int, fieldManager string) (int64, error) {
+	queue := make(chan write)
+	var sent atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var workers sync.WaitGroup
+	for range concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for w := range queue {
+				err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
+					Param("fieldManager", fieldManager).Param("force", "true").
+					Body([]byte(w.Body)).Do(context.Background()).Error()
+				sent.Add(1)
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("apply %s: %w", w.Path, err) })
+				}
+			}
+		}()
+	}
+	for _, ns := range namespaces {
+		for _, w := range ns.Writes {
+			queue <- w
+		}
+	}
+	close(queue)
+	workers.Wait()
+	return sent.Load(), firstErr
+}
