@@ -3,8 +3,11 @@
 // and write nothing.
 import type { KubeObject } from '../runtime/kube.ts';
 import { objectKey, ownObjects, type BaselineBuild } from '../resources/index.ts';
-import { namespaceRef, type BaselineObject, type ControllerContext, type NamespaceObject } from './context.ts';
+import { namespaceRef, type BaselineObject, type ControllerContext, type ManagedRecord, type NamespaceObject } from './context.ts';
 import { containsDesired, firstDifference } from './diff.ts';
+import { recordHolds } from './ensure.ts';
+import { desiredFingerprint } from './fingerprint.ts';
+import { managedKind } from './kinds.ts';
 import type { NamespaceState } from './status.ts';
 
 /** What a baseline would change in a namespace, one line each (pure). */
@@ -22,11 +25,35 @@ export function auditDifferences(build: BaselineBuild, namespace: NamespaceObjec
   return differences;
 }
 
+/**
+ * The live objects to compare with: the caches keep fingerprints, not objects
+ * (records.ts). A record whose fingerprint matches holds every desired field,
+ * so the desired object stands for it; any other is read in full.
+ */
+async function liveObjects(
+  ctx: ControllerContext, auditing: readonly { build: BaselineBuild }[], records: ReadonlyMap<string, ManagedRecord>,
+): Promise<Map<string, KubeObject>> {
+  const live = new Map<string, KubeObject>();
+  await Promise.all(auditing.flatMap(({ build }) => ownObjects(build)).map(async (object) => {
+    const key = objectKey(object);
+    const record = records.get(key);
+    const type = managedKind(object.apiVersion, object.kind);
+    if (!record || !type) return;
+    const current = recordHolds(record, desiredFingerprint(object))
+      ? object
+      : await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
+    if (current) live.set(key, current);
+  }));
+  return live;
+}
+
 /** Reports every Audit baseline's differences; returns how many there are in all. */
-export function reportAudit(
+export async function reportAudit(
   ctx: ControllerContext, namespace: NamespaceObject, auditing: readonly { baseline: BaselineObject; build: BaselineBuild }[],
-  live: ReadonlyMap<string, KubeObject>,
-): number {
+  records: ReadonlyMap<string, ManagedRecord>,
+): Promise<number> {
+  if (auditing.length === 0) return 0;
+  const live = await liveObjects(ctx, auditing, records);
   let total = 0;
   for (const { baseline, build } of auditing) {
     const name = baseline.metadata.name;

@@ -11,7 +11,7 @@ import { ownedNamespaceKeys, parseApplied } from './applied.ts';
 import type { BaselineObject, ControllerContext } from './context.ts';
 import { BASELINES } from './kinds.ts';
 import type { StatusSummary } from './status.ts';
-import { isDeleting, selects } from './selection.ts';
+import { isDeleting } from './selection.ts';
 
 export interface BaselineReport {
   readonly baseline: string;
@@ -56,8 +56,9 @@ export async function reconcileBaseline(
   ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline));
 
   const selected = new Set<string>();
-  for (const namespace of ctx.namespaces.list()) {
-    if (!isDeleting(namespace) && selects(baseline, namespace, ctx.operatorNamespace)) selected.add(namespace.metadata.name);
+  for (const selectedName of ctx.selection.namespacesSelectedBy(baseline)) {
+    const namespace = ctx.namespaces.get(selectedName);
+    if (namespace && !isDeleting(namespace)) selected.add(selectedName);
   }
   const summary = ctx.tracker.summarize(name, selected, baseline.metadata.generation ?? 0);
   const status = desiredStatus(baseline, summary);

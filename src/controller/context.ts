@@ -14,10 +14,33 @@ export interface NamespaceObject extends KubeObject {
   status?: { phase?: string };
 }
 
+/** A managed object as the caches keep it (records.ts). */
+export interface ManagedRecord extends KubeObject {
+  /** ownedFingerprint of the cached version; undefined when the operator's apply owns none of its fields. */
+  readonly owned: string | undefined;
+  /**
+   * A desired fingerprint that a full read of this very version found it to
+   * hold, although `owned` differs (ensure.ts): e.g. a field the baseline no
+   * longer sets is still the operator's. Spares the next reconcile the read.
+   */
+  holds: string | undefined;
+}
+
+/** A cache of managed objects: records (records.ts) of what the API server sends. */
+export type ManagedCache = Informer<ManagedRecord, KubeObject>;
+
 /** The informers of the managed kinds; undefined for a kind the cluster does not serve (a missing CRD). */
 export interface ManagedCaches {
-  informer(type: ResourceType): Informer<KubeObject> | undefined;
-  all(): Informer<KubeObject>[];
+  informer(type: ResourceType): ManagedCache | undefined;
+  all(): ManagedCache[];
+}
+
+/** Which baselines select which namespaces, as the caches say now (selectionindex.ts). */
+export interface Selection {
+  /** The cached baselines (deleting ones too) that select the namespace. */
+  baselinesSelecting(namespace: NamespaceObject): BaselineObject[];
+  /** The names of the cached namespaces (terminating ones too) that the baseline selects. */
+  namespacesSelectedBy(baseline: BaselineObject): ReadonlySet<string>;
 }
 
 /** Why a baseline is not (fully) in place in a namespace, for its status and an Event. */
@@ -42,6 +65,8 @@ export interface ControllerContext {
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
   readonly clusterRoles: Informer<KubeObject>;
+  /** Which baselines select which namespaces (from the two caches above). */
+  readonly selection: Selection;
   readonly managed: ManagedCaches;
   /** The cluster-scoped managed kinds (admission policies and bindings). */
   readonly clusterManaged: ManagedCaches;

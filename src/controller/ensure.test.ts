@@ -2,8 +2,9 @@ import { describe, expect, test } from '@jest/globals';
 import type { DesiredObject } from '../resources/index.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import {
-  PRECONDITIONS, authoringPolicyInstalled, clusterRoleExists, firstProblem, foreignOwner, kindServed, planWrite, type Facts,
+  PRECONDITIONS, authoringPolicyInstalled, clusterRoleExists, firstProblem, foreignOwner, kindServed, planWrite, recordHolds, type Facts,
 } from './ensure.ts';
+import type { ManagedRecord } from './context.ts';
 
 const labels = (baseline: string) => ({ 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': baseline });
 
@@ -95,5 +96,17 @@ describe('planWrite', () => {
     expect(planWrite(desired, current('view'))).toBe('replace');
     expect(planWrite(desired, current('edit', 'others'))).toBe('apply');
     expect(planWrite(desired, current('edit'))).toBe('none');
+  });
+});
+
+describe('recordHolds', () => {
+  const record = (owned: string | undefined, holds?: string): ManagedRecord => ({ metadata: { name: 'tenants-quota', namespace: 'team-a' }, owned, holds });
+
+  test('a record holds the desired object when its owned fingerprint matches, or a full read found it did', () => {
+    expect(recordHolds(record('f1'), 'f1')).toBe(true);
+    expect(recordHolds(record('f0', 'f1'), 'f1')).toBe(true);
+    expect(recordHolds(record('f0', 'f1'), 'f2')).toBe(false);
+    expect(recordHolds(record(undefined), 'f1')).toBe(false);
+    expect(recordHolds(undefined, 'f1')).toBe(false);
   });
 });

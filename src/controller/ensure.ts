@@ -2,7 +2,12 @@
 // the namespace reconcile (each namespaced object) and the baseline reconcile
 // (its admission policies) share.
 //
-//   preconditions (pure, in order) ─► read ─► owner check (pure) ─► plan (pure) ─► write ─► drift Event
+//   preconditions (pure, in order) ─► cached fingerprint ─► read ─► owner check (pure) ─► plan (pure) ─► write ─► drift Event
+//
+// The caches keep a fingerprint of each managed object, not the object
+// (records.ts): when it matches the desired object's, nothing is read or
+// written. Otherwise the live object is read, which the owner check, the plan
+// and the drift Event (the changed field, and who changed it) need anyway.
 //
 // Like cert-manager's policy chain, each check is a small pure function that
 // returns a Problem (a reason and a message) or nothing; the first Problem
@@ -10,10 +15,11 @@
 import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME, AUTHORING_POLICY_NAME } from '../api/constants.ts';
 import type { DesiredObject } from '../resources/index.ts';
 import type { InvolvedObject } from '../runtime/events.ts';
-import type { Informer } from '../runtime/informer.ts';
+import { cacheKey } from '../runtime/informer.ts';
 import type { KubeObject, ResourceType } from '../runtime/kube.ts';
-import type { ControllerContext, Problem } from './context.ts';
+import type { ControllerContext, ManagedCache, ManagedRecord, Problem } from './context.ts';
 import { containsDesired, firstDifference, otherManagers } from './diff.ts';
+import { desiredFingerprint } from './fingerprint.ts';
 
 /** What the preconditions decide on: facts from the caches, no request. */
 export interface Facts {
@@ -81,8 +87,24 @@ export function foreignOwner(object: DesiredObject, baseline: string, current: K
   return { state: 'conflict', reason: 'ForeignObject', message: `${object.kind} ${object.metadata.name} already exists and belongs to ${owner}; it was left untouched` };
 }
 
+/**
+ * The live object holds every desired field though its fingerprint differs
+ * (a field the baseline stopped setting is still the operator's, say): its
+ * record says so until the object changes, so the next reconcile reads nothing.
+ */
+function rememberHolds(cache: ManagedCache | undefined, current: KubeObject | undefined, fingerprint: string): void {
+  if (!current || !cache) return;
+  const record = cache.get(cacheKey(current));
+  if (record && record.metadata.resourceVersion === current.metadata.resourceVersion) record.holds = fingerprint;
+}
+
 /** `none`: the live object already holds every desired field; `replace`: a RoleBinding's roleRef, which cannot change in place. */
 export type WritePlan = 'none' | 'apply' | 'replace';
+
+/** Whether a cached record shows, by fingerprint alone, that the server holds every desired field. */
+export function recordHolds(record: ManagedRecord | undefined, fingerprint: string): boolean {
+  return record !== undefined && (record.owned === fingerprint || record.holds === fingerprint);
+}
 
 export function planWrite(object: DesiredObject, current: KubeObject | undefined): WritePlan {
   if (!current) return 'apply';
@@ -96,9 +118,9 @@ export interface EnsureRequest {
   readonly baseline: string;
   readonly type: ResourceType;
   /** The kind's cache; undefined when the cluster does not serve the kind. */
-  readonly cache: Informer<KubeObject> | undefined;
-  /** The live object from the cache, if it is there (the caches hold only managed objects). */
-  readonly cached: KubeObject | undefined;
+  readonly cache: ManagedCache | undefined;
+  /** The object's record from the cache, if it is there (the caches hold only managed objects). */
+  readonly cached: ManagedRecord | undefined;
   /** Where drift and conflict Events go (the namespace, or the baseline for its cluster-scoped objects). */
   readonly about: InvolvedObject;
   /** Prefixes Event messages: `baseline <name>: ` on a namespace, nothing on the baseline itself. */
@@ -129,8 +151,12 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   });
   if (blocked) return { outcome: 'refused', problem: blocked };
 
-  // Not in the label-filtered cache: absent, just created, or someone else's object of that name.
-  const current = request.cached ?? await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
+  const fingerprint = desiredFingerprint(object);
+  if (recordHolds(request.cached, fingerprint) && !foreignOwner(object, baseline, request.cached)) return { outcome: 'unchanged' };
+
+  // Not in the label-filtered cache (absent, just created, or someone else's object of that name),
+  // or its fields differ by fingerprint: read the live object.
+  const current = await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
   const foreign = foreignOwner(object, baseline, current);
   if (foreign) {
     void ctx.recorder.event(about, 'Warning', foreign.reason, eventPrefix + foreign.message);
@@ -138,7 +164,10 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   }
 
   const plan = planWrite(object, current);
-  if (plan === 'none') return { outcome: 'unchanged' };
+  if (plan === 'none') {
+    rememberHolds(cache, current, fingerprint);
+    return { outcome: 'unchanged' };
+  }
   let writes = 0;
   if (plan === 'replace' && current && await ctx.writer.release(type, current, cache, 'Delete')) writes++;
   await ctx.writer.apply(type, object, cache);

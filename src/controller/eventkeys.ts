@@ -12,16 +12,16 @@
 import { BASELINE_LABEL } from '../api/constants.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import type { BaselineObject, NamespaceObject } from './context.ts';
-import { isDeleting, selects } from './selection.ts';
+import type { BaselineObject, ManagedCache, NamespaceObject, Selection } from './context.ts';
+import { isDeleting } from './selection.ts';
 
 export interface Caches {
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
   readonly clusterRoles: Informer<KubeObject>;
   readonly authoring: readonly Informer<KubeObject>[];
-  readonly managed: readonly Informer<KubeObject>[];
-  readonly clusterManaged: readonly Informer<KubeObject>[];
+  readonly managed: readonly ManagedCache[];
+  readonly clusterManaged: readonly ManagedCache[];
 }
 
 export interface Queues {
@@ -41,11 +41,9 @@ export function baselineSpecChanged(previous: BaselineObject, current: BaselineO
   return previous.metadata.generation !== current.metadata.generation || isDeleting(previous) !== isDeleting(current);
 }
 
-export function registerEventHandlers(caches: Caches, operatorNamespace: string, queues: Queues): void {
+export function registerEventHandlers(caches: Caches, selection: Selection, queues: Queues): void {
   const namespacesSelectedBy = (baseline: BaselineObject): void => {
-    for (const namespace of caches.namespaces.list()) {
-      if (selects(baseline, namespace, operatorNamespace)) queues.namespace(namespace.metadata.name);
-    }
+    for (const namespace of selection.namespacesSelectedBy(baseline)) queues.namespace(namespace);
   };
 
   caches.namespaces.addHandlers({

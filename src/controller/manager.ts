@@ -9,7 +9,7 @@
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
-import { AUTHORING_POLICY_NAME, FIELD_MANAGER, MANAGED_SELECTOR } from '../api/constants.ts';
+import { AUTHORING_POLICY_NAME, MANAGED_SELECTOR } from '../api/constants.ts';
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
@@ -17,12 +17,14 @@ import { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import { reconcileBaseline } from './baseline.ts';
-import type { BaselineObject, ControllerContext, ManagedCaches, NamespaceObject } from './context.ts';
+import type { BaselineObject, ControllerContext, ManagedCache, ManagedCaches, NamespaceObject } from './context.ts';
 import { registerEventHandlers } from './eventkeys.ts';
 import {
   ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey,
 } from './kinds.ts';
 import { reconcileNamespace } from './namespace.ts';
+import { nameOnly, RecordMaker } from './records.ts';
+import { SelectionIndex } from './selectionindex.ts';
 import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
 import { CachedWriter } from './writer.ts';
 
@@ -37,52 +39,17 @@ export interface ManagerOptions {
   readonly watchdogMs?: number;
 }
 
-/**
- * Managed objects keep everything but the field sets of managedFields (the
- * largest part of most objects): the reconcile compares the object's own
- * fields, and a drift Event needs only who wrote to it, and when.
- */
-function slimManaged(object: KubeObject): KubeObject {
-  if (!object.metadata.managedFields) return object;
-  return {
-    ...object,
-    metadata: {
-      ...object.metadata,
-      managedFields: object.metadata.managedFields.map(({ manager, operation, time, subresource }) => ({ manager, operation, time, subresource })),
-    },
-  };
-}
-
-/** Keeps only what the reconcile reads from a namespace: the cache holds thousands. */
-function slimNamespace(namespace: NamespaceObject): NamespaceObject {
-  const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations, managedFields } = namespace.metadata;
-  return {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: {
-      name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations,
-      // Only the operator's own entry: it tells which labels and annotations the operator owns.
-      managedFields: managedFields?.filter((entry) => entry.manager === FIELD_MANAGER && entry.operation === 'Apply'),
-    },
-    status: { phase: namespace.status?.phase },
-  };
-}
-
-/** Only the name: the reconciles ask whether the object exists, nothing more. */
-function nameOnly(object: KubeObject): KubeObject {
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion } };
-}
-
 export class Manager {
   readonly #options: ManagerOptions;
   readonly #logger: Logger;
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #baselines: Informer<BaselineObject>;
   readonly #clusterRoles: Informer<KubeObject>;
+  readonly #selection: SelectionIndex;
   /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
   readonly #authoring: Informer<KubeObject>[];
-  readonly #managed = new Map<string, Informer<KubeObject>>();
-  readonly #clusterManaged = new Map<string, Informer<KubeObject>>();
+  readonly #managed = new Map<string, ManagedCache>();
+  readonly #clusterManaged = new Map<string, ManagedCache>();
   /** Kinds whose API the cluster serves (an optional CRD may be missing). */
   readonly #available = new Set<string>();
   readonly #recorder: EventRecorder;
@@ -97,15 +64,19 @@ export class Manager {
     this.#options = options;
     const { client, metrics } = options;
     const logger = this.#logger = options.logger;
-    const informer = <T extends KubeObject>(type: ResourceType, extra: { labelSelector?: string; fieldSelector?: string; transform?: (o: T) => T } = {}) =>
-      new Informer<T>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
-    this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: slimNamespace });
+    const informer = <T extends KubeObject, Raw extends KubeObject = T>(
+      type: ResourceType, extra: { labelSelector?: string; fieldSelector?: string; transform?: (o: Raw) => T } = {},
+    ) => new Informer<T, Raw>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
+    const records = new RecordMaker((name) => this.#namespaces.get(name)?.metadata.name);
+    this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: (namespace) => records.namespace(namespace) });
     this.#baselines = informer<BaselineObject>(BASELINES);
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
     this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
       .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
-    for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
-    for (const type of CLUSTER_MANAGED_KINDS) this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR }));
+    const managed = (type: ResourceType): ManagedCache => informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) });
+    for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), managed(type));
+    for (const type of CLUSTER_MANAGED_KINDS) this.#clusterManaged.set(kindKey(type), managed(type));
+    this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
     this.#recorder = new EventRecorder(client, logger);
     this.#namespaceController = new Controller({
@@ -138,14 +109,14 @@ export class Manager {
     registerEventHandlers({
       namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
       managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
-    }, options.operatorNamespace, {
+    }, this.#selection, {
       namespace: (name) => this.#enqueueNamespace(name),
       baseline: (name) => this.#enqueueBaseline(name),
     });
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => {
       metrics.namespaces.reset();
-      for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), this.#namespaces.list(), options.operatorNamespace)) {
+      for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), (b) => this.#selectedNamespaces(b))) {
         for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
       }
     });
@@ -164,7 +135,7 @@ export class Manager {
     return {
       client, logger, managed, clusterManaged, operatorNamespace,
       writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
+      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, selection: this.#selection,
       recorder: this.#recorder,
       tracker: this.#tracker,
       authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
@@ -219,6 +190,14 @@ export class Manager {
     await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
   }
 
+  /** The cached namespaces the baseline selects. */
+  *#selectedNamespaces(baseline: BaselineObject): Iterable<NamespaceObject> {
+    for (const name of this.#selection.namespacesSelectedBy(baseline)) {
+      const namespace = this.#namespaces.get(name);
+      if (namespace) yield namespace;
+    }
+  }
+
   #enqueueNamespace(name: string): void {
     if (this.#running) this.#namespaceController.add(name);
   }
@@ -234,7 +213,7 @@ export class Manager {
     return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values()];
   }
 
-  #activeManaged(): Informer<KubeObject>[] {
+  #activeManaged(): ManagedCache[] {
     return [...this.#managed.entries()].filter(([key]) => this.#available.has(key)).map(([, informer]) => informer);
   }
 

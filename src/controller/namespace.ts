@@ -16,10 +16,10 @@ import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { formatApplied, ownedNamespaceKeys, parseApplied } from './applied.ts';
 import { reportAudit } from './audit.ts';
-import { namespaceRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
+import { namespaceRef, type BaselineObject, type ControllerContext, type ManagedRecord, type NamespaceObject, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
-import { isAlwaysExcluded, isDeleting, selects } from './selection.ts';
+import { isAlwaysExcluded, isDeleting } from './selection.ts';
 
 export interface NamespaceReport {
   readonly namespace: string;
@@ -68,7 +68,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   if (isAlwaysExcluded(name, ctx.operatorNamespace)) return report({ skipped: 'excluded' });
 
   const baselines = ctx.baselines.list();
-  const selecting = baselines.filter((b) => !isDeleting(b) && selects(b, namespace, ctx.operatorNamespace));
+  const selecting = ctx.selection.baselinesSelecting(namespace).filter((b) => !isDeleting(b));
   const selectingNames = new Set(selecting.map((b) => b.metadata.name));
   const enforcing = selecting.filter((b) => (b.spec.mode ?? 'Enforce') === 'Enforce');
   const info = { name, labels: namespace.metadata.labels ?? {} };
@@ -141,7 +141,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     for (const baseline of enforcing) problems.fail(baseline.metadata.name, namespace, error);
   }
 
-  drift += reportAudit(ctx, namespace, selecting.filter((b) => b.spec.mode === 'Audit').map((b) => ({ baseline: b, build: builds.get(b.metadata.name) as BaselineBuild })), live);
+  drift += await reportAudit(ctx, namespace, selecting.filter((b) => b.spec.mode === 'Audit').map((b) => ({ baseline: b, build: builds.get(b.metadata.name) as BaselineBuild })), live);
 
   for (const baseline of enforcing) {
     const problem = problems.of(baseline.metadata.name);
@@ -160,8 +160,8 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });
 }
 
-function liveManagedObjects(ctx: ControllerContext, namespace: string): Map<string, KubeObject> {
-  const live = new Map<string, KubeObject>();
+function liveManagedObjects(ctx: ControllerContext, namespace: string): Map<string, ManagedRecord> {
+  const live = new Map<string, ManagedRecord>();
   for (const informer of ctx.managed.all()) {
     for (const object of informer.listInNamespace(namespace)) live.set(objectKey(object), object);
   }

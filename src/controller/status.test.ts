@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { SecurityBaselineStatus } from '../api/types.ts';
 import { desiredStatus, sameStatus } from './baseline.ts';
 import type { BaselineObject } from './context.ts';
+import { selects } from './selection.ts';
 import { BaselineStatusTracker, countNamespaceStates } from './status.ts';
 
 function tracker(): { tracker: BaselineStatusTracker; changes: string[] } {
@@ -112,6 +113,7 @@ test('countNamespaceStates counts what the gauge exports, pending for namespaces
   t.setOutcome('tenants', 'a', { state: 'compliant', generation: 2 });
   t.setOutcome('tenants', 'b', { state: 'failed', generation: 1 });
   const ns = (name: string, tenant: boolean) => ({ metadata: { name, labels: tenant ? { tenant: 'true' } : ({} as Record<string, string>) } });
-  const counts = countNamespaceStates(t, [baseline(2)], [ns('a', true), ns('b', true), ns('c', false), ns('kube-system', true)], 'operator');
+  const namespaces = [ns('a', true), ns('b', true), ns('c', false), ns('kube-system', true)];
+  const counts = countNamespaceStates(t, [baseline(2)], (b) => namespaces.filter((namespace) => selects(b, namespace, 'operator')));
   expect(counts.get('tenants')).toEqual({ compliant: 1, drifted: 0, failed: 0, conflict: 0, pending: 1 });
 });

@@ -3,7 +3,7 @@
 // baseline reconciler turns the summary into one status write, debounced, so
 // a thousand namespaces make one write, not a thousand.
 import type { Condition, ConditionType, NamespaceCounts, SecurityBaseline } from '../api/types.ts';
-import { isDeleting, selects, type NamespaceLike } from './selection.ts';
+import { isDeleting, type NamespaceLike } from './selection.ts';
 
 export type NamespaceState = 'compliant' | 'drifted' | 'failed' | 'conflict';
 
@@ -159,17 +159,18 @@ function describe(entries: { namespace: string; outcome: NamespaceOutcome }[], c
 /**
  * Per baseline, how many of the namespaces it selects are in each state of their
  * last reconcile at its current generation (`pending`: not yet reconciled at
- * it): the security_baseline_namespaces gauge.
+ * it): the security_baseline_namespaces gauge. `selectedBy` gives the
+ * namespaces a baseline selects (the selection index).
  */
-export function countNamespaceStates(
-  tracker: BaselineStatusTracker, baselines: readonly SecurityBaseline[], namespaces: readonly NamespaceLike[], operatorNamespace: string,
+export function countNamespaceStates<B extends SecurityBaseline>(
+  tracker: BaselineStatusTracker, baselines: readonly B[], selectedBy: (baseline: B) => Iterable<NamespaceLike>,
 ): Map<string, Record<NamespaceState | 'pending', number>> {
   const counts = new Map<string, Record<NamespaceState | 'pending', number>>();
   for (const baseline of baselines) {
     if (isDeleting(baseline)) continue;
     const count: Record<NamespaceState | 'pending', number> = { compliant: 0, drifted: 0, failed: 0, conflict: 0, pending: 0 };
-    for (const namespace of namespaces) {
-      if (isDeleting(namespace) || !selects(baseline, namespace, operatorNamespace)) continue;
+    for (const namespace of selectedBy(baseline)) {
+      if (isDeleting(namespace)) continue;
       const outcome = tracker.outcome(baseline.metadata.name, namespace.metadata.name);
       count[outcome && outcome.generation === baseline.metadata.generation ? outcome.state : 'pending']++;
     }

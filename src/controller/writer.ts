@@ -4,8 +4,13 @@
 import { BASELINE_LABEL, MANAGED_BY_LABEL, RELEASED_FIELD_MANAGER } from '../api/constants.ts';
 import type { DeletionPolicy } from '../api/types.ts';
 import { isNotFound } from '../runtime/errors.ts';
-import type { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, KubeObjectBody, ResourceType } from '../runtime/kube.ts';
+
+/** The cache a write lands in (an Informer): told of what the API server answered, or of a deletion. */
+export interface WriteTarget<T extends KubeObject = KubeObject> {
+  observeWrite(object: T): void;
+  observeDeletion(object: KubeObject): void;
+}
 
 /** Counts a write (security_baseline_writes_total). */
 export type WriteCounter = (kind: string, verb: 'apply' | 'delete' | 'orphan') => void;
@@ -19,7 +24,11 @@ export class CachedWriter {
     this.#count = count;
   }
 
-  /** The object, or undefined when it does not exist (a read for what a label-filtered cache cannot see). */
+  /**
+   * The live object, or undefined when it does not exist: a read for what a
+   * label-filtered cache cannot see, or for the fields a cached record does not
+   * keep. It does not go into a cache: it may be someone else's object.
+   */
   async get(type: ResourceType, name: string, namespace?: string): Promise<KubeObject | undefined> {
     try {
       return await this.#client.get(type, name, namespace);
@@ -30,7 +39,7 @@ export class CachedWriter {
   }
 
   /** Server-side apply; the answer goes into `cache` when given. */
-  async apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: Informer<T>, options: { subresource?: string } = {}): Promise<T> {
+  async apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>, options: { subresource?: string } = {}): Promise<T> {
     const applied = await this.#client.apply<T>(type, object, options);
     cache?.observeWrite(applied);
     this.#count(type.kind, 'apply');
@@ -42,7 +51,7 @@ export class CachedWriter {
    * labels and leaves it. Either way it leaves the label-filtered cache. An
    * object already gone is fine. Returns whether it wrote.
    */
-  async release(type: ResourceType, object: KubeObject, cache: Informer<KubeObject> | undefined, policy: DeletionPolicy): Promise<boolean> {
+  async release(type: ResourceType, object: KubeObject, cache: WriteTarget | undefined, policy: DeletionPolicy): Promise<boolean> {
     const { name, namespace, uid } = object.metadata;
     try {
       if (policy === 'Orphan') {
@@ -64,7 +73,7 @@ export class CachedWriter {
    * Applies `object` as RELEASED_FIELD_MANAGER, which then co-owns its fields: the
    * operator's own apply can drop them afterwards and the values stay.
    */
-  async handOver<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: Informer<T>): Promise<T> {
+  async handOver<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T> {
     const applied = await this.#client.apply<T>(type, object, { fieldManager: RELEASED_FIELD_MANAGER });
     cache?.observeWrite(applied);
     this.#count(type.kind, 'orphan');

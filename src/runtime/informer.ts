@@ -28,14 +28,15 @@ export interface InformerMetrics {
   heartbeat?(resource: string): void;
 }
 
-export interface InformerOptions<T extends KubeObject> {
+/** `T` is what the store keeps; `Raw` what the API server sends (the same unless `transform` shrinks it). */
+export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = T> {
   readonly client: KubeClient;
   readonly type: ResourceType;
   readonly labelSelector?: string;
   /** Such as `metadata.name=x`, to watch one object. */
   readonly fieldSelector?: string;
   /** Shrinks objects before they are stored (drop what no reader needs). */
-  readonly transform?: (object: T) => T;
+  readonly transform?: (object: Raw) => T;
   readonly logger: Logger;
   readonly metrics?: InformerMetrics;
   /** Relist when a watch was silent this long; the API server sends bookmarks about once a minute. */
@@ -49,14 +50,32 @@ export function cacheKey(object: KubeObject): string {
   return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
 }
 
-export class Informer<T extends KubeObject> {
+/**
+ * Told of every change to the store, including the writes and deletions this
+ * process observes itself (which wake no handler): for indexes that must
+ * always agree with the store.
+ */
+export type StoreListener<T> = (previous: T | undefined, current: T | undefined) => void;
+
+/**
+ * The objects of one namespace. An array while there are a handful (a
+ * label-filtered kind holds a few per namespace, and ten thousand namespaces
+ * make ten thousand of these), a map beyond that.
+ */
+type Bucket<T> = T[] | Map<string, T>;
+const BUCKET_ARRAY_MAX = 16;
+
+export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   readonly type: ResourceType;
   readonly synced: Promise<void>;
-  readonly #options: InformerOptions<T>;
-  readonly #store = new Map<string, T>();
-  /** namespace → keys, so a reconcile of one namespace reads only its objects. */
-  readonly #byNamespace = new Map<string, Set<string>>();
+  readonly #options: InformerOptions<T, Raw>;
+  /** Cluster-scoped objects by name. */
+  readonly #cluster = new Map<string, T>();
+  /** Namespaced objects by namespace, so a reconcile of one namespace reads only its objects. */
+  readonly #namespaced = new Map<string, Bucket<T>>();
+  #size = 0;
   readonly #handlers: InformerHandlers<T>[] = [];
+  readonly #storeListeners: StoreListener<T>[] = [];
   #markSynced: () => void = () => undefined;
   #hasSynced = false;
   #stopped = false;
@@ -64,7 +83,7 @@ export class Informer<T extends KubeObject> {
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(options: InformerOptions<T>) {
+  constructor(options: InformerOptions<T, Raw>) {
     this.#options = options;
     this.type = options.type;
     this.synced = new Promise((resolve) => { this.#markSynced = resolve; });
@@ -74,31 +93,34 @@ export class Informer<T extends KubeObject> {
     this.#handlers.push(handlers);
   }
 
+  addStoreListener(listener: StoreListener<T>): void {
+    this.#storeListeners.push(listener);
+  }
+
   get hasSynced(): boolean {
     return this.#hasSynced;
   }
 
+  /** By cacheKey: `namespace/name`, or `name` for cluster-scoped objects. */
   get(key: string): T | undefined {
-    return this.#store.get(key);
+    const slash = key.indexOf('/');
+    if (slash < 0) return this.#cluster.get(key);
+    return this.#find(key.slice(0, slash), key.slice(slash + 1));
   }
 
   list(): T[] {
-    return [...this.#store.values()];
-  }
-
-  listInNamespace(namespace: string): T[] {
-    const keys = this.#byNamespace.get(namespace);
-    if (!keys) return [];
-    const objects: T[] = [];
-    for (const key of keys) {
-      const object = this.#store.get(key);
-      if (object) objects.push(object);
-    }
+    const objects = [...this.#cluster.values()];
+    for (const bucket of this.#namespaced.values()) objects.push(...bucket.values());
     return objects;
   }
 
+  listInNamespace(namespace: string): T[] {
+    const bucket = this.#namespaced.get(namespace);
+    return bucket ? [...bucket.values()] : [];
+  }
+
   get size(): number {
-    return this.#store.size;
+    return this.#size;
   }
 
   start(): void {
@@ -155,17 +177,17 @@ export class Informer<T extends KubeObject> {
 
   /** Lists everything, replaces the store, tells handlers the difference; returns the list's resourceVersion. */
   async #relist(): Promise<string> {
-    const { client, type, labelSelector, fieldSelector, transform } = this.#options;
-    const listed = await client.list<T>(type, { labelSelector, fieldSelector });
+    const { client, type, labelSelector, fieldSelector } = this.#options;
+    const listed = await client.list<Raw>(type, { labelSelector, fieldSelector });
     const seen = new Set<string>();
     for (const raw of listed.items) {
-      const object = transform ? transform(raw) : raw;
+      const object = this.#transform(raw);
       const key = cacheKey(object);
       seen.add(key);
-      this.#upsert(key, object);
+      this.#upsert(object);
     }
-    for (const [key, object] of this.#store) {
-      if (!seen.has(key)) this.#remove(key, object);
+    for (const object of this.list()) {
+      if (!seen.has(cacheKey(object))) this.#remove(object);
     }
     if (!this.#hasSynced) {
       this.#hasSynced = true;
@@ -177,10 +199,10 @@ export class Informer<T extends KubeObject> {
 
   /** Runs one watch until it ends; returns the last resourceVersion seen and how it ended. */
   #watch(fromVersion: string): Promise<{ resourceVersion: string; error: unknown }> {
-    const { client, type, labelSelector, fieldSelector, transform } = this.#options;
+    const { client, type, labelSelector, fieldSelector } = this.#options;
     let resourceVersion = fromVersion;
     return new Promise((resolve) => {
-      const onEvent = (event: WatchEvent<T>): void => {
+      const onEvent = (event: WatchEvent<Raw>): void => {
         if (event.type === 'ERROR') {
           const status = event.object as unknown as { code?: number; reason?: string; message?: string };
           this.#stopWatch?.();
@@ -191,16 +213,15 @@ export class Informer<T extends KubeObject> {
         const objectVersion = event.object.metadata.resourceVersion;
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;
-        const object = transform ? transform(event.object) : event.object;
-        const key = cacheKey(object);
+        const object = this.#transform(event.object);
         if (event.type === 'DELETED') {
-          const previous = this.#store.get(key);
-          if (previous) this.#remove(key, previous);
+          const previous = this.get(cacheKey(object));
+          if (previous) this.#remove(previous);
         } else {
-          this.#upsert(key, object);
+          this.#upsert(object);
         }
       };
-      this.#stopWatch = client.watch<T>(type, {
+      this.#stopWatch = client.watch<Raw>(type, {
         resourceVersion: fromVersion,
         labelSelector,
         fieldSelector,
@@ -219,55 +240,87 @@ export class Informer<T extends KubeObject> {
    * event then changes nothing and wakes no one. client-go's MutationCache does
    * the same. Handlers are not called.
    */
-  observeWrite(raw: T): void {
-    const object = this.#options.transform ? this.#options.transform(raw) : raw;
-    const key = cacheKey(object);
-    const previous = this.#store.get(key);
+  observeWrite(raw: Raw): void {
+    const object = this.#transform(raw);
+    const previous = this.get(cacheKey(object));
     if (previous && !isNewer(object, previous)) return;
-    this.#store.set(key, object);
-    this.#index(key, object);
+    this.#put(previous, object);
   }
 
   /** Records that this process just deleted an object; its watch event then wakes no one. */
   observeDeletion(object: KubeObject): void {
-    const key = cacheKey(object);
-    const previous = this.#store.get(key);
-    if (!previous) return;
-    this.#store.delete(key);
-    this.#unindex(key, previous);
+    const previous = this.get(cacheKey(object));
+    if (previous) this.#take(previous);
   }
 
-  #upsert(key: string, object: T): void {
-    const previous = this.#store.get(key);
+  #transform(raw: Raw): T {
+    return this.#options.transform ? this.#options.transform(raw) : raw as unknown as T;
+  }
+
+  #upsert(object: T): void {
+    const previous = this.get(cacheKey(object));
     // Not newer than what we hold (our own write, observed above): nothing changed.
     if (previous !== undefined && !isNewer(object, previous)) return;
-    this.#store.set(key, object);
-    this.#index(key, object);
+    this.#put(previous, object);
     for (const handlers of this.#handlers) {
       this.#dispatch(() => (previous ? handlers.onUpdate?.(previous, object) : handlers.onAdd?.(object)));
     }
   }
 
-  #index(key: string, object: KubeObject): void {
-    const namespace = object.metadata.namespace;
-    if (!namespace) return;
-    let keys = this.#byNamespace.get(namespace);
-    if (!keys) this.#byNamespace.set(namespace, keys = new Set());
-    keys.add(key);
-  }
-
-  #unindex(key: string, object: KubeObject): void {
-    const namespace = object.metadata.namespace;
-    if (!namespace) return;
-    const keys = this.#byNamespace.get(namespace);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#byNamespace.delete(namespace);
-  }
-
-  #remove(key: string, object: T): void {
-    this.#store.delete(key);
-    this.#unindex(key, object);
+  #remove(object: T): void {
+    this.#take(object);
     for (const handlers of this.#handlers) this.#dispatch(() => handlers.onDelete?.(object));
+  }
+
+  #find(namespace: string, name: string): T | undefined {
+    const bucket = this.#namespaced.get(namespace);
+    if (!bucket) return undefined;
+    return Array.isArray(bucket) ? bucket.find((object) => object.metadata.name === name) : bucket.get(name);
+  }
+
+  /** Stores `object` in place of `previous` (same key), and tells the store listeners. */
+  #put(previous: T | undefined, object: T): void {
+    const { name, namespace } = object.metadata;
+    if (!namespace) {
+      this.#cluster.set(name, object);
+    } else {
+      let bucket = this.#namespaced.get(namespace);
+      if (!bucket) this.#namespaced.set(namespace, bucket = []);
+      if (!Array.isArray(bucket)) {
+        bucket.set(name, object);
+      } else if (previous) {
+        bucket[bucket.indexOf(previous)] = object;
+      } else if (bucket.length < BUCKET_ARRAY_MAX) {
+        bucket.push(object);
+      } else {
+        this.#namespaced.set(namespace, new Map([...bucket, object].map((o) => [o.metadata.name, o])));
+      }
+    }
+    if (!previous) this.#size++;
+    this.#notifyStore(previous, object);
+  }
+
+  /** Takes a stored object out, and tells the store listeners. */
+  #take(object: T): void {
+    const { name, namespace } = object.metadata;
+    if (!namespace) {
+      this.#cluster.delete(name);
+    } else {
+      const bucket = this.#namespaced.get(namespace);
+      if (Array.isArray(bucket)) {
+        const index = bucket.indexOf(object);
+        if (index >= 0) bucket.splice(index, 1);
+      } else {
+        bucket?.delete(name);
+      }
+      if (bucket && (Array.isArray(bucket) ? bucket.length : bucket.size) === 0) this.#namespaced.delete(namespace);
+    }
+    this.#size--;
+    this.#notifyStore(object, undefined);
+  }
+
+  #notifyStore(previous: T | undefined, current: T | undefined): void {
+    for (const listener of this.#storeListeners) this.#dispatch(() => listener(previous, current));
   }
 
   /** A failing handler is logged; it must not end the watch or skip the other handlers. */

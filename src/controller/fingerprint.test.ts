@@ -1,0 +1,100 @@
+import { describe, expect, test } from '@jest/globals';
+import type { KubeObject } from '../runtime/kube.ts';
+import { canonicalJson, desiredFingerprint, ownedFingerprint, projectFields } from './fingerprint.ts';
+
+const labels = { 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': 'tenants' };
+const desiredQuota = {
+  apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'tenants-quota', namespace: 'team-a', labels },
+  spec: { hard: { pods: '4', 'requests.cpu': '1' } },
+};
+const quotaFields = {
+  'f:metadata': { 'f:labels': { 'f:app.kubernetes.io/managed-by': {}, 'f:security.baseline.dev/baseline': {} } },
+  'f:spec': { 'f:hard': { 'f:pods': {}, 'f:requests.cpu': {} } },
+};
+
+/** A quota as the API server returns it after the operator's apply (server fields, status, another manager's key). */
+function liveQuota(overrides: { hard?: Record<string, string>; fields?: unknown; others?: KubeObject['metadata']['managedFields'] } = {}): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'ResourceQuota',
+    metadata: {
+      name: 'tenants-quota', namespace: 'team-a', uid: 'u1', resourceVersion: '42', creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: { ...labels, team: 'a' },
+      managedFields: [
+        { manager: 'security-baseline-operator', operation: 'Apply', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: (overrides.fields ?? quotaFields) as Record<string, unknown> },
+        ...(overrides.others ?? []),
+      ],
+    },
+    spec: { hard: overrides.hard ?? { pods: '4', 'requests.cpu': '1', 'limits.cpu': '8' } },
+    status: { hard: { pods: '4' }, used: { pods: '0' } },
+  } as KubeObject;
+}
+
+describe('projectFields', () => {
+  test('keeps exactly the named fields; a leaf owns its whole value', () => {
+    const value = { a: { b: 1, c: 2 }, d: [1, 2], e: 'x' };
+    expect(projectFields(value, { 'f:a': { 'f:b': {} }, 'f:d': {} })).toEqual({ a: { b: 1 }, d: [1, 2] });
+    expect(projectFields(value, { 'f:missing': {} })).toEqual({});
+    expect(projectFields(value, { '.': {}, 'f:e': {} })).toEqual({ e: 'x' });
+  });
+
+  test('list items by key (k:), by value (v:) and by index (i:), in live order', () => {
+    const ports = [{ port: 53, protocol: 'UDP', name: 'dns' }, { port: 53, protocol: 'TCP', name: 'dns-tcp' }, { port: 80, protocol: 'TCP' }];
+    expect(projectFields(ports, {
+      'k:{"port":53,"protocol":"TCP"}': { '.': {}, 'f:name': {} },
+      'k:{"port":53,"protocol":"UDP"}': { 'f:port': {} },
+    })).toEqual([{ port: 53 }, { name: 'dns-tcp' }]);
+    expect(projectFields(['a', 'b', 'c'], { 'v:"c"': {}, 'v:"a"': {} })).toEqual(['a', 'c']);
+    expect(projectFields(['a', 'b', 'c'], { 'i:1': {} })).toEqual(['b']);
+  });
+});
+
+describe('canonicalJson', () => {
+  test('sorts keys, leaves out null and empty lists, keeps empty objects', () => {
+    expect(canonicalJson({ b: 1, a: { d: [], c: null, e: {} } })).toBe('{"a":{"e":{}},"b":1}');
+    expect(canonicalJson({ from: [{ podSelector: {} }] })).not.toBe(canonicalJson({ from: [{ namespaceSelector: {} }] }));
+    expect(canonicalJson({ egress: [] })).toBe(canonicalJson({}));
+    expect(canonicalJson({ egress: [{}] })).not.toBe(canonicalJson({}));
+  });
+});
+
+describe('fingerprints', () => {
+  test('a live object holding what the operator applied matches the desired one, whatever others added', () => {
+    expect(ownedFingerprint(liveQuota())).toBe(desiredFingerprint(desiredQuota));
+  });
+
+  test('a changed owned value, or an owned field another manager took over, does not match', () => {
+    expect(ownedFingerprint(liveQuota({ hard: { pods: '40', 'requests.cpu': '1' } }))).not.toBe(desiredFingerprint(desiredQuota));
+    // kubectl edit (an Update) took spec.hard.pods: it is no longer among the operator's fields.
+    const taken = { ...quotaFields, 'f:spec': { 'f:hard': { 'f:requests.cpu': {} } } };
+    const edited = liveQuota({ fields: taken, others: [{ manager: 'kubectl-edit', operation: 'Update', fieldsV1: { 'f:spec': { 'f:hard': { 'f:pods': {} } } } }] });
+    expect(ownedFingerprint(edited)).not.toBe(desiredFingerprint(desiredQuota));
+  });
+
+  test('a change of the desired object changes its fingerprint; name and namespace are identity, not fields', () => {
+    expect(desiredFingerprint({ ...desiredQuota, spec: { hard: { pods: '5', 'requests.cpu': '1' } } })).not.toBe(desiredFingerprint(desiredQuota));
+    expect(desiredFingerprint({ ...desiredQuota, metadata: { ...desiredQuota.metadata, namespace: 'team-b' } })).toBe(desiredFingerprint(desiredQuota));
+    expect(desiredFingerprint({ ...desiredQuota, metadata: { ...desiredQuota.metadata, labels: { ...labels, extra: 'x' } } }))
+      .not.toBe(desiredFingerprint(desiredQuota));
+  });
+
+  test('an object the operator never applied has no fingerprint', () => {
+    const foreign = liveQuota();
+    foreign.metadata.managedFields = [{ manager: 'kubectl-create', operation: 'Update', fieldsV1: quotaFields }];
+    expect(ownedFingerprint(foreign)).toBeUndefined();
+    expect(ownedFingerprint({ ...foreign, metadata: { ...foreign.metadata, managedFields: undefined } })).toBeUndefined();
+  });
+
+  test('atomic lists (owned whole) compare by their whole value', () => {
+    const desired = {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'tenants-readers', namespace: 'team-a', labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'team-a-readers' }],
+    };
+    const fields = { 'f:metadata': quotaFields['f:metadata'], 'f:roleRef': {}, 'f:subjects': {} };
+    const live = (subjects: unknown[]): KubeObject => ({
+      ...desired, subjects, metadata: { ...desired.metadata, managedFields: [{ manager: 'security-baseline-operator', operation: 'Apply', fieldsV1: fields }] },
+    } as KubeObject);
+    expect(ownedFingerprint(live(desired.subjects))).toBe(desiredFingerprint(desired));
+    expect(ownedFingerprint(live([...desired.subjects, { kind: 'User', name: 'mallory' }]))).not.toBe(desiredFingerprint(desired));
+  });
+});

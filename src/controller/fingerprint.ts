@@ -1,0 +1,98 @@
+// What the managed-object caches keep of an object instead of the object: a
+// fingerprint (a hash) of the fields the operator's apply owns, with the
+// values the API server holds. The reconcile compares it with the fingerprint
+// of the desired object; equal means the server already holds every field the
+// operator would apply, so a compliant namespace costs no request and the
+// caches hold a few hundred bytes per object instead of the object.
+//
+// Which fields the operator owns comes from the object's managedFields (the
+// operator's Apply entry): a field another manager changed is no longer the
+// operator's, so its change shows as a different fingerprint. Fields others
+// added stay out of it. A fingerprint that differs is not yet a write: the
+// reconcile then reads the live object and compares field by field (diff.ts),
+// which also names the changed field and its manager for the drift Event.
+import { createHash } from 'node:crypto';
+import { FIELD_MANAGER } from '../api/constants.ts';
+import type { KubeObject } from '../runtime/kube.ts';
+
+/** managedFields' FieldsV1: `f:<field>`, `k:<keys>` and `v:<value>` for list items, `i:<index>`, `.` for the node itself. */
+type FieldSet = { [key: string]: FieldSet };
+
+/** The fields of `value` that `fields` names, with their values; a leaf owns its whole value. */
+export function projectFields(value: unknown, fields: FieldSet): unknown {
+  const keys = Object.keys(fields).filter((key) => key !== '.');
+  if (keys.length === 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    const owned: unknown[] = [];
+    value.forEach((item, index) => {
+      const key = keys.find((k) => itemMatches(k, item, index));
+      if (key !== undefined) owned.push(key.startsWith('v:') ? item : projectFields(item, fields[key] as FieldSet));
+    });
+    return owned;
+  }
+  const owned: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (!key.startsWith('f:')) continue;
+    const name = key.slice(2);
+    if (name in value) owned[name] = projectFields((value as Record<string, unknown>)[name], fields[key] as FieldSet);
+  }
+  return owned;
+}
+
+/** Whether a list item is the one a `k:`, `v:` or `i:` key of a field set names. */
+function itemMatches(key: string, item: unknown, index: number): boolean {
+  if (key.startsWith('i:')) return Number(key.slice(2)) === index;
+  if (key.startsWith('v:')) return canonicalJson(JSON.parse(key.slice(2))) === canonicalJson(item);
+  if (!key.startsWith('k:') || item === null || typeof item !== 'object') return false;
+  const identity = JSON.parse(key.slice(2)) as Record<string, unknown>;
+  return Object.entries(identity).every(([field, wanted]) => canonicalJson((item as Record<string, unknown>)[field]) === canonicalJson(wanted));
+}
+
+/**
+ * JSON with sorted keys, leaving out null and empty lists: the API server
+ * drops those (an empty list is the absent one), and diff.ts counts a desired
+ * `[]` as held by an absent field too. Empty objects stay: `podSelector: {}`
+ * (every pod) and `namespaceSelector: {}` (every namespace) differ.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const fields = Object.keys(value).sort()
+      .filter((key) => {
+        const field = (value as Record<string, unknown>)[key];
+        return field !== undefined && field !== null && !(Array.isArray(field) && field.length === 0);
+      })
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${fields.join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+function hash(text: string): string {
+  // 128 bits of SHA-256, as 22 characters: collisions are out of reach, and the string is small.
+  return createHash('sha256').update(text).digest().toString('base64url', 0, 16);
+}
+
+/** The operator's Apply entry in managedFields, if it has one (the main resource, not a subresource). */
+function operatorFieldSet(object: KubeObject): FieldSet | undefined {
+  const entry = object.metadata.managedFields?.find((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply' && !e.subresource);
+  return entry?.fieldsV1 as FieldSet | undefined;
+}
+
+/** The fingerprint of the fields the operator owns in a live object; undefined when it owns none. */
+export function ownedFingerprint(object: KubeObject): string | undefined {
+  const fields = operatorFieldSet(object);
+  if (!fields) return undefined;
+  const { apiVersion: _apiVersion, kind: _kind, ...body } = object;
+  return hash(canonicalJson(projectFields(body, fields)));
+}
+
+/**
+ * The fingerprint of a desired object, comparable with ownedFingerprint: its
+ * labels and annotations and its body (name and namespace are the object's
+ * identity, not fields of it).
+ */
+export function desiredFingerprint(object: KubeObject & Record<string, unknown>): string {
+  const { apiVersion: _apiVersion, kind: _kind, metadata, ...body } = object;
+  return hash(canonicalJson({ ...body, metadata: { labels: metadata.labels, annotations: metadata.annotations } }));
+}

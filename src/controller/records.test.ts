@@ -1,0 +1,61 @@
+import { expect, test } from '@jest/globals';
+import type { KubeObject } from '../runtime/kube.ts';
+import type { NamespaceObject } from './context.ts';
+import { desiredFingerprint } from './fingerprint.ts';
+import { RecordMaker } from './records.ts';
+
+const labels = { 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': 'tenants' };
+const fieldsV1 = { 'f:metadata': { 'f:labels': { 'f:app.kubernetes.io/managed-by': {}, 'f:security.baseline.dev/baseline': {} } }, 'f:spec': { 'f:hard': { 'f:pods': {} } } };
+const quota = (namespace: string): KubeObject => JSON.parse(JSON.stringify({
+  apiVersion: 'v1', kind: 'ResourceQuota',
+  metadata: {
+    name: 'tenants-quota', namespace, uid: `uid-${namespace}`, resourceVersion: '7', creationTimestamp: '2026-01-01T00:00:00Z', labels,
+    managedFields: [{ manager: 'security-baseline-operator', operation: 'Apply', fieldsV1 }],
+  },
+  spec: { hard: { pods: '4' } }, status: { used: { pods: '1' } },
+})) as KubeObject;
+
+test('a managed record keeps identity, labels and the owned fingerprint; repeated values are shared', () => {
+  const canonical = new Map([['team-a', 'team-a'], ['team-b', 'team-b']]);
+  const records = new RecordMaker((name) => canonical.get(name));
+  const a = records.managed(quota('team-a'));
+  const b = records.managed(quota('team-b'));
+  expect(a).toEqual({
+    apiVersion: 'v1', kind: 'ResourceQuota',
+    metadata: { name: 'tenants-quota', namespace: 'team-a', uid: 'uid-team-a', resourceVersion: '7', labels },
+    owned: desiredFingerprint({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'tenants-quota', namespace: 'team-a', labels }, spec: { hard: { pods: '4' } } }),
+    holds: undefined,
+  });
+  expect(b.metadata.labels).toBe(a.metadata.labels);
+  expect(Object.isFrozen(a.metadata.labels)).toBe(true);
+  expect(b.owned).toBe(a.owned);
+});
+
+test('a namespace keeps its labels, the operator\'s annotations and which of them the operator owns', () => {
+  const records = new RecordMaker();
+  const namespace = (name: string): NamespaceObject => ({
+    apiVersion: 'v1', kind: 'Namespace',
+    metadata: {
+      name, uid: `uid-${name}`, resourceVersion: '3', creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: { tenant: 'true', 'pod-security.kubernetes.io/enforce': 'restricted' },
+      annotations: { 'security.baseline.dev/applied': '{"tenants":1}', 'openshift.io/sa.scc.uid-range': '1000/10000' },
+      managedFields: [
+        { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:tenant': {} } } } },
+        {
+          manager: 'security-baseline-operator', operation: 'Apply', time: '2026-01-01T00:00:00Z',
+          fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:security.baseline.dev/applied': {} }, 'f:labels': { 'f:pod-security.kubernetes.io/enforce': {} } } },
+        },
+      ],
+    },
+    status: { phase: 'Active' },
+  });
+  const a = records.namespace(namespace('a'));
+  expect(a.metadata.labels).toEqual({ tenant: 'true', 'pod-security.kubernetes.io/enforce': 'restricted' });
+  expect(a.metadata.annotations).toEqual({ 'security.baseline.dev/applied': '{"tenants":1}' });
+  expect(a.metadata.managedFields).toEqual([{
+    manager: 'security-baseline-operator', operation: 'Apply',
+    fieldsV1: { 'f:metadata': { 'f:labels': { 'f:pod-security.kubernetes.io/enforce': {} }, 'f:annotations': { 'f:security.baseline.dev/applied': {} } } },
+  }]);
+  expect(a.status).toBeUndefined();
+  expect(records.namespace(namespace('b')).metadata.managedFields).toBe(a.metadata.managedFields);
+});

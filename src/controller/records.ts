@@ -1,0 +1,101 @@
+// What the caches keep of each object: only what the reconciles read. Ten
+// thousand namespaces with six managed objects each are sixty thousand
+// objects, so every byte kept per object counts (docs/performance.md).
+//
+//   managed objects ─► a ManagedRecord: identity, labels, and the fingerprint
+//                      of the fields the operator owns (fingerprint.ts)
+//   namespaces      ─► name, identity, labels, the operator's annotations, and
+//                      which labels and annotations the operator's apply owns
+//   ClusterRoles, the authoring policy ─► the name only
+//
+// Values that repeat across namespaces (the label set of a baseline's objects,
+// their names, the operator's field set on a namespace) are shared, not copied.
+import { FIELD_MANAGER } from '../api/constants.ts';
+import type { KubeObject, ManagedFieldsEntry } from '../runtime/kube.ts';
+import type { ManagedRecord, NamespaceObject } from './context.ts';
+import { canonicalJson, ownedFingerprint } from './fingerprint.ts';
+
+/**
+ * Shares equal values by a key. Bounded: past `max` distinct keys it stops
+ * sharing (and remembering), so odd input cannot grow it without end.
+ */
+class Interner<V> {
+  readonly #values = new Map<string, V>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get(key: string, make: () => V): V {
+    const known = this.#values.get(key);
+    if (known !== undefined) return known;
+    const value = make();
+    if (this.#values.size < this.#max) this.#values.set(key, value);
+    return value;
+  }
+}
+
+/** The operator's own annotations: the only ones the reconciles read. */
+const OPERATOR_ANNOTATION_PREFIX = 'security.baseline.dev/';
+
+export class RecordMaker {
+  readonly #names = new Interner<string>(20_000);
+  readonly #labels = new Interner<Readonly<Record<string, string>>>(20_000);
+  readonly #fieldSets = new Interner<ManagedFieldsEntry[]>(1_000);
+  /** The namespace name as the namespace cache holds it, so that records share that string. */
+  readonly #namespaceName: (name: string) => string | undefined;
+
+  constructor(namespaceName: (name: string) => string | undefined = () => undefined) {
+    this.#namespaceName = namespaceName;
+  }
+
+  managed(object: KubeObject): ManagedRecord {
+    const { name, namespace, uid, resourceVersion, labels } = object.metadata;
+    return {
+      apiVersion: object.apiVersion,
+      kind: object.kind,
+      metadata: {
+        name: this.#names.get(name, () => name),
+        namespace: namespace === undefined ? undefined : this.#namespaceName(namespace) ?? namespace,
+        uid,
+        resourceVersion,
+        labels: labels && this.#labels.get(canonicalJson(labels), () => Object.freeze({ ...labels })),
+      },
+      owned: ownedFingerprint(object),
+      holds: undefined,
+    };
+  }
+
+  namespace(namespace: NamespaceObject): NamespaceObject {
+    const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels, annotations, managedFields } = namespace.metadata;
+    const operatorAnnotations = Object.entries(annotations ?? {}).filter(([key]) => key.startsWith(OPERATOR_ANNOTATION_PREFIX));
+    return {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels,
+        annotations: operatorAnnotations.length > 0 ? Object.fromEntries(operatorAnnotations) : undefined,
+        managedFields: this.#operatorEntry(managedFields),
+      },
+    };
+  }
+
+  /**
+   * Only the operator's Apply entry, with only which labels and annotations it
+   * owns (applied.ts reads that): the same few sets in every namespace, shared.
+   */
+  #operatorEntry(managedFields: ManagedFieldsEntry[] | undefined): ManagedFieldsEntry[] | undefined {
+    const entry = managedFields?.find((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply' && !e.subresource);
+    const metadata = entry?.fieldsV1?.['f:metadata'] as Record<string, unknown> | undefined;
+    if (!metadata) return undefined;
+    const fieldsV1 = { 'f:metadata': { 'f:labels': metadata['f:labels'] ?? {}, 'f:annotations': metadata['f:annotations'] ?? {} } };
+    const shared: ManagedFieldsEntry[] = [{ manager: FIELD_MANAGER, operation: 'Apply', fieldsV1 }];
+    return this.#fieldSets.get(canonicalJson(fieldsV1), () => shared);
+  }
+}
+
+/** Only the name: the reconciles ask whether the object exists, nothing more. */
+export function nameOnly(object: KubeObject): KubeObject {
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion } };
+}

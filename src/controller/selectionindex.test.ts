@@ -1,0 +1,95 @@
+import { describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import type { LabelSelector } from '../api/types.ts';
+import { Informer } from '../runtime/informer.ts';
+import type { KubeClient } from '../runtime/kube.ts';
+import type { BaselineObject, NamespaceObject } from './context.ts';
+import { BASELINES, NAMESPACES } from './kinds.ts';
+import { selects } from './selection.ts';
+import { anchors, SelectionIndex } from './selectionindex.ts';
+
+// The caches are never started: objects go in as the operator's own writes do (observeWrite).
+const logger = pino({ level: 'silent' });
+const client = {} as KubeClient;
+
+let version = 0;
+const namespace = (name: string, labels: Record<string, string>): NamespaceObject => ({
+  apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, resourceVersion: String(++version) },
+});
+const baseline = (name: string, namespaceSelector: LabelSelector, excludeNamespaces?: string[]): BaselineObject => ({
+  apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline',
+  metadata: { name, resourceVersion: String(++version), generation: 1 }, spec: { namespaceSelector, excludeNamespaces },
+});
+
+function setup() {
+  const namespaces = new Informer<NamespaceObject>({ client, logger, type: NAMESPACES });
+  const baselines = new Informer<BaselineObject>({ client, logger, type: BASELINES });
+  const index = new SelectionIndex(namespaces, baselines, 'operator');
+  const names = (list: BaselineObject[]) => list.map((b) => b.metadata.name).sort();
+  return { namespaces, baselines, index, names };
+}
+
+describe('anchors', () => {
+  test('the first matchLabels pair, else each value of an In expression, else none', () => {
+    expect(anchors(baseline('b', { matchLabels: { tier: 'web', team: 'a' } }))).toEqual(['tier=web']);
+    expect(anchors(baseline('b', { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['x'] }, { key: 'team', operator: 'In', values: ['a', 'b'] }] })))
+      .toEqual(['team=a', 'team=b']);
+    expect(anchors(baseline('b', {}))).toEqual([]);
+    expect(anchors(baseline('b', { matchExpressions: [{ key: 'team', operator: 'Exists' }] }))).toEqual([]);
+  });
+});
+
+describe('SelectionIndex', () => {
+  test('agrees with selects() for every pair, whichever cache fills first', () => {
+    const selectors: LabelSelector[] = [
+      { matchLabels: { team: 'a' } }, { matchLabels: { team: 'b', tier: 'web' } }, {},
+      { matchExpressions: [{ key: 'team', operator: 'In', values: ['a', 'c'] }] },
+      { matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] },
+    ];
+    const allBaselines = selectors.map((selector, i) => baseline(`b${i}`, selector, i === 0 ? ['ns-3'] : undefined));
+    const allNamespaces = Array.from({ length: 12 }, (_, i) => namespace(`ns-${i}`, {
+      team: ['a', 'b', 'c'][i % 3] as string, ...(i % 2 ? { tier: 'web' } : {}),
+    }));
+    allNamespaces.push(namespace('kube-system', { team: 'a' }), namespace('operator', { team: 'a' }));
+    for (const baselinesFirst of [true, false]) {
+      const { namespaces, baselines, index, names } = setup();
+      const fill = [() => allBaselines.forEach((b) => baselines.observeWrite(b)), () => allNamespaces.forEach((n) => namespaces.observeWrite(n))];
+      for (const step of baselinesFirst ? fill : fill.reverse()) step();
+      for (const ns of allNamespaces) {
+        expect([ns.metadata.name, names(index.baselinesSelecting(ns))])
+          .toEqual([ns.metadata.name, allBaselines.filter((b) => selects(b, ns, 'operator')).map((b) => b.metadata.name).sort()]);
+      }
+      for (const b of allBaselines) {
+        expect([b.metadata.name, [...index.namespacesSelectedBy(b)].sort()])
+          .toEqual([b.metadata.name, allNamespaces.filter((ns) => selects(b, ns, 'operator')).map((ns) => ns.metadata.name).sort()]);
+      }
+    }
+  });
+
+  test('follows label changes, selector changes and deletions', () => {
+    const { namespaces, baselines, index, names } = setup();
+    baselines.observeWrite(baseline('web', { matchLabels: { tier: 'web' } }));
+    namespaces.observeWrite(namespace('a', { tier: 'web' }));
+    namespaces.observeWrite(namespace('b', { tier: 'db' }));
+    const web = baselines.get('web') as BaselineObject;
+    expect([...index.namespacesSelectedBy(web)]).toEqual(['a']);
+
+    namespaces.observeWrite(namespace('a', { tier: 'db' }));
+    namespaces.observeWrite(namespace('b', { tier: 'web' }));
+    expect([...index.namespacesSelectedBy(web)]).toEqual(['b']);
+    expect(names(index.baselinesSelecting(namespaces.get('b') as NamespaceObject))).toEqual(['web']);
+
+    // A status write keeps the set; a new selector rebuilds it. The old version is still answered (for what it selected before).
+    baselines.observeWrite({ ...web, metadata: { ...web.metadata, resourceVersion: String(++version) }, status: { observedGeneration: 1 } });
+    expect(index.namespacesSelectedBy(web)).toBe(index.namespacesSelectedBy(baselines.get('web') as BaselineObject));
+    const db = baseline('web', { matchLabels: { tier: 'db' } });
+    baselines.observeWrite(db);
+    expect([...index.namespacesSelectedBy(db)]).toEqual(['a']);
+    expect([...index.namespacesSelectedBy(web)]).toEqual(['b']);
+
+    namespaces.observeDeletion(namespaces.get('a') as NamespaceObject);
+    expect([...index.namespacesSelectedBy(db)]).toEqual([]);
+    baselines.observeDeletion(db);
+    expect(index.baselinesSelecting(namespace('c', { tier: 'db' }))).toEqual([]);
+  });
+});
