@@ -15,14 +15,14 @@ const quota = (namespace: string): KubeObject => JSON.parse(JSON.stringify({
   spec: { hard: { pods: '4' } }, status: { used: { pods: '1' } },
 })) as KubeObject;
 
-test('a managed record keeps identity, labels and the owned fingerprint; repeated values are shared', () => {
+test('a managed record keeps name, namespace, version, labels and the owned fingerprint; repeated values are shared', () => {
   const canonical = new Map([['team-a', 'team-a'], ['team-b', 'team-b']]);
   const records = new RecordMaker((name) => canonical.get(name));
   const a = records.managed(quota('team-a'));
   const b = records.managed(quota('team-b'));
   expect(a).toEqual({
     apiVersion: 'v1', kind: 'ResourceQuota',
-    metadata: { name: 'tenants-quota', namespace: 'team-a', uid: 'uid-team-a', resourceVersion: '7', labels },
+    metadata: { name: 'tenants-quota', namespace: 'team-a', resourceVersion: '7', labels },
     owned: desiredFingerprint({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'tenants-quota', namespace: 'team-a', labels }, spec: { hard: { pods: '4' } } }),
     holds: undefined,
   });

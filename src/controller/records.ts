@@ -2,8 +2,9 @@
 // thousand namespaces with six managed objects each are sixty thousand
 // objects, so every byte kept per object counts (docs/performance.md).
 //
-//   managed objects ─► a ManagedRecord: identity, labels, and the fingerprint
-//                      of the fields the operator owns (fingerprint.ts)
+//   managed objects ─► a ManagedRecord: name, namespace, resourceVersion,
+//                      labels, and the fingerprint of the fields the operator
+//                      owns (fingerprint.ts)
 //   namespaces      ─► name, identity, labels, the operator's annotations, and
 //                      which labels and annotations the operator's apply owns
 //   ClusterRoles, the authoring policy ─► the name only
@@ -51,14 +52,14 @@ export class RecordMaker {
   }
 
   managed(object: KubeObject): ManagedRecord {
-    const { name, namespace, uid, resourceVersion, labels } = object.metadata;
+    const { name, namespace, resourceVersion, labels } = object.metadata;
     return {
       apiVersion: object.apiVersion,
       kind: object.kind,
       metadata: {
         name: this.#names.get(name, () => name),
         namespace: namespace === undefined ? undefined : this.#namespaceName(namespace) ?? namespace,
-        uid,
+        // No uid (56 bytes each): a deletion names the resourceVersion seen instead (writer.ts).
         resourceVersion,
         labels: labels && this.#labels.get(canonicalJson(labels), () => Object.freeze({ ...labels })),
       },

@@ -47,17 +47,18 @@ export class CachedWriter {
   }
 
   /**
-   * Deletes the object (only this uid), or with `Orphan` strips the ownership
-   * labels and leaves it. Either way it leaves the label-filtered cache. An
-   * object already gone is fine. Returns whether it wrote.
+   * Deletes the object (only the version seen: its resourceVersion, and its
+   * uid when known; cached records keep no uid), or with `Orphan` strips the
+   * ownership labels and leaves it. Either way it leaves the label-filtered
+   * cache. An object already gone is fine. Returns whether it wrote.
    */
   async release(type: ResourceType, object: KubeObject, cache: WriteTarget | undefined, policy: DeletionPolicy): Promise<boolean> {
-    const { name, namespace, uid } = object.metadata;
+    const { name, namespace, uid, resourceVersion } = object.metadata;
     try {
       if (policy === 'Orphan') {
         await this.#client.mergePatch(type, name, namespace, { metadata: { labels: { [MANAGED_BY_LABEL]: null, [BASELINE_LABEL]: null } } });
       } else {
-        await this.#client.delete(type, name, namespace, uid);
+        await this.#client.delete(type, name, namespace, { uid, resourceVersion });
       }
     } catch (error) {
       if (!isNotFound(error)) throw error;

@@ -145,7 +145,11 @@ export class KubeClient {
     const started = performance.now();
     let status = 0;
     try {
-      const response = await this.#http.send(ctx).toPromise();
+      const response = await this.#http.send(ctx).toPromise().catch(async (error: unknown) => {
+        // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
+        if (method !== HttpMethod.GET || !isConnectionReset(error)) throw error;
+        return this.#http.send(ctx).toPromise();
+      });
       status = response.httpStatusCode;
       const text = await response.body.text();
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
@@ -224,12 +228,17 @@ export class KubeClient {
     });
   }
 
-  /** Deletes only the object with this uid (never a same-named successor someone else created). */
-  async delete(type: ResourceType, name: string, namespace: string | undefined, uid?: string): Promise<void> {
+  /**
+   * Deletes only the object seen: the one with this uid, at this
+   * resourceVersion, whichever are given (never a same-named successor someone
+   * else created, nor a version changed since).
+   */
+  async delete(type: ResourceType, name: string, namespace: string | undefined, seen: { uid?: string; resourceVersion?: string } = {}): Promise<void> {
     this.#checkWrite('delete', resourcePath(type, namespace, name));
+    const preconditions = Object.fromEntries(Object.entries(seen).filter(([, value]) => value !== undefined));
     await this.request('delete', HttpMethod.DELETE, resourcePath(type, namespace, name), {
       resource: type.plural,
-      body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}) },
     });
   }
 
@@ -311,6 +320,12 @@ export class WatchStalledError extends Error {
     super(`watch on ${resource} silent for ${inactivityMs} ms`);
     this.name = 'WatchStalledError';
   }
+}
+
+/** fetch's error when the connection was reset or closed under a request (undici names it in `cause`). */
+function isConnectionReset(error: unknown): boolean {
+  const code = error instanceof Error ? (error.cause as { code?: string } | undefined)?.code : undefined;
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
 }
 
 function parseJson(text: string): unknown {

@@ -14,25 +14,37 @@ afterAll(async () => {
   if (!result) return;
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   const operator = await startOperator();
-  await deleteBaseline(result.baseline);
-  await waitForBaselineGone(result.baseline).catch(() => undefined);
+  const baselines = [result.baseline, ...Array.from({ length: result.manyBaselines?.baselines ?? 0 }, (_, i) => `many-${result?.manyBaselines?.run}-${i}`)];
+  await Promise.all(baselines.map((name) => deleteBaseline(name)));
+  await Promise.all(baselines.map((name) => waitForBaselineGone(name).catch(() => undefined)));
   await operator.stop();
   const run = result.baseline.replace(/^bench-/, '');
-  const names = (await Promise.all([`bench=${run}`, `bench-limit=${run}`].map((labelSelector) => core.listNamespace({ labelSelector }))))
+  const names = (await Promise.all([`bench=${run}`, `bench-limit=${run}`, 'bench-many'].map((labelSelector) => core.listNamespace({ labelSelector }))))
     .flatMap((list) => list.items.map((n) => n.metadata?.name ?? ''));
   await Promise.all(names.map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound)));
 }, 120_000);
 
 test('make bench runs every scenario end to end (smoke: 12 namespaces)', async () => {
   const { dir, server, kubeconfigPath, versions } = testControlPlane();
-  result = await runBench({ namespaces: 12, rate: 5, seconds: 2, driftRate: 5, controlPlane: { dir, server, kubeconfigPath, versions }, log: () => undefined });
+  result = await runBench({
+    namespaces: 12, rates: [5, 10], seconds: 2, driftRate: 5, manyBaselines: 4, manyNamespaces: 12,
+    controlPlane: { dir, server, kubeconfigPath, versions }, log: () => undefined,
+  });
   process.stderr.write(`\n${formatTable(result)}\n`);
   expect(result.desiredObjectsPerNamespace).toBe(6);
   expect(result.coldStart.objectWrites).toBe(12 * 6);
   expect(result.coldStart.namespaceWrites).toBe(12);
   expect(result.steadyState.writes).toBe(0);
-  expect(result.provisioning.count).toBe(10);
+  expect(result.provisioning.map((p) => p.count)).toEqual([10, 20]);
   expect(result.drift.count).toBe(10);
-  expect(Object.keys(result.limit.ratesPerConcurrency).length).toBeGreaterThan(0);
-  expect(result.memory.rssMiB).toBeGreaterThan(0);
-}, 180_000);
+  // Both limit writers wrote: one rate per concurrency level that had namespaces to write.
+  expect(Object.keys(result.limit.go.ratesPerConcurrency).length).toBe(6);
+  expect(Object.keys(result.limit.clientNode.ratesPerConcurrency).length).toBe(4);
+  expect(result.memory.coldStart.rssMiB).toBeGreaterThan(0);
+  expect(result.memory.coldStart.liveHeapMiB).toBeGreaterThan(0);
+  const many = result.manyBaselines!;
+  expect(many.pairs).toBeGreaterThan(0);
+  expect(many.restart.writes).toBe(0);
+  expect(many.relabel.count).toBe(12);
+  expect(many.coldStart.writes).toBeGreaterThanOrEqual(many.pairs);
+}, 300_000);

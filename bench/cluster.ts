@@ -1,0 +1,96 @@
+// What every benchmark scenario needs of the control plane: clients, identities
+// of their own, namespaces made fast, and the API server's audit log as the
+// witness of who wrote what.
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
+import { NAMESPACES } from '../src/controller/kinds.ts';
+import { KubeApiError } from '../src/runtime/errors.ts';
+import { HttpMethod, KubeClient, resourcePath, type ResourceType } from '../src/runtime/kube.ts';
+import { mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
+
+export type BenchControlPlane = Pick<ControlPlane, 'dir' | 'server' | 'kubeconfigPath' | 'versions'>;
+
+export interface BenchCluster {
+  readonly controlPlane: BenchControlPlane;
+  readonly admin: KubeConfig;
+  readonly client: KubeClient;
+  /** A kubeconfig file for a user of group system:masters, minted for this run. */
+  kubeconfigFor(user: string): Promise<string>;
+}
+
+export function openCluster(controlPlane: BenchControlPlane): BenchCluster {
+  const admin = new KubeConfig();
+  admin.loadFromFile(controlPlane.kubeconfigPath);
+  const caPem = Buffer.from(admin.getCurrentCluster()?.caData ?? '', 'base64').toString('utf8');
+  return {
+    controlPlane, admin, client: new KubeClient(admin),
+    kubeconfigFor: async (user) => {
+      const file = path.join(controlPlane.dir, `${user}.kubeconfig`);
+      await writeFile(file, renderKubeconfig(controlPlane.server, caPem, await mintIdentityIn(controlPlane.dir, user, ['system:masters'])), { mode: 0o600 });
+      return file;
+    },
+  };
+}
+
+export async function createNamespaces(client: KubeClient, names: string[], labels: (name: string, index: number) => Record<string, string>): Promise<void> {
+  const queue = new PQueue({ concurrency: 32 });
+  const create = async (name: string, index: number, attempt = 1): Promise<void> => {
+    try {
+      await client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: labels(name, index) } });
+    } catch (error) {
+      // A connection the API server closed under the request (after a long idle): once more; it may have landed.
+      if (attempt > 1 && error instanceof KubeApiError && error.status === 409) return;
+      if (attempt > 1 || !(error instanceof TypeError)) throw error;
+      await create(name, index, attempt + 1);
+    }
+  };
+  await Promise.all(names.map((name, i) => queue.add(() => create(name, i))));
+}
+
+/** The collection's current resourceVersion, to watch from (one request: KubeClient.list would read every page). */
+export async function currentResourceVersion(client: KubeClient, type: ResourceType, labelSelector: string): Promise<string> {
+  const page = await client.request<{ metadata: { resourceVersion: string } }>('list', HttpMethod.GET, resourcePath(type), {
+    resource: type.plural, query: { labelSelector, limit: '1' },
+  });
+  return page.metadata.resourceVersion;
+}
+
+export interface AuditedWrite {
+  readonly resource: string;
+  readonly subresource?: string;
+}
+
+/** A position in the audit log (which records writes only); writes are counted from there on. */
+export const auditMark = async (cluster: BenchCluster): Promise<number> => (await stat(path.join(cluster.controlPlane.dir, 'audit.log'))).size;
+
+/** Writes by a user since a mark, by resource. */
+export async function auditedWrites(cluster: BenchCluster, mark: number, user: string): Promise<AuditedWrite[]> {
+  const text = (await readFile(path.join(cluster.controlPlane.dir, 'audit.log'))).subarray(mark).toString('utf8');
+  const writes: AuditedWrite[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(`"username":"${user}"`)) continue;
+    const event = JSON.parse(line) as { stage: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string } };
+    if (event.stage === 'ResponseComplete' && event.user.username === user) {
+      writes.push({ resource: event.objectRef?.resource ?? '', subresource: event.objectRef?.subresource });
+    }
+  }
+  return writes;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** Polls until `done` holds; throws after `timeoutMs` with `what` in the message. */
+export async function until(what: string, done: () => Promise<boolean>, timeoutMs = 3_600_000, intervalMs = 100): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await done())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}

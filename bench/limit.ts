@@ -1,0 +1,103 @@
+// The limit the operator's cold start is measured against: the same writes
+// (each namespace's objects and its namespace apply, from the operator's own
+// builders) made by raw writers with no operator logic.
+//
+//  - client-go (hack/limit): the client Go operators use; HTTP/2 over one
+//    connection pool, no client rate limit, pre-encoded bodies; the best of
+//    a concurrency sweep. This is the limit.
+//  - client-node as shipped, through p-queue: a second row (it makes a new
+//    connection, and TLS handshake, per request).
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
+import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
+import type { SecurityBaseline } from '../src/api/types.ts';
+import { managedKind, NAMESPACES } from '../src/controller/kinds.ts';
+import { desiredObjects } from '../src/resources/index.ts';
+import { resourcePath, type KubeObjectBody } from '../src/runtime/kube.ts';
+import { root } from './operator.ts';
+
+export interface LimitRun {
+  /** Namespaces written in all (split among the concurrency levels). */
+  readonly namespaces: number;
+  readonly seconds: number;
+  readonly bestConcurrency: number;
+  /** Namespaces per second at each concurrency level. */
+  readonly ratesPerConcurrency: Record<string, number>;
+}
+
+interface Write {
+  readonly path: string;
+  readonly body: KubeObjectBody;
+}
+
+/**
+ * One namespace's writes: the baseline's objects, labelled as the limit's (the
+ * operator would rightly prune objects that say they are its own in a
+ * namespace its baseline does not select), then the namespace's Pod Security
+ * labels and an `applied` annotation of the same size naming `limit-<run>`, a
+ * baseline that does not exist (naming the real one would hold its deletion
+ * back: the operator waits for namespaces whose annotation names it).
+ */
+export function limitWrites(baseline: SecurityBaseline, namespace: string, run: string): Write[] {
+  const desired = desiredObjects([baseline], { name: namespace, labels: {} });
+  const writes: Write[] = [];
+  for (const object of desired.objects) {
+    const type = managedKind(object.apiVersion, object.kind);
+    if (!type) continue;
+    writes.push({
+      path: resourcePath(type, namespace, object.metadata.name),
+      body: { ...object, metadata: { ...object.metadata, labels: { 'bench-limit': run } } },
+    });
+  }
+  writes.push({
+    path: resourcePath(NAMESPACES, undefined, namespace),
+    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: desired.namespaceLabels, annotations: { [APPLIED_ANNOTATION]: `{"limit-${run}":1}` } } },
+  });
+  return writes;
+}
+
+function best(namespaces: number, ratesPerConcurrency: Record<string, number>, total: number): LimitRun {
+  const [bestConcurrency, bestRate] = Object.entries(ratesPerConcurrency).sort((a, b) => b[1] - a[1])[0] ?? ['0', 1];
+  return { namespaces, seconds: total / bestRate, bestConcurrency: Number(bestConcurrency), ratesPerConcurrency };
+}
+
+export const GO_CONCURRENCY = [8, 16, 32, 64, 128, 256];
+export const CLIENT_NODE_CONCURRENCY = [8, 16, 32, 64];
+
+/** The client-go writer over `names`; `total` namespaces take total ÷ the best rate. */
+export async function goLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, names: string[], run: string, total: number): Promise<LimitRun> {
+  const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
+  const input = path.join(dir, `limit-${run}.jsonl`);
+  await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run) })).join('\n'));
+  const { stdout } = await promisify(execFile)(built.trim(), [
+    '-kubeconfig', kubeconfig, '-input', input, '-concurrency', GO_CONCURRENCY.join(','), '-field-manager', 'bench-limit',
+  ], { maxBuffer: 1 << 20 });
+  const { rates } = JSON.parse(stdout) as { rates: Record<string, number> };
+  return best(names.length, rates, total);
+}
+
+/** The client-node writer over `names`, one slice per concurrency level; namespaces are written one request at a time each. */
+export async function clientNodeLimit(kubeconfig: string, baseline: SecurityBaseline, names: string[], run: string, total: number): Promise<LimitRun> {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfig);
+  const api = KubernetesObjectApi.makeApiClient(config);
+  const slice = Math.ceil(names.length / CLIENT_NODE_CONCURRENCY.length);
+  const rates: Record<string, number> = {};
+  for (const [i, concurrency] of CLIENT_NODE_CONCURRENCY.entries()) {
+    const part = names.slice(i * slice, (i + 1) * slice);
+    if (part.length === 0) continue;
+    const queue = new PQueue({ concurrency });
+    const t0 = performance.now();
+    await Promise.all(part.map((namespace) => queue.add(async () => {
+      for (const { body } of limitWrites(baseline, namespace, run)) {
+        await api.patch(body as never, undefined, undefined, 'bench-limit', true, PatchStrategy.ServerSideApply);
+      }
+    })));
+    rates[String(concurrency)] = part.length / ((performance.now() - t0) / 1000);
+  }
+  return best(names.length, rates, total);
+}
