@@ -3,7 +3,8 @@
 // settings of config/manager/manager.yaml; running src/main.ts would add
 // Node.js's TypeScript stripper (about 23 MiB of RSS) to every figure.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -12,6 +13,9 @@ import { freePorts } from '../hack/kube/controlplane.ts';
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const BUILD_DIR = path.join(root, '.dev/bench-dist');
+/** The operators' logs (warnings and errors unless BENCH_LOG_LEVEL says otherwise), one file per start. */
+const LOG_DIR = path.join(root, '.dev/bench-logs');
+let starts = 0;
 
 /** The environment variables of the operator's container in config/manager/manager.yaml (NODE_OPTIONS, MALLOC_ARENA_MAX). */
 export async function deployedRuntimeSettings(): Promise<Record<string, string>> {
@@ -45,10 +49,10 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-export async function startOperator(main: string, kubeconfig: string, extraEnv: Record<string, string> = {}): Promise<Operator> {
+export async function startOperator(main: string, kubeconfig: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Operator> {
   const [metricsPort, healthPort, inspectorPort] = await freePorts(3) as [number, number, number];
   const settings = await deployedRuntimeSettings();
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     env: {
       ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', METRICS_SECURE: 'false',
       ...settings,
@@ -58,8 +62,11 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
       OPERATOR_NAMESPACE: 'security-baseline-system',
       ...extraEnv,
     },
-    stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  await mkdir(LOG_DIR, { recursive: true });
+  const logFile = path.join(LOG_DIR, `operator-${process.pid}-${++starts}.log`);
+  child.stdout?.pipe(createWriteStream(logFile));
   // The inspector announces itself on stderr; pass everything else on.
   child.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8').split('\n').filter((line) => line && !/Debugger (listening|attached|ending)|devtools|For help, see/.test(line)).join('\n');
@@ -70,8 +77,18 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
   const killChild = () => child.kill('SIGKILL');
   process.once('exit', killChild);
   void exited.then(() => process.off('exit', killChild));
+  const scrape = async (attempt = 1): Promise<string> => {
+    try {
+      return await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    } catch (error) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the operator exited (${child.exitCode ?? child.signalCode}); its log: ${logFile}`, { cause: error });
+      // A kept-alive connection the server closed as it was reused: scrape again.
+      if (attempt >= 3) throw error;
+      return scrape(attempt + 1);
+    }
+  };
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const text = await scrape();
     let total = 0;
     for (const line of text.split('\n')) {
       if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
@@ -81,7 +98,7 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
     return total;
   };
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`the operator exited with ${child.exitCode}; its log: ${logFile}`);
     try {
       await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       break;

@@ -6,7 +6,7 @@ import type { KubeClient } from '../runtime/kube.ts';
 import type { BaselineObject, NamespaceObject } from './context.ts';
 import { BASELINES, NAMESPACES } from './kinds.ts';
 import { selects } from './selection.ts';
-import { anchors, SelectionIndex } from './selectionindex.ts';
+import { anchorChoices, SelectionIndex } from './selectionindex.ts';
 
 // The caches are never started: objects go in as the operator's own writes do (observeWrite).
 const logger = pino({ level: 'silent' });
@@ -29,13 +29,14 @@ function setup() {
   return { namespaces, baselines, index, names };
 }
 
-describe('anchors', () => {
-  test('the first matchLabels pair, else each value of an In expression, else none', () => {
-    expect(anchors(baseline('b', { matchLabels: { tier: 'web', team: 'a' } }))).toEqual(['tier=web']);
-    expect(anchors(baseline('b', { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['x'] }, { key: 'team', operator: 'In', values: ['a', 'b'] }] })))
-      .toEqual(['team=a', 'team=b']);
-    expect(anchors(baseline('b', {}))).toEqual([]);
-    expect(anchors(baseline('b', { matchExpressions: [{ key: 'team', operator: 'Exists' }] }))).toEqual([]);
+describe('anchorChoices', () => {
+  test('each matchLabels pair, and the values of each In expression; nothing for the others', () => {
+    expect(anchorChoices(baseline('b', {
+      matchLabels: { tier: 'web', team: 'a' },
+      matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['x'] }, { key: 'zone', operator: 'In', values: ['1', '2'] }],
+    }))).toEqual([['tier=web'], ['team=a'], ['zone=1', 'zone=2']]);
+    expect(anchorChoices(baseline('b', {}))).toEqual([]);
+    expect(anchorChoices(baseline('b', { matchExpressions: [{ key: 'team', operator: 'Exists' }] }))).toEqual([]);
   });
 });
 
@@ -64,6 +65,20 @@ describe('SelectionIndex', () => {
           .toEqual([b.metadata.name, allNamespaces.filter((ns) => selects(b, ns, 'operator')).map((ns) => ns.metadata.name).sort()]);
       }
     }
+  });
+
+  test('a baseline is anchored at its rarest label: a namespace event evaluates only the baselines that could select it', () => {
+    const { namespaces, baselines, index } = setup();
+    for (let i = 0; i < 40; i++) namespaces.observeWrite(namespace(`ns-${i}`, { tenant: 'true', team: `t${i % 20}` }));
+    for (let i = 0; i < 20; i++) baselines.observeWrite(baseline(`b${i}`, { matchLabels: { tenant: 'true', team: `t${i}` } }));
+    const evaluated: string[] = [];
+    const spied = namespace('ns-new', { tenant: 'true', team: 't7' });
+    // Count selector evaluations through the labels the index reads.
+    spied.metadata.labels = new Proxy(spied.metadata.labels as Record<string, string>, {
+      get: (target, key) => { if (key === 'team') evaluated.push('team'); return target[key as string]; },
+    });
+    expect(index.baselinesSelecting(spied).map((b) => b.metadata.name)).toEqual(['b7']);
+    expect(evaluated.length).toBeLessThan(5);
   });
 
   test('follows label changes, selector changes and deletions', () => {

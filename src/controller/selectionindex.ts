@@ -7,10 +7,12 @@
 //   a baseline's selector changes ─► its set is rebuilt: one pass over the namespaces
 //   anything else                ─► nothing
 //
-// An anchor is a label `key=value` that every namespace a baseline selects
-// must carry: the first of its matchLabels, or each value of an `In`
-// expression. A baseline without one (`{}`, or only NotIn/Exists/DoesNotExist)
-// is a candidate for every namespace.
+// An anchor is a label `key=value` that the namespaces a baseline selects
+// must carry: one of its matchLabels, or the values of an `In` expression
+// (any of them). Of those, the baseline is anchored at the one the fewest
+// namespaces carry when it is indexed (`team=a` rather than `tenant=true`). A
+// baseline without one (`{}`, or only NotIn/Exists/DoesNotExist) is a
+// candidate for every namespace.
 //
 // The sets change with the caches' stores (informer store listeners), so they
 // agree with the caches at every moment a reconcile reads them, the
@@ -29,13 +31,14 @@ interface Indexed {
 
 const anchorOf = (key: string, value: string) => `${key}=${value}`;
 
-/** The anchors of a baseline (see above); empty when it has none. */
-export function anchors(baseline: BaselineObject): string[] {
+/** The ways a baseline can be anchored (see above): each a set of anchors, one of which a selected namespace carries. */
+export function anchorChoices(baseline: BaselineObject): string[][] {
   const selector = baseline.spec.namespaceSelector ?? {};
-  const [first] = Object.entries(selector.matchLabels ?? {});
-  if (first) return [anchorOf(first[0], first[1])];
-  const within = (selector.matchExpressions ?? []).find((requirement) => requirement.operator === 'In');
-  return within ? (within.values ?? []).map((value) => anchorOf(within.key, value)) : [];
+  return [
+    ...Object.entries(selector.matchLabels ?? {}).map(([key, value]) => [anchorOf(key, value)]),
+    ...(selector.matchExpressions ?? []).filter((requirement) => requirement.operator === 'In')
+      .map((requirement) => (requirement.values ?? []).map((value) => anchorOf(requirement.key, value))),
+  ];
 }
 
 function selectionOf(baseline: BaselineObject): string {
@@ -86,6 +89,22 @@ export class SelectionIndex implements Selection {
     return selected;
   }
 
+  /** The namespaces the baseline selects, and its rarest choice of anchors (empty: none). */
+  #scanForAnchors(baseline: BaselineObject): { selected: Set<string>; anchors: string[] } {
+    const choices = anchorChoices(baseline);
+    const carrying = choices.map(() => 0);
+    const selected = new Set<string>();
+    for (const namespace of this.#namespaces.list()) {
+      if (selects(baseline, namespace, this.#operatorNamespace)) selected.add(namespace.metadata.name);
+      const labels = namespace.metadata.labels ?? {};
+      choices.forEach((choice, i) => {
+        if (choice.some((anchor) => labels[anchor.slice(0, anchor.indexOf('='))] === anchor.slice(anchor.indexOf('=') + 1))) carrying[i]!++;
+      });
+    }
+    const rarest = carrying.indexOf(Math.min(...carrying));
+    return { selected, anchors: choices[rarest] ?? [] };
+  }
+
   #candidates(labels: Readonly<Record<string, string>> | undefined): Set<string> {
     const candidates = new Set(this.#unanchored);
     for (const [key, value] of Object.entries(labels ?? {})) {
@@ -108,7 +127,8 @@ export class SelectionIndex implements Selection {
       return;
     }
     this.#forget(name);
-    const entry: Indexed = { baseline: current, selection, anchors: anchors(current), namespaces: this.#scan(current) };
+    const { selected, anchors } = this.#scanForAnchors(current);
+    const entry: Indexed = { baseline: current, selection, anchors, namespaces: selected };
     this.#byBaseline.set(name, entry);
     if (entry.anchors.length === 0) this.#unanchored.add(name);
     for (const anchor of entry.anchors) {

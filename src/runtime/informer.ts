@@ -181,10 +181,8 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     const listed = await client.list<Raw>(type, { labelSelector, fieldSelector });
     const seen = new Set<string>();
     for (const raw of listed.items) {
-      const object = this.#transform(raw);
-      const key = cacheKey(object);
-      seen.add(key);
-      this.#upsert(object);
+      seen.add(cacheKey(raw));
+      this.#upsert(raw);
     }
     for (const object of this.list()) {
       if (!seen.has(cacheKey(object))) this.#remove(object);
@@ -213,12 +211,11 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
         const objectVersion = event.object.metadata.resourceVersion;
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;
-        const object = this.#transform(event.object);
         if (event.type === 'DELETED') {
-          const previous = this.get(cacheKey(object));
+          const previous = this.get(cacheKey(event.object));
           if (previous) this.#remove(previous);
         } else {
-          this.#upsert(object);
+          this.#upsert(event.object);
         }
       };
       this.#stopWatch = client.watch<Raw>(type, {
@@ -241,10 +238,9 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
    * the same. Handlers are not called.
    */
   observeWrite(raw: Raw): void {
-    const object = this.#transform(raw);
-    const previous = this.get(cacheKey(object));
-    if (previous && !isNewer(object, previous)) return;
-    this.#put(previous, object);
+    const previous = this.get(cacheKey(raw));
+    if (previous && !isNewer(raw, previous)) return;
+    this.#put(previous, this.#transform(raw));
   }
 
   /** Records that this process just deleted an object; its watch event then wakes no one. */
@@ -257,10 +253,12 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     return this.#options.transform ? this.#options.transform(raw) : raw as unknown as T;
   }
 
-  #upsert(object: T): void {
-    const previous = this.get(cacheKey(object));
-    // Not newer than what we hold (our own write, observed above): nothing changed.
-    if (previous !== undefined && !isNewer(object, previous)) return;
+  /** Stores what the server sent unless it is not newer than what we hold (our own write, observed above): then nothing changed. */
+  #upsert(raw: Raw): void {
+    const previous = this.get(cacheKey(raw));
+    if (previous !== undefined && !isNewer(raw, previous)) return;
+    // Transformed only now: most watch events of a busy operator are its own writes, already held.
+    const object = this.#transform(raw);
     this.#put(previous, object);
     for (const handlers of this.#handlers) {
       this.#dispatch(() => (previous ? handlers.onUpdate?.(previous, object) : handlers.onAdd?.(object)));
