@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../api/types.ts';
 import { SpecError } from './errors.ts';
 import {
-  bindingNamespaceSelector, buildImagePolicy, celString, celStringList, normalizePrefix,
+  allowedPrefixes, bindingNamespaceSelector, buildImagePolicy, celString, celStringList, imageAllowed, normalizeImage, normalizePrefix,
   type ValidatingAdmissionPolicyBindingObject, type ValidatingAdmissionPolicyObject,
 } from './imagepolicy.ts';
 
@@ -270,5 +270,29 @@ describe('celString', () => {
     fc.assert(fc.property(fc.array(fc.oneof(printableAscii, fc.string({ unit: 'binary' }))), (values) => {
       expect(readCelStringList(celStringList(values))).toEqual(values);
     }));
+  });
+});
+
+describe('normalizeImage and imageAllowed (the policy CEL, in TypeScript, for pre-flight checks)', () => {
+  test.each([
+    ['nginx', 'docker.io/library/nginx'],
+    ['nginx:1.27', 'docker.io/library/nginx:1.27'],
+    ['acme/app:1', 'docker.io/acme/app:1'],
+    ['index.docker.io/nginx', 'docker.io/library/nginx'],
+    ['docker.io/library/nginx', 'docker.io/library/nginx'],
+    ['Registry.Example.com/App', 'registry.example.com/App'],
+    ['localhost:5000/app', 'localhost:5000/app'],
+    ['localhost/app', 'localhost/app'],
+    ['ghcr.io/acme/tool@sha256:00', 'ghcr.io/acme/tool@sha256:00'],
+  ])('%s → %s', (image, normalized) => {
+    expect(normalizeImage(image)).toBe(normalized);
+  });
+
+  test('prefixes normalised the same way decide; a longer host never matches a shorter one', () => {
+    const prefixes = allowedPrefixes({ allowedRegistries: ['registry.example.com/', 'library/'] });
+    expect(imageAllowed('REGISTRY.example.com/app', prefixes)).toBe(true);
+    expect(imageAllowed('nginx', prefixes)).toBe(true);
+    expect(imageAllowed('registry.example.com.evil.io/x', prefixes)).toBe(false);
+    expect(imageAllowed('evil/nginx', prefixes)).toBe(false);
   });
 });

@@ -93,7 +93,7 @@ export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: 
   const spec = baseline.spec.imagePolicy;
   if (!spec) return [];
   const name = admissionObjectName(baseline.metadata.name, IMAGE_POLICY_SUFFIX);
-  const allowed = [...new Set(spec.allowedRegistries.map((prefix, i) => normalizePrefix(prefix, `spec.imagePolicy.allowedRegistries[${i}]`)))];
+  const allowed = allowedPrefixes(spec);
   if (allowed.length === 0) throw new SpecError('spec.imagePolicy.allowedRegistries', 'must name at least one prefix');
 
   const policy: ValidatingAdmissionPolicyObject = {
@@ -194,6 +194,32 @@ export function normalizePrefix(prefix: string, field = 'spec.imagePolicy.allowe
   if (!isHost) return `${DOCKER_HUB}/${prefix}`;
   const host = first === LEGACY_DOCKER_HUB ? DOCKER_HUB : first.toLowerCase();
   return `${host}/${rest}`;
+}
+
+/**
+ * An image reference as the policy's CEL normalises it (see imageVariables):
+ * the same steps in TypeScript, for checks made before a policy changes (the
+ * pre-flight of a rollout), so that they and the API server always agree.
+ */
+export function normalizeImage(image: string): string {
+  const slash = image.indexOf('/');
+  const first = slash < 0 ? image : image.slice(0, slash);
+  const rest = slash < 0 ? undefined : image.slice(slash + 1);
+  const isHost = rest !== undefined && (first.includes('.') || first.includes(':') || first === 'localhost' || first.toLowerCase() !== first);
+  const [host, path] = isHost ? [first, rest] : [DOCKER_HUB, image];
+  if (host === DOCKER_HUB || host === LEGACY_DOCKER_HUB) return `${DOCKER_HUB}/${path.includes('/') ? path : OFFICIAL_REPOSITORIES + path}`;
+  return `${host.toLowerCase()}/${path}`;
+}
+
+/** Whether the image policy's normalised prefixes admit `image`. */
+export function imageAllowed(image: string, normalizedPrefixes: readonly string[]): boolean {
+  const normalized = normalizeImage(image);
+  return normalizedPrefixes.some((prefix) => normalized.startsWith(prefix));
+}
+
+/** The normalised allowed prefixes of an image policy spec (what the policy compares against). */
+export function allowedPrefixes(spec: { allowedRegistries: readonly string[] }): string[] {
+  return [...new Set(spec.allowedRegistries.map((prefix, i) => normalizePrefix(prefix, `spec.imagePolicy.allowedRegistries[${i}]`)))];
 }
 
 /** `security-baseline-<baseline>-<suffix>`, the name of a cluster-scoped admission object. */

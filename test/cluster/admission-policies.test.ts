@@ -10,7 +10,7 @@ import {
 import { APPLIED_ANNOTATION, FIELD_MANAGER } from '../../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../../src/api/types.ts';
 import { buildAdmissionGate } from '../../src/resources/admissiongate.ts';
-import { buildImagePolicy, normalizePrefix, type AdmissionObject } from '../../src/resources/imagepolicy.ts';
+import { allowedPrefixes, buildImagePolicy, imageAllowed, normalizePrefix, type AdmissionObject } from '../../src/resources/imagepolicy.ts';
 import {
   adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, messageOf, statusOf, uniqueName,
   waitForDefaultServiceAccount,
@@ -162,6 +162,8 @@ describe('image policy', () => {
     { image: 'localhost/app', admitted: false, message: 'refused: localhost/app' },
     { image: 'localhost:5001/app', admitted: false, message: 'refused: localhost:5001/app' },
   ] as Row[])('registry prefixes: pod with $image admitted: $admitted', async ({ image, admitted, message }) => {
+    // The pre-flight's TypeScript normalisation decides as the API server does.
+    expect(imageAllowed(image, allowedPrefixes({ allowedRegistries: registriesAllowed }))).toBe(admitted);
     const outcome = await attempt(createPod(selected, [image]));
     if (admitted) {
       expect(outcome).toEqual({ admitted: true });
@@ -188,6 +190,7 @@ describe('image policy', () => {
     { image: 'acmecorp/app', admitted: false, message: 'acmecorp/app (docker.io/acmecorp/app)' },
     { image: 'registry.example.com/app', admitted: false, message: 'refused: registry.example.com/app' },
   ] as Row[])('Docker Hub prefixes: pod with $image admitted: $admitted', async ({ image, admitted, message }) => {
+    expect(imageAllowed(image, allowedPrefixes({ allowedRegistries: hubAllowed }))).toBe(admitted);
     const outcome = await attempt(createPod(dockerHub, [image]));
     if (admitted) expect(outcome).toEqual({ admitted: true });
     else expectRefusedBy(outcome, hubPolicy, message);
