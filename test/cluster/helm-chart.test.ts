@@ -179,6 +179,14 @@ describe('values', () => {
     expect(objects.find((o) => o.kind === 'ConfigMap')?.metadata?.namespace).toBe('grafana');
   });
 
+  test('a runbook base URL makes every alert\'s runbook_url a link', async () => {
+    const base = 'https://git.example.com/platform/sbo/blob/v0.1.0/docs/runbook.md';
+    const rule = (await render({ 'prometheusRule.enabled': true, 'prometheusRule.runbookBaseURL': base })).find((o) => o.kind === 'PrometheusRule') as Manifest & { spec: { groups: { rules: { alert?: string; annotations?: Record<string, string> }[] }[] } };
+    const alerts = rule.spec.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+    expect(alerts.length).toBeGreaterThan(0);
+    expect(alerts.filter((r) => r.annotations?.runbook_url !== `${base}#${r.alert?.toLowerCase()}`).map((r) => r.alert)).toEqual([]);
+  });
+
   test('extra labels and annotations reach every templated object and the pods, never a selector', async () => {
     const objects = await render({ ...MONITORING_ON, commonLabels: { team: 'platform' }, commonAnnotations: { owner: 'sre' }, podLabels: { tier: 'ops' }, podAnnotations: { scrape: 'no' } });
     const templated = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
