@@ -96,7 +96,8 @@ describe('admission-level controls', () => {
       },
     }));
     expect(deployment?.message).toContain('refused: registry.example.com.evil.io/x:1');
-    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    // Ready with 0/0 is a status written before the namespace was seen: wait for the namespace's.
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
     expect(status.status?.namespaces?.compliant).toBe(1);
   });
 
