@@ -69,11 +69,18 @@ export interface ValidatingAdmissionPolicyObject {
   spec: {
     failurePolicy: 'Fail';
     matchConstraints: { resourceRules: ResourceRule[] };
-    variables?: { name: string; expression: string }[];
+    variables?: CelVariable[];
     validations: Validation[];
   };
   [field: string]: unknown;
 }
+
+/**
+ * What the API server does with a request a policy fails: Enforce refuses it;
+ * Audit lets it through with a warning to the client and an annotation in the
+ * API server's audit log.
+ */
+export type ValidationActions = ['Deny'] | ['Warn', 'Audit'];
 
 export interface ValidatingAdmissionPolicyBindingObject {
   apiVersion: typeof ADMISSION_API_VERSION;
@@ -81,7 +88,7 @@ export interface ValidatingAdmissionPolicyBindingObject {
   metadata: ClusterScopedMetadata;
   spec: {
     policyName: string;
-    validationActions: ['Deny'];
+    validationActions: ValidationActions;
     matchResources: { namespaceSelector: LabelSelector };
   };
   [field: string]: unknown;
@@ -258,6 +265,7 @@ export function admissionObjectName(baseline: string, suffix: string): string {
  * The binding of policy `name` to the namespaces the baseline selects: its
  * namespaceSelector as given, narrowed by a NotIn on the namespace name for
  * the namespaces never managed, the operator's own and excludeNamespaces.
+ * In Audit mode the binding warns and records instead of refusing.
  */
 export function buildBinding(baseline: SecurityBaseline, name: string, operatorNamespace: string): ValidatingAdmissionPolicyBindingObject {
   return {
@@ -266,10 +274,19 @@ export function buildBinding(baseline: SecurityBaseline, name: string, operatorN
     metadata: { name, labels: ownershipLabels(baseline.metadata.name) },
     spec: {
       policyName: name,
-      validationActions: ['Deny'],
+      validationActions: validationActions(baseline),
       matchResources: { namespaceSelector: bindingNamespaceSelector(baseline, operatorNamespace) },
     },
   };
+}
+
+/**
+ * Deny for a baseline in Enforce mode. In Audit mode, Warn (the client sees a
+ * warning, as kubectl prints it) and Audit (the API server's audit log records
+ * the violation): the request goes through, and nothing in the namespaces changes.
+ */
+export function validationActions(baseline: SecurityBaseline): ValidationActions {
+  return baseline.spec.mode === 'Audit' ? ['Warn', 'Audit'] : ['Deny'];
 }
 
 export function bindingNamespaceSelector(baseline: SecurityBaseline, operatorNamespace: string): LabelSelector {
