@@ -207,6 +207,39 @@ describe('readOnlyRootFilesystem and disallowLatestTag', () => {
   test('namespaces the baseline excludes are not affected', async () => {
     expect(await attempt(createPod(excluded, { containers: [container('app', 'nginx', false)] }))).toEqual({ admitted: true });
   });
+
+  test('a pod with 250 containers, every one changed by an update, stays within the API server\'s CEL cost budget', async () => {
+    const many = (tag: string): V1Container[] => Array.from({ length: 250 }, (_, i) => ({
+      ...container(`c${i}`, `registry.example.com/app${i}:${tag}`), env: Array.from({ length: 10 }, (__, j) => ({ name: `E${j}`, value: 'x'.repeat(20) })),
+    }));
+    const pod = uniqueName('big');
+    expect(await attempt(createPod(selected, { containers: many('1') }, true, pod))).toEqual({ admitted: true });
+    const current = await core.readNamespacedPod({ namespace: selected, name: pod });
+    current.spec!.containers = current.spec!.containers.map((c, i) => ({ ...c, image: `registry.example.com/app${i}:2` }));
+    expect(await attempt(core.replaceNamespacedPod({ namespace: selected, name: pod, body: current, dryRun: DRY_RUN }))).toEqual({ admitted: true });
+    current.spec!.containers[249]!.image = 'registry.example.com/app249';
+    expectRefusedBy(await attempt(core.replaceNamespacedPod({ namespace: selected, name: pod, body: current, dryRun: DRY_RUN })),
+      policy, `SecurityBaseline ${name}: ${latestProblem('container c249', 'registry.example.com/app249', 'registry.example.com/app249:latest')}`);
+  });
+
+  test('how long the API server spends evaluating the policy (its own metric; printed, not asserted)', async () => {
+    // The API server times the evaluations that fail (deny, warn, audit), which run every step.
+    const evaluations = async (): Promise<{ seconds: number; count: number }> => {
+      const metrics = (await kubectl(['get', '--raw', '/metrics'])).stdout;
+      const sample = (suffix: string) => Number(new RegExp(`^apiserver_validating_admission_policy_check_duration_seconds_${suffix}\\{[^}]*enforcement_action="deny"[^}]*policy="${policy}"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+      return { seconds: sample('sum'), count: sample('count') };
+    };
+    const spec = {
+      containers: [container('app', 'registry.example.com/app:1.0'), container('sidecar', 'registry.example.com/proxy', false)],
+      initContainers: [container('init', 'registry.example.com/init:1')],
+    };
+    const before = await evaluations();
+    for (let i = 0; i < 100; i++) expectRefusedBy(await attempt(createPod(selected, spec)), policy);
+    const after = await evaluations();
+    expect(after.count - before.count).toBe(100);
+    process.stderr.write(`\nworkload policy: mean evaluation of a 3-container pod by the API server ${((after.seconds - before.seconds) * 10).toFixed(3)} ms`
+      + ' (apiserver_validating_admission_policy_check_duration_seconds, 100 refusals)\n');
+  });
 });
 
 /** A user with the `edit` ClusterRole in `namespace` (which may exec, attach and port-forward), in `groups` besides. */
