@@ -225,7 +225,9 @@ describe('readOnlyRootFilesystem and disallowLatestTag', () => {
   test('how long the API server spends evaluating the policy (its own metric; printed, not asserted)', async () => {
     // The API server times the evaluations that fail (deny, warn, audit), which run every step.
     const evaluations = async (): Promise<{ seconds: number; count: number }> => {
-      const metrics = (await kubectl(['get', '--raw', '/metrics'])).stdout;
+      const result = await kubectl(['get', '--raw', '/metrics']);
+      expect(result.code).toBe(0);
+      const metrics = result.stdout;
       const sample = (suffix: string) => Number(new RegExp(`^apiserver_validating_admission_policy_check_duration_seconds_${suffix}\\{[^}]*enforcement_action="deny"[^}]*policy="${policy}"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
       return { seconds: sample('sum'), count: sample('count') };
     };

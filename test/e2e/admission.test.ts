@@ -102,7 +102,8 @@ describe('admission-level controls', () => {
       },
     }));
     expect(deployment?.message).toContain('refused: registry.example.com.evil.io/x:1');
-    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    // Ready is also true of the first status, written before the namespace was counted: wait for the count.
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
     expect(status.status?.namespaces?.compliant).toBe(1);
   });
 
@@ -132,7 +133,7 @@ describe('admission-level controls', () => {
       return result.status === 403 ? result : false;
     });
     expect(exec.message).toContain(`SecurityBaseline ${name} denies exec, attach and port-forward (workloadPolicy.exec.deny): dave may not use pods/exec on pod web in namespace ${namespace}; only members of sre may`);
-    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
     expect(status.status?.namespaces?.compliant).toBe(1);
   });
 

@@ -109,7 +109,8 @@ export async function kubeconfigFile(kc: KubeConfig): Promise<string> {
 /** Runs the control plane's kubectl, as a person would, against `kubeconfig` (the admin's by default). */
 export function kubectl(args: readonly string[], { kubeconfig = testControlPlane().kubeconfigPath, stdin }: { kubeconfig?: string; stdin?: string } = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = execFile(path.join(testControlPlane().binDir, 'kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { timeout: 30_000 },
+    // The API server's /metrics alone is several MB after a full test run.
+    const child = execFile(path.join(testControlPlane().binDir, 'kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { timeout: 30_000, maxBuffer: 256 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
     child.stdin?.end(stdin ?? '');
   });
