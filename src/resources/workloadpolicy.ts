@@ -127,8 +127,9 @@ function writableVariable(): CelVariable {
  * image policy's steps into `refs` ([image, container, normalised]). `unpinned`
  * holds those with neither a digest nor a tag other than latest, as [image,
  * container, normalised with its tag], judged by the last path component
- * (name:tag@digest): a `:` there is a tag's, since the host, the only other
- * place a `:` may be, comes before the first `/` of a normalised reference.
+ * (name[:tag][@digest]): without an `@`, a `:` there is a tag's, since the
+ * host, the only other place for a `:`, comes before the first `/` of a
+ * normalised reference.
  */
 function unpinnedVariables(): CelVariable[] {
   return [
