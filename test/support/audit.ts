@@ -23,18 +23,20 @@ export async function auditMark(): Promise<number> {
   return (await stat(auditLog())).size;
 }
 
+/** What `user` wrote since the mark. A dry run (dryRun=All) writes nothing and is not counted. */
 export async function writesSince(mark: number, user: string): Promise<AuditedWrite[]> {
   const text = (await readFile(auditLog())).subarray(mark).toString('utf8');
   const writes: AuditedWrite[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     const event = JSON.parse(line) as {
-      stage: string; verb: string; user: { username: string };
+      stage: string; verb: string; user: { username: string }; requestURI?: string;
       objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
       responseStatus?: { code?: number };
       stageTimestamp?: string;
     };
     if (event.stage !== 'ResponseComplete' || event.user.username !== user) continue;
+    if (/[?&]dryRun=All(&|$)/.test(event.requestURI ?? '')) continue;
     writes.push({
       verb: event.verb,
       resource: event.objectRef?.resource ?? '',
