@@ -25,7 +25,9 @@ describe('revisions', () => {
 
   test('a ControllerRevision holds the controls; atRevision puts them back under the settings of today', () => {
     const old = baseline({ podSecurity: { enforce: 'baseline' } });
+    old.metadata.uid = 'b0bdb4c2';
     const stored = buildControllerRevision(old, 'security-baseline-system', 3);
+    expect(stored.metadata.ownerReferences).toEqual([{ apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', name: 'tenants', uid: 'b0bdb4c2', controller: true }]);
     expect(stored).toMatchObject({
       apiVersion: 'apps/v1', kind: 'ControllerRevision', revision: 3,
       metadata: { name: revisionName('tenants', old.spec), namespace: 'security-baseline-system', labels: { 'security.baseline.dev/baseline': 'tenants' } },

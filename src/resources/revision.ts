@@ -46,7 +46,11 @@ export function atRevision<T extends SecurityBaseline>(baseline: T, content: Rev
 export interface ControllerRevisionObject {
   apiVersion: 'apps/v1';
   kind: 'ControllerRevision';
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  metadata: {
+    name: string; namespace: string; labels: Record<string, string>;
+    /** The baseline, so that `kubectl get controllerrevisions` names it and garbage collection follows it. */
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller: true }[];
+  };
   data: { spec: RevisionContent };
   /** Orders the revisions of one baseline; a revert gives the revision it reuses the next number. */
   revision: number;
@@ -57,7 +61,12 @@ export function buildControllerRevision(baseline: SecurityBaseline, operatorName
   return {
     apiVersion: 'apps/v1',
     kind: 'ControllerRevision',
-    metadata: { name: revisionName(baseline.metadata.name, baseline.spec), namespace: operatorNamespace, labels: ownershipLabels(baseline.metadata.name) },
+    metadata: {
+      name: revisionName(baseline.metadata.name, baseline.spec), namespace: operatorNamespace, labels: ownershipLabels(baseline.metadata.name),
+      ...(baseline.metadata.uid ? {
+        ownerReferences: [{ apiVersion: baseline.apiVersion, kind: baseline.kind, name: baseline.metadata.name, uid: baseline.metadata.uid, controller: true as const }],
+      } : {}),
+    },
     data: { spec: revisionContent(baseline.spec) },
     revision,
   };
