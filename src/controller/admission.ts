@@ -1,9 +1,10 @@
 // The cluster-scoped part of a baseline: the ValidatingAdmissionPolicies (and
-// their bindings) of its image policy and admission gate. One set per
+// their bindings) of its image policy, workload policy and admission gate. One set per
 // baseline, reconciled with the baseline rather than with each namespace.
 import { BASELINE_LABEL } from '../api/constants.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
+import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
 import { admissionByRevision, type RevisionContent } from '../resources/revision.ts';
 import type { SecurityBaseline } from '../api/types.ts';
@@ -13,14 +14,16 @@ import { ensureObject } from './ensure.ts';
 import { clusterManagedKind } from './kinds.ts';
 
 /**
- * The policies and bindings the baseline wants: none in Audit mode (which
- * changes nothing); while namespaces are still at `older` revisions, theirs too.
+ * The policies and bindings the baseline wants (in Audit mode they warn instead
+ * of refusing: see validationActions); while namespaces are still at `older`
+ * revisions, theirs too.
  */
 export function desiredAdmissionObjects(
   baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
 ): DesiredObject[] {
-  if (baseline.spec.mode === 'Audit') return [];
-  const build = (at: SecurityBaseline) => [...buildImagePolicy(at, operatorNamespace), ...buildAdmissionGate(at, operatorNamespace)];
+  const build = (at: SecurityBaseline) => [
+    ...buildImagePolicy(at, operatorNamespace), ...buildWorkloadPolicy(at, operatorNamespace), ...buildAdmissionGate(at, operatorNamespace),
+  ];
   // Policies before bindings, so a binding never waits for its policy.
   const objects = admissionByRevision(baseline, build, older);
   return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
