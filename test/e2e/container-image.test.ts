@@ -343,10 +343,11 @@ describeWithPodman('the container image', () => {
     const typescriptSources = facts.paths.filter((p) => p.startsWith('app/dist/') && p.endsWith('.ts'));
     const appPackages = facts.paths.filter((p) => /^app\/node_modules\/(@[^/]+\/)?[^/]+\/package\.json$/.test(p)).length;
 
+    const baseSize = await podman('image', 'inspect', '--format', '{{.Size}}', facts.base).then((size) => mb(Number(size)), () => 'not held here');
     process.stderr.write([
       `container image ${IMAGE} (${facts.id}):`,
-      `  size ${mb(facts.size)} in ${facts.layers} layers; base ${facts.base}; the operator adds ${mb(facts.appBytes)} under /app`,
-      `  (${facts.paths.filter((p) => p.startsWith('app/dist/')).length} compiled files, ${appPackages} production packages)`,
+      `  size ${mb(facts.size)} in ${facts.layers} layers: the base ${facts.base} (${baseSize}) and ${mb(facts.appBytes)} under /app`,
+      `  (${facts.paths.filter((p) => p.startsWith('app/dist/') && p.endsWith('.js')).length} JavaScript files of the operator with their source maps, ${appPackages} production packages)`,
       `  user ${facts.user}, workdir ${facts.workingDir}, entrypoint ${JSON.stringify(facts.entrypoint)}`,
       `  ${facts.paths.length} files; shells: ${found(SHELLS).join(', ') || 'none'}; package managers: ${found(PACKAGE_MANAGERS).join(', ') || 'none'};`
         + ` compilers: ${found(COMPILERS).join(', ') || 'none'}; test code: ${testCode.length || 'none'}`,
