@@ -19,6 +19,7 @@ import {
   ApiextensionsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Deployment,
 } from '@kubernetes/client-node';
 import { adminKubeConfig, eventually, statusOf, testControlPlane } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
 import { renderKustomization } from '../support/manifests.ts';
 
 const run = promisify(execFile);
@@ -139,6 +140,14 @@ describe('the README\'s install commands', () => {
     const before = await versions();
     for (const command of defaultInstall) expect((await runAsWritten(command)).code).toBe(0);
     expect(await versions()).toEqual(before);
+  });
+
+  test('applying it over the API as `make install` left it (another field manager) meets no conflict', async () => {
+    await installCrds(); // crds/, server-side applied by the tests' own field manager
+    for (const command of defaultInstall) {
+      const { code, output } = await runAsWritten(command);
+      expect({ command, code, output }).toEqual({ command, code: 0, output: expect.not.stringMatching(/conflict|error/i) });
+    }
   });
 
   test('the monitoring addition is refused without prometheus-operator\'s CRDs, and applies cleanly with them', async () => {
