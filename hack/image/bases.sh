@@ -9,7 +9,8 @@
 # the official Node.js binary of the `node` version package.json pins, from the
 # npm registry (the node-linux-<arch> package the `node` package installs).
 #  - build: the Debian root filesystem with Node.js and the npm that Node.js
-#    release bundles in /usr/local, as the official image has them.
+#    release bundles in /usr/local, as the official image has them, and the
+#    machine's own extra CAs (see make_build).
 #  - runtime: what distroless puts in nodejs24-debian12, taken from the same
 #    Debian packages (base-files, netbase, tzdata, the CA bundle, libc6,
 #    libssl3, libgcc-s1, libstdc++6, libgomp1, gcc-12-base), its users (root,
@@ -18,9 +19,10 @@
 #
 # The root filesystems are cached as tarballs in
 # ~/.cache/security-baseline-operator/image/ (override with SBO_CACHE_DIR),
-# keyed by Debian release, Node.js version and architecture, and made only when
-# missing; the images are imported into podman's storage when missing or older
-# than the tarballs. Prints the two image references on stdout, build first;
+# keyed by Debian release, Node.js version, architecture and the local CAs, and
+# made only when missing; each is imported into podman's storage unless podman
+# already holds an image of that very tarball. Prints the two image references
+# on stdout, build first;
 # everything else goes to stderr. Needs root (debootstrap) and podman.
 set -euo pipefail
 
