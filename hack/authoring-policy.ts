@@ -138,9 +138,9 @@ function variables(): { name: string; expression: string }[] {
 }
 
 /** A CEL string concatenation: plain strings are literals, `expr(...)` parts are CEL. */
-interface Expr { readonly cel: string }
-const expr = (cel: string): Expr => ({ cel });
-const concat = (...parts: (string | Expr)[]): string => parts.map((part) => (typeof part === 'string' ? JSON.stringify(part) : `(${part.cel})`)).join(' + ');
+export interface Expr { readonly cel: string }
+export const expr = (cel: string): Expr => ({ cel });
+export const concat = (...parts: (string | Expr)[]): string => parts.map((part) => (typeof part === 'string' ? JSON.stringify(part) : `(${part.cel})`)).join(' + ');
 
 const who = expr('request.userInfo.username');
 const baseline = expr(`'SecurityBaseline ' + object.metadata.name + ': '`);
