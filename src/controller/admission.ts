@@ -7,23 +7,31 @@ import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
 import { admissionByRevision, type RevisionContent } from '../resources/revision.ts';
+import { admissionRelaxations, type ExceptionLike } from '../resources/exception.ts';
 import type { SecurityBaseline } from '../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
+import { exceptionsOf } from './exceptions.ts';
 import { clusterManagedKind } from './kinds.ts';
 
 /**
  * The policies and bindings the baseline wants (in Audit mode they warn instead
  * of refusing: see validationActions); while namespaces are still at `older`
- * revisions, theirs too.
+ * revisions, theirs too. Each revision's image policy and gate let through what
+ * the `exceptions` (of this baseline, not expired) valid against it relax.
  */
 export function desiredAdmissionObjects(
   baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
+  exceptions: readonly ExceptionLike[] = [],
 ): DesiredObject[] {
-  const build = (at: SecurityBaseline) => [
-    ...buildImagePolicy(at, operatorNamespace), ...buildWorkloadPolicy(at, operatorNamespace), ...buildAdmissionGate(at, operatorNamespace),
-  ];
+  const build = (at: SecurityBaseline) => {
+    const relaxed = admissionRelaxations(at, exceptions);
+    return [
+      ...buildImagePolicy(at, operatorNamespace, relaxed.registries), ...buildWorkloadPolicy(at, operatorNamespace),
+      ...buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen),
+    ];
+  };
   // Policies before bindings, so a binding never waits for its policy.
   const objects = admissionByRevision(baseline, build, older);
   return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
@@ -44,7 +52,7 @@ export async function reconcileAdmission(
   const name = baseline.metadata.name;
   let desired: DesiredObject[];
   try {
-    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace, older);
+    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace, older, exceptionsOf(ctx, name, Date.now()));
   } catch (error) {
     if (error instanceof SpecError) return { state: 'failed', reason: 'InvalidSpec', message: error.message };
     throw error;
