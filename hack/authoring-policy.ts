@@ -13,9 +13,9 @@
 // Fast paths (bind on every ClusterRole, escalate on Roles, holding `*`) make
 // one check do for the whole list, so people with broad rights never reach
 // the slots.
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dumpYaml } from '@kubernetes/client-node';
+import { isMain, writeOrCheck } from './generated.ts';
 import { AUTHORING_POLICY_NAME, OPERATOR_NAME } from '../src/api/constants.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
 
@@ -241,15 +241,4 @@ export function renderAuthoringPolicy(): string {
   return `${header}\n${buildAuthoringPolicy().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const rendered = renderAuthoringPolicy();
-  if (process.argv.includes('--check')) {
-    if ((await readFile(output, 'utf8')) !== rendered) {
-      console.error(`${path.relative(root, output)} is out of date: run node hack/authoring-policy.ts`);
-      process.exit(1);
-    }
-  } else {
-    await writeFile(output, rendered);
-    console.log(`wrote ${path.relative(root, output)}`);
-  }
-}
+if (isMain(import.meta.url)) await writeOrCheck(output, renderAuthoringPolicy(), 'hack/authoring-policy.ts');

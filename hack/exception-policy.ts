@@ -30,9 +30,9 @@
 // check per validation, one slot per (control, namespace), a cluster-wide check
 // first as a fast path. MAX_EXCEPTION_NAMESPACES keeps the worst case (every
 // fast path failing, every slot used) within the budget.
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dumpYaml } from '@kubernetes/client-node';
+import { isMain, writeOrCheck } from './generated.ts';
 import { OPERATOR_NAME } from '../src/api/constants.ts';
 import { CREATED_BY_ANNOTATION, EXCEPTION_PLURAL, MAX_EXCEPTION_DAYS, MAX_EXCEPTION_NAMESPACES } from '../src/api/exception.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
@@ -213,15 +213,4 @@ export function renderExceptionPolicies(): string {
   return `${header}\n${buildExceptionPolicies().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const rendered = renderExceptionPolicies();
-  if (process.argv.includes('--check')) {
-    if ((await readFile(output, 'utf8')) !== rendered) {
-      console.error(`${path.relative(root, output)} is out of date: run node hack/exception-policy.ts`);
-      process.exit(1);
-    }
-  } else {
-    await writeFile(output, rendered);
-    console.log(`wrote ${path.relative(root, output)}`);
-  }
-}
+if (isMain(import.meta.url)) await writeOrCheck(output, renderExceptionPolicies(), 'hack/exception-policy.ts');
