@@ -147,6 +147,8 @@ describe('admission relaxations', () => {
     expect(admissionRelaxations(baseline({ podSecurity: { enforce: 'baseline' } }), exceptions)).toEqual({
       registries: { 'team-a': ['ghcr.io/vendor/', 'quay.io/vendor/'], 'team-b': ['ghcr.io/vendor/', 'quay.io/vendor/'] },
       gateOpen: ['team-c'],
+      imageExceptions: ['images'],
+      gateExceptions: ['gate'],
     });
   });
 

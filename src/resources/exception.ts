@@ -210,6 +210,9 @@ export interface AdmissionRelaxations {
   readonly registries: Record<string, string[]>;
   /** Namespaces whose pods the admission gate lets in. */
   readonly gateOpen: string[];
+  /** The exceptions each policy's relaxations come from, by name. */
+  readonly imageExceptions: string[];
+  readonly gateExceptions: string[];
 }
 
 /**
@@ -221,10 +224,14 @@ export interface AdmissionRelaxations {
 export function admissionRelaxations(baseline: SecurityBaseline, exceptions: readonly ExceptionLike[]): AdmissionRelaxations {
   const registries = new Map<string, Set<string>>();
   const gateOpen = new Set<string>();
+  const imageExceptions: string[] = [];
+  const gateExceptions: string[] = [];
   for (const exception of exceptions) {
     if (exception.spec.baseline !== baseline.metadata.name) continue;
     const { relax, namespaces } = exception.spec;
     if (relaxProblems(baseline.metadata.name, baseline.spec, relax).length > 0) continue;
+    if (relax.imagePolicy) imageExceptions.push(exception.metadata.name);
+    if (relax.admissionGate === false) gateExceptions.push(exception.metadata.name);
     for (const namespace of namespaces) {
       for (const prefix of relax.imagePolicy?.allowedRegistries ?? []) {
         if (!registries.has(namespace)) registries.set(namespace, new Set());
@@ -236,6 +243,8 @@ export function admissionRelaxations(baseline: SecurityBaseline, exceptions: rea
   return {
     registries: Object.fromEntries([...registries].sort(([a], [b]) => compareNames(a, b)).map(([namespace, prefixes]) => [namespace, [...prefixes].sort(compareNames)])),
     gateOpen: [...gateOpen].sort(compareNames),
+    imageExceptions: imageExceptions.sort(compareNames),
+    gateExceptions: gateExceptions.sort(compareNames),
   };
 }
 

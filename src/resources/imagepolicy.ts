@@ -41,6 +41,8 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export interface ClusterScopedMetadata {
   name: string;
   labels: Record<string, string>;
+  /** The BaselineExceptions a policy lets through (see controller/admission.ts). */
+  annotations?: Record<string, string>;
 }
 
 export interface ResourceRule {
