@@ -32,7 +32,8 @@ export default {
     {
       ...common,
       displayName: 'cluster',
-      testMatch: ['<rootDir>/test/cluster/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      // test/chaos: faults, load and soak; short versions unless SBO_CHAOS=long (make chaos, make soak).
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/chaos/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       slowTestThreshold: 30,

@@ -3,7 +3,7 @@
 // same plain shapes, and it reports every request so metrics and tests can
 // count API writes.
 import {
-  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext,
+  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, type ResponseContext,
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
@@ -70,13 +70,27 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
   return `${base}${ns}/${type.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
+export interface KubeClientOptions {
+  /**
+   * How long a request (not a watch) may take, answer body included, before it
+   * is abandoned; default 30 s. Without a bound, a request sent into a network
+   * blackhole waits forever, and with it the reconcile and the worker that sent
+   * it: the operator would stop without crashing.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 export class KubeClient {
   readonly config: KubeConfig;
   readonly #http = new IsomorphicFetchHttpLibrary();
   readonly #observers: RequestObserver[] = [];
+  readonly #requestTimeoutMs: number;
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.config = config;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /**
@@ -138,12 +152,21 @@ export class KubeClient {
       ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(options.body));
     }
+    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
+    ctx.setSignal(timeout);
     const started = performance.now();
     let status = 0;
     try {
-      const response = await this.#http.send(ctx).toPromise();
+      let response: ResponseContext;
+      let text: string;
+      try {
+        response = await this.#http.send(ctx).toPromise();
+        text = await response.body.text();
+      } catch (error) {
+        if (timeout.aborted) throw new RequestTimeoutError(method, url.pathname, this.#requestTimeoutMs, { cause: error });
+        throw error;
+      }
       status = response.httpStatusCode;
-      const text = await response.body.text();
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
       const parsed: unknown = parseJson(text);
       if (status >= 400) throw apiError(status, parsed, method, url.pathname);
@@ -295,6 +318,14 @@ export class KubeClient {
       clearTimeout(timer);
       abort.abort();
     };
+  }
+}
+
+/** A request that had no complete answer in time (a network blackhole, an overloaded server): retriable. */
+export class RequestTimeoutError extends Error {
+  constructor(method: string, path: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super(`${method} ${path}: no complete answer within ${timeoutMs} ms`, options);
+    this.name = 'RequestTimeoutError';
   }
 }
 
