@@ -5,6 +5,7 @@
 import {
   HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, type ResponseContext,
 } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
 
@@ -81,6 +82,21 @@ export interface KubeClientOptions {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** How often a request turned away with 429 is sent again before its caller sees the error. */
+export const THROTTLE_RETRIES = 5;
+
+interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+  resource?: string;
+}
+
+/** Retry-After in seconds (what the API server sends), from 1 to 10 s; 1 s when absent or a date. */
+export function retryAfterMs(header: string | undefined): number {
+  const seconds = Number(header);
+  return (Number.isInteger(seconds) ? Math.min(Math.max(seconds, 1), 10) : 1) * 1000;
+}
 
 export class KubeClient {
   readonly config: KubeConfig;
@@ -134,18 +150,37 @@ export class KubeClient {
     this.#observers.push(observer);
   }
 
-  async request<T>(verb: Verb, method: HttpMethod, path: string, options: {
-    query?: Record<string, string | undefined>;
-    body?: unknown;
-    contentType?: string;
-    resource?: string;
-  } = {}): Promise<T> {
+  /**
+   * One API request. A 429 (API Priority and Fairness, or max-requests-inflight,
+   * turning it away) is retried here after the Retry-After the API server sends,
+   * up to THROTTLE_RETRIES times, as client-go does: without it a throttled
+   * request failed at once, its reconcile failed, and the workqueue retried it
+   * within milliseconds, so the operator answered throttling with more requests
+   * (about 300 a second with 3 seats, in test/chaos/throttling.test.ts).
+   */
+  async request<T>(verb: Verb, method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
+    const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
+    for (let retries = 0; ; retries++) {
+      const answer = await this.#attempt(verb, method, url, resource, options);
+      if (answer.status === 429 && retries < THROTTLE_RETRIES) {
+        await sleep(retryAfterMs(answer.retryAfter));
+        continue;
+      }
+      if (answer.status >= 400) throw apiError(answer.status, answer.body, method, url.pathname);
+      return answer.body as T;
+    }
+  }
+
+  /** One HTTP exchange, reported to the observers, bounded by the request timeout. */
+  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
+    status: number; body: unknown; retryAfter?: string;
+  }> {
     const ctx = await this.#authenticated(url.toString(), method);
     ctx.setHeaderParam('Accept', 'application/json');
     if (options.body !== undefined) {
@@ -168,11 +203,8 @@ export class KubeClient {
       }
       status = response.httpStatusCode;
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
-      const parsed: unknown = parseJson(text);
-      if (status >= 400) throw apiError(status, parsed, method, url.pathname);
-      return parsed as T;
+      return { status, body: parseJson(text), retryAfter: response.headers['retry-after'] };
     } finally {
-      const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
       for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
     }
   }

@@ -299,3 +299,16 @@ export function round(value: number): number {
 export function requestsPerSecond(before: string, after: string, seconds: number, labels: Record<string, string> = {}): number {
   return (metricValue(after, 'security_baseline_api_requests_total', labels) - metricValue(before, 'security_baseline_api_requests_total', labels)) / seconds;
 }
+
+/** Requests between two scrapes by `verb resource code`, most first: where the traffic went. */
+export function requestBreakdown(before: string, after: string, top = 8): string {
+  const samples = (text: string) => new Map([...text.matchAll(/^security_baseline_api_requests_total\{([^}]*)\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+  const [from, to] = [samples(before), samples(after)];
+  return [...to.entries()]
+    .map(([labels, value]) => [labels.replace(/[a-z]+="([^"]*)",?/g, '$1 ').trim(), value - (from.get(labels) ?? 0)] as const)
+    .filter(([, delta]) => delta > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([labels, delta]) => `${labels}: ${delta}`)
+    .join(', ');
+}
