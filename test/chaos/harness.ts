@@ -278,6 +278,8 @@ export interface Outcome {
   readonly outcome: string;
   /** The figures behind it. */
   readonly measured: Record<string, number | string>;
+  /** Samples over time (the soak's), kept in the JSON only. */
+  readonly series?: readonly object[];
 }
 
 /** Prints an outcome now and appends it for reporter.js (SBO_CHAOS_RECORD, set by the reporter). */
