@@ -39,7 +39,7 @@ export default {
       slowTestThreshold: 30,
     },
   ],
-  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  reporters: ['default', '<rootDir>/test/chaos/reporter.js', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
   // Cluster tests share one control plane and run an operator each, and
   // operators must not run side by side (they would reconcile each other's
