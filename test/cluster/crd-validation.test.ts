@@ -84,6 +84,21 @@ const invalid: readonly InvalidCase[] = [
     message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values: Invalid value: operator Exists takes no values: remove them/,
   },
   {
+    name: 'a namespaceSelector label value that is no label value',
+    body: (name) => minimal(name, { namespaceSelector: { matchLabels: { tenant: 'team a' } } }),
+    message: /spec\.namespaceSelector\.matchLabels\[tenant\]: Invalid value: "team a": not a label value: empty, or at most 63 letters/,
+  },
+  {
+    name: 'a matchExpression value that is no label value',
+    body: (name) => minimal(name, { namespaceSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['gold', '-silver'] }] } }),
+    message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values\[1\]: Invalid value: "-silver": not a label value/,
+  },
+  {
+    name: 'a pod selector label value with a space (in podPolicies)',
+    body: (name) => minimal(name, { networkPolicy: { podPolicies: [{ name: 'web', podSelector: { matchLabels: { app: 'has space' } } }] } }),
+    message: /spec\.networkPolicy\.podPolicies\[0\]\.podSelector\.matchLabels\[app\]: Invalid value: "has space": not a label value/,
+  },
+  {
     name: 'an excludeNamespaces entry that is not a namespace name',
     body: (name) => minimal(name, { excludeNamespaces: ['Team_A'] }),
     message: /spec\.excludeNamespaces\[0\]: Invalid value: "Team_A": not a namespace name: use lowercase letters, digits and -/,
