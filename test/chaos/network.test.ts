@@ -40,6 +40,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  if (!cluster) return;
   await proxy?.setEnabled(true).catch(() => undefined);
   if (operator) await deleteBaselineCleanly(cluster.admin, baseline, 60_000).catch(() => undefined);
   await operator?.stop();

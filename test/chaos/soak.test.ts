@@ -65,6 +65,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  if (!cluster) return;
   if (operator) await deleteBaselineCleanly(cluster.admin, baseline, 120_000).catch(() => undefined);
   await operator?.stop();
   await deleteNamespaces(cluster.admin, live);

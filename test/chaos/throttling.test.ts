@@ -42,6 +42,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (!cluster) return;
   await unthrottle();
   if (operator) await deleteBaselineCleanly(cluster.admin, baseline, 60_000).catch(() => undefined);
   await operator?.stop();
