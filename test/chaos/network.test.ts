@@ -18,7 +18,7 @@ import {
 const run = randomBytes(3).toString('hex');
 const baseline = `chaos-net-${run}`;
 const selector = { 'sbo-chaos-net': run };
-const BLACKHOLE_SECONDS = setting('SBO_CHAOS_BLACKHOLE_SECONDS', 30, 30);
+const BLACKHOLE_SECONDS = setting('SBO_CHAOS_BLACKHOLE_SECONDS', 15, 30);
 const FAULT_SECONDS = setting('SBO_CHAOS_FAULT_SECONDS', 8, 30);
 const NAMESPACES = setting('SBO_CHAOS_NET_NAMESPACES', 10, 200);
 
@@ -53,14 +53,25 @@ afterAll(async () => {
  * namespace. Afterwards: the drift is put back, the new namespace provisioned,
  * every namespace exact, by the same process. Records the figures.
  */
-async function underFault(fault: string, toxics: Toxic[], seconds: number): Promise<void> {
+async function underFault(fault: string, toxics: Toxic[], seconds: number, { inFlight = false } = {}): Promise<void> {
   const before = await operator.metrics();
-  for (const toxic of toxics) await proxy.addToxic(toxic);
-  const faultStarted = performance.now();
   const [edited, deleted] = [namespaces[0]!, namespaces[1]!];
-  const restored = await makeDrift(cluster.admin, baseline, edited, deleted);
   const newcomer = `chaos-net-${run}-${namespaces.length}`;
-  await createNamespaces(cluster.admin, [newcomer], selector);
+  let restored: () => Promise<boolean>;
+  if (inFlight) {
+    // Catch the operator's requests in the middle: hold what it sends for 2 s, make it act, then drop everything.
+    await proxy.addToxic({ name: 'hold', type: 'latency', stream: 'upstream', attributes: { latency: 2000, jitter: 0 } });
+    restored = await makeDrift(cluster.admin, baseline, edited, deleted);
+    await createNamespaces(cluster.admin, [newcomer], selector);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const toxic of toxics) await proxy.addToxic(toxic);
+    await proxy.removeToxic('hold');
+  } else {
+    for (const toxic of toxics) await proxy.addToxic(toxic);
+    restored = await makeDrift(cluster.admin, baseline, edited, deleted);
+    await createNamespaces(cluster.admin, [newcomer], selector);
+  }
+  const faultStarted = performance.now();
   namespaces.push(newcomer);
   // Did the operator manage anyway, under the fault? (Not asserted: a blackhole forbids it.)
   const duringFault = await secondsUntil(restored, seconds * 1000).catch(() => undefined);
@@ -97,11 +108,18 @@ test('connections reset mid-stream (every connection 1 s after it opens): recove
   await underFault('connections reset', [{ name: 'reset', type: 'reset_peer', attributes: { timeout: 1000 } }], FAULT_SECONDS);
 }, 300_000);
 
-test(`a ${BLACKHOLE_SECONDS} s blackhole (connections stay open, every byte is dropped): the timeouts bring it back`, async () => {
-  await underFault(`${BLACKHOLE_SECONDS} s blackhole`, [
-    { name: 'blackhole-down', type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } },
-    { name: 'blackhole-up', type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } },
-  ], BLACKHOLE_SECONDS);
+const blackhole: Toxic[] = [
+  { name: 'blackhole-down', type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } },
+  { name: 'blackhole-up', type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } },
+];
+
+test(`a ${BLACKHOLE_SECONDS} s blackhole (connections stay open, every byte is dropped): recovers`, async () => {
+  await underFault(`${BLACKHOLE_SECONDS} s blackhole`, blackhole, BLACKHOLE_SECONDS);
+}, 400_000);
+
+// The requests sent just before the blackhole lose their bytes while their connections stay open.
+test(`a ${BLACKHOLE_SECONDS} s blackhole that swallows requests in flight: recovers`, async () => {
+  await underFault(`${BLACKHOLE_SECONDS} s blackhole, requests in flight`, blackhole, BLACKHOLE_SECONDS, { inFlight: true });
 }, 400_000);
 
 test('a slow drip (1 KB/s from the API server): recovers', async () => {
