@@ -32,6 +32,13 @@ export interface FaultProxy {
   /** Where clients connect: 127.0.0.1:PORT, forwarded to the upstream. */
   readonly listen: string;
   addToxic(toxic: Toxic): Promise<void>;
+  /**
+   * Removing a toxic closes every connection it was on (Toxiproxy's cleanup), which
+   * clients notice at once. Setting its toxicity to 0 instead lets bytes flow again on
+   * the same connections, as after a healed partition: what was dropped stays lost,
+   * and a request whose bytes were dropped is never answered.
+   */
+  healToxic(name: string): Promise<void>;
   removeToxic(name: string): Promise<void>;
   /** Disabling closes every connection and refuses new ones; enabling accepts again. */
   setEnabled(enabled: boolean): Promise<void>;
@@ -75,6 +82,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   return {
     listen,
     addToxic: (toxic) => call('POST', '/proxies/apiserver/toxics', { stream: 'downstream', toxicity: 1, ...toxic }),
+    healToxic: (name) => call('POST', `/proxies/apiserver/toxics/${name}`, { toxicity: 0 }),
     removeToxic: (name) => call('DELETE', `/proxies/apiserver/toxics/${name}`),
     setEnabled: (enabled) => call('POST', '/proxies/apiserver', { enabled }),
     stop: async () => {
