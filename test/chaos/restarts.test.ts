@@ -17,7 +17,7 @@ import {
 } from './harness.ts';
 
 const run = randomBytes(3).toString('hex');
-const N = setting('SBO_CHAOS_RESTART_NAMESPACES', 200, 2000);
+const N = setting('SBO_CHAOS_RESTART_NAMESPACES', 100, 2000);
 const OPERATOR_KILLS = 5;
 const CONVERGE_MS = setting('SBO_CHAOS_CONVERGE_MS', 180_000, 900_000);
 
