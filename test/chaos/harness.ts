@@ -58,6 +58,8 @@ export interface OperatorProcess {
   readonly pid: number;
   readonly logFile: string;
   readonly exited: Promise<number | null>;
+  /** Whether the process is still alive (never exited, never killed). */
+  readonly running: boolean;
   /** Plain-HTTP /metrics (METRICS_SECURE=false: the scrape must not depend on the API server under fault). */
   metrics(): Promise<string>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
@@ -106,6 +108,7 @@ export async function startOperatorProcess(kubeconfig: string, options: { env?: 
     pid: child.pid!,
     logFile,
     exited,
+    get running() { return child.exitCode === null && child.signalCode === null; },
     metrics,
     metric: async (name, labels = {}) => metricValue(await metrics(), name, labels),
     kill: (signal) => { child.kill(signal); },

@@ -99,8 +99,7 @@ async function underFault(fault: string, toxics: Toxic[], seconds: number, { inF
     namespaces: namespaces.length,
   };
   await record({ test: 'network', fault, outcome: 'recovered without restart; drift restored; every namespace exact', measured });
-  expect(operator.pid).toBeGreaterThan(0);
-  expect(await Promise.race([operator.exited.then(() => 'exited'), Promise.resolve('running')])).toBe('running');
+  expect(operator.running).toBe(true);
 }
 
 test('2 s latency on every answer: still converges, drift restored', async () => {

@@ -90,7 +90,7 @@ test(`API server and etcd SIGKILLed and restarted while a baseline is rolled out
   // Both restarts fell inside the rollout, not after it.
   expect(atApiServerKill).toBeLessThan(N);
   expect(atEtcdKill).toBeLessThan(N);
-  expect(await Promise.race([operator.exited.then(() => 'exited'), Promise.resolve('running')])).toBe('running');
+  expect(operator.running).toBe(true);
   await operator.stop();
 }, 1_800_000);
 

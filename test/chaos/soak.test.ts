@@ -207,4 +207,5 @@ test('under continuous churn memory, handles and event-loop lag stay flat, no er
   // No error accumulates: none once the churn is over, no namespace left failed.
   expect(summary.errorsAfterSettling).toBe(0);
   expect(failedNamespaces).toBe(0);
+  expect(operator.running).toBe(true);
 }, SECONDS * 1000 + 600_000);

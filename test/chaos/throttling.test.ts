@@ -117,4 +117,5 @@ test('under APF throttling (429) the operator backs off, does not retry hot, and
   expect(measured.rejectedTotal).toBeGreaterThan(0);
   // …and it did not hammer it: a worker retrying at once would make hundreds of requests a second.
   expect(measured.requestsPerSecond).toBeLessThan(50);
+  expect(operator.running).toBe(true);
 }, 600_000);
