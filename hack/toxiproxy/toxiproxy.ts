@@ -57,6 +57,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const binary = await ensureToxiproxy();
   const [apiPort, listenPort] = await freePorts(2) as [number, number];
   const child: ChildProcess = spawn(binary, ['-host', '127.0.0.1', '-port', String(apiPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // If this process dies without stop() (a killed test run), the proxy goes with it.
+  const reaper = spawn('sh', ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; kill "$1" 2>/dev/null', String(process.pid), String(child.pid)], {
+    detached: true, stdio: 'ignore',
+  });
+  reaper.unref();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
   const api = `http://127.0.0.1:${apiPort}`;
@@ -86,6 +91,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     removeToxic: (name) => call('DELETE', `/proxies/apiserver/toxics/${name}`),
     setEnabled: (enabled) => call('POST', '/proxies/apiserver', { enabled }),
     stop: async () => {
+      reaper.kill('SIGKILL');
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
