@@ -107,6 +107,8 @@ async function churn(pods: { value: number }): Promise<{ namespaces: number; dri
   const ticks = Math.round((SECONDS * 1000) / tickMs);
   const editEvery = Math.max(1, Math.round((BASELINE_EDIT_SECONDS * 1000) / tickMs));
   for (let tick = 1; tick <= ticks; tick++) {
+    // Stop at once, saying so, if the operator died (or something on the machine killed it).
+    if (!operator.running) throw new Error(`the operator exited during the soak, ${Math.round((tick * tickMs) / 1000)} s in; see ${operator.logFile}`);
     const due = performance.now() + tickMs;
     if (Math.random() < (NAMESPACE_RATE * tickMs) / 1000) {
       const name = `soak-${run}-${created++}`;
