@@ -1,6 +1,7 @@
 // Restarts in the middle of provisioning, on a control plane of the test's own:
-//  - the API server, then etcd, SIGKILLed and restarted while a new baseline
-//    is being rolled out over N namespaces;
+//  - the API server (once 10 % of the namespaces are done), then etcd (as soon
+//    as the API server is back), SIGKILLed and restarted while a new baseline is
+//    being rolled out over N namespaces;
 //  - the operator SIGKILLed 5 times at random moments of a cold start over N
 //    other namespaces.
 // Each ends with exactly one object of each kind per namespace, every
@@ -70,7 +71,8 @@ test(`API server and etcd SIGKILLed and restarted while a baseline is rolled out
   let restartStarted = performance.now();
   await controlPlane.restart('kube-apiserver', { kill: true });
   const apiServerDownSeconds = (performance.now() - restartStarted) / 1000;
-  const atEtcdKill = await waitForApplied(baseline, names, Math.min(N, atApiServerKill + Math.ceil(N * 0.1)));
+  // Then etcd, as soon as the API server is back: on a busy machine the rollout could otherwise finish first.
+  const atEtcdKill = await appliedCount(baseline, names);
   restartStarted = performance.now();
   await controlPlane.restart('etcd', { kill: true });
   const etcdDownSeconds = (performance.now() - restartStarted) / 1000;
