@@ -39,10 +39,17 @@ export default {
       slowTestThreshold: 30,
     },
   ],
+  // One order on every machine (see the file).
+  testSequencer: '<rootDir>/test/support/sequencer.js',
   reporters: ['default', '<rootDir>/test/chaos/reporter.js', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
   // Cluster tests share one control plane and run an operator each, and
   // operators must not run side by side (they would reconcile each other's
   // baselines): run test files one at a time.
   maxWorkers: 1,
+  // Files run in this one process, so a handle a failed test leaves open (a
+  // child process, a socket, a timer) would keep jest alive after the summary
+  // and turn a red run into a CI timeout. Tests still close what they open;
+  // this only bounds the cost of one that did not.
+  forceExit: true,
 };

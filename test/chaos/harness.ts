@@ -16,6 +16,8 @@ import PQueue from 'p-queue';
 import { APPLIED_ANNOTATION, BASELINE_LABEL, MANAGED_SELECTOR } from '../../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../../src/api/types.ts';
 import { BASELINES, MANAGED_KINDS, NAMESPACES } from '../../src/controller/kinds.ts';
+import { parseApplied } from '../../src/controller/applied.ts';
+import { revisionName } from '../../src/resources/revision.ts';
 import { KubeClient, resourcePath, type KubeObject, type KubeObjectBody } from '../../src/runtime/kube.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
 import { eventually } from '../support/cluster.ts';
@@ -206,18 +208,14 @@ export async function inexactNamespaces(client: KubeClient, baseline: string, na
   return [...wrong, ...strays];
 }
 
-/** Namespaces (of `names`) whose applied annotation does not name `baseline` at its current generation. */
+/** Namespaces (of `names`) whose applied annotation does not name `baseline` at the revision of its current spec. */
 export async function unappliedNamespaces(client: KubeClient, baseline: string, names: readonly string[]): Promise<string[]> {
-  const generation = (await client.get<KubeObject>(BASELINES, baseline)).metadata.generation;
+  const revision = revisionName(baseline, (await client.get<SecurityBaseline>(BASELINES, baseline)).spec);
   const wanted = new Set(names);
   const namespaces = (await client.list<KubeObject>(NAMESPACES)).items.filter((ns) => wanted.has(ns.metadata.name));
-  const applied = new Set(namespaces.filter((ns) => {
-    try {
-      return (JSON.parse(ns.metadata.annotations?.[APPLIED_ANNOTATION] ?? '{}') as Record<string, number>)[baseline] === generation;
-    } catch {
-      return false;
-    }
-  }).map((ns) => ns.metadata.name));
+  const applied = new Set(namespaces
+    .filter((ns) => parseApplied(ns.metadata.annotations?.[APPLIED_ANNOTATION])[baseline] === revision)
+    .map((ns) => ns.metadata.name));
   return names.filter((name) => !applied.has(name));
 }
 

@@ -44,7 +44,7 @@ async function start(): Promise<OperatorProcess> {
   return operator;
 }
 
-/** How many of `names` carry the applied annotation for the baseline's current generation. */
+/** How many of `names` carry the applied annotation for the revision of the baseline's current spec. */
 async function appliedCount(baseline: string, names: readonly string[]): Promise<number> {
   return names.length - (await unappliedNamespaces(cluster.admin, baseline, names)).length;
 }
