@@ -10,7 +10,7 @@
 // operator does not manage are never touched; objects no longer wanted are
 // pruned per the baseline's deletionPolicy.
 import { APPLIED_ANNOTATION, BASELINE_LABEL } from '../api/constants.ts';
-import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject } from '../resources/index.ts';
+import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject, type ObjectIdentity } from '../resources/index.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { KubeObject } from '../runtime/kube.ts';
@@ -19,6 +19,7 @@ import { reportAudit } from './audit.ts';
 import { namespaceRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
+import { reconcileReport } from './reports.ts';
 import { isAlwaysExcluded, isDeleting, selects } from './selection.ts';
 
 export interface NamespaceReport {
@@ -33,10 +34,13 @@ export interface NamespaceReport {
 /** The first problem of each baseline; a failure says more than a conflict. */
 class Problems {
   readonly #byBaseline = new Map<string, Problem>();
+  /** Every object's problem, for the report. */
+  readonly #byObject = new Map<string, Problem>();
   /** The first error retrying may fix: the reconcile fails with it, after doing all it can. */
   retriable: unknown;
 
-  note(baseline: string, problem: Problem): void {
+  note(baseline: string, problem: Problem, object?: ObjectIdentity): void {
+    if (object) this.#byObject.set(objectKey(object), problem);
     const existing = this.#byBaseline.get(baseline);
     if (!existing || (existing.state === 'conflict' && problem.state === 'failed')) this.#byBaseline.set(baseline, problem);
   }
@@ -45,11 +49,15 @@ class Problems {
   fail(baseline: string, object: { kind?: string; metadata: { name: string } }, error: unknown): void {
     if (isRetriable(error)) this.retriable ??= error;
     const message = `${object.kind} ${object.metadata.name}: ${error instanceof KubeApiError ? error.apiMessage : String(error)}`;
-    this.note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message });
+    this.note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message }, object);
   }
 
   of(baseline: string): Problem | undefined {
     return this.#byBaseline.get(baseline);
+  }
+
+  ofObject(object: ObjectIdentity): Problem | undefined {
+    return this.#byObject.get(objectKey(object));
   }
 
   get size(): number {
@@ -110,7 +118,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
         eventPrefix: `baseline ${baseline}: `,
         appliedBefore: atThisSpec(enforcingByName.get(baseline) as BaselineObject),
       });
-      if (result.outcome === 'refused') problems.note(baseline, result.problem);
+      if (result.outcome === 'refused') problems.note(baseline, result.problem, object);
       if (result.outcome === 'applied') {
         writes += result.writes;
         if (result.drift) drift++;
@@ -155,6 +163,9 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   for (const baseline of baselines) {
     if (!selectingNames.has(baseline.metadata.name)) ctx.tracker.forget(baseline.metadata.name, name);
   }
+  const compliance = await reconcileReport(ctx, { namespace, selecting, builds, desired, live, problemOf: (object) => problems.ofObject(object) });
+  writes += compliance.writes;
+  problems.retriable ??= compliance.retry;
 
   if (problems.retriable !== undefined) throw problems.retriable;
   return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });
