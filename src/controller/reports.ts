@@ -14,6 +14,7 @@ import {
   buildReport, controlOfField, controlOfKind, declaredControls, REPORT_NAME, REPORT_SOURCE,
   type Control, type ControlResult, type ObjectReference, type ReportObject,
 } from '../resources/report.ts';
+import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube.ts';
@@ -91,7 +92,10 @@ export function controlResults(input: ReportInput, facts: ReportFacts): ControlR
           : { result: 'pass', message: `Audit: ${describeObjects(objects)} as the baseline wants`, resources });
         continue;
       }
-      result(enforcedResult(input, name, control, objects, resources));
+      const inPlace = control === 'podSecurity'
+        ? `Pod Security enforce=${build.podSecurity?.labels[`${POD_SECURITY_LABEL_PREFIX}enforce`]} on Namespace ${input.namespace.metadata.name}`
+        : `${describeObjects(objects)} in place`;
+      result(enforcedResult(input, name, control, objects, resources, inPlace));
     }
   }
   return results;
@@ -104,7 +108,7 @@ function controlObjects(build: BaselineBuild, control: Control, namespace: strin
 }
 
 function enforcedResult(
-  input: ReportInput, baseline: string, control: Control, objects: readonly ObjectIdentity[], resources: ObjectReference[],
+  input: ReportInput, baseline: string, control: Control, objects: readonly ObjectIdentity[], resources: ObjectReference[], inPlace: string,
 ): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
   const conflict = input.desired.conflicts.find((c) => c.baseline === baseline && c.control === control);
   if (conflict) {
@@ -126,7 +130,7 @@ function enforcedResult(
     if (problem) failures.push(withDifference(input, object, composed, problem));
   }
   if (failures.length > 0) return { result: 'fail', resources, message: summarise(failures) };
-  return { result: 'pass', resources, message: describeObjects(objects) + (control === 'podSecurity' ? ' labelled' : ' in place') };
+  return { result: 'pass', resources, message: inPlace };
 }
 
 /** The problem, prefixed with what differs when the message does not say it already. */
@@ -134,7 +138,8 @@ function withDifference(input: ReportInput, object: ObjectIdentity, composed: De
   if (!composed) return problem.message;
   const live = input.live.get(objectKey(object));
   const difference = live ? `differs at ${firstDifference(composed, live) ?? '.'}` : 'missing';
-  return problem.message.includes(difference) ? problem.message : `${object.kind} ${object.metadata?.name} ${difference}: ${problem.message}`;
+  const what = `${object.kind} ${object.metadata?.name} ${difference}`;
+  return problem.message.includes(what) ? problem.message : `${what}: ${problem.message}`;
 }
 
 /** The image policy or admission gate: cluster-scoped objects the baseline reconcile keeps. */

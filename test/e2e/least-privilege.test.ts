@@ -1,6 +1,7 @@
 // The operator runs with exactly config/rbac: installed into the real control
 // plane, the operator runs as its ServiceAccount with a real token, and the
-// core scenario passes. Then each rule of the ClusterRole is removed in turn,
+// core scenario passes (with the OpenReports CRD installed, so reports are
+// written and removed too). Then each rule of the ClusterRole is removed in turn,
 // and the same scenario must fail: no rule is there without a use.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import { kubeConfigAsServiceAccount } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
 import { condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
 import { startOperator } from '../support/operator.ts';
+import { installReportsCrd, readReport } from '../support/reports.ts';
 
 const OPERATOR_NAMESPACE = 'security-baseline-system';
 const SERVICE_ACCOUNT = 'security-baseline-operator';
@@ -38,8 +40,9 @@ async function operatorKubeconfig(): Promise<string> {
 /**
  * The core promise in one pass, as the operator's ServiceAccount: provision
  * every kind (a binding to `view`, a Role from rules), report status, put back
- * drift twice (the second Event updates the first), serve an authorised
- * scrape, and on deletion prune and drop the finalizer. Throws on the first
+ * drift twice (the second Event updates the first), write the namespace's
+ * compliance report, serve an authorised scrape, and on deletion prune, remove
+ * the report and drop the finalizer. Throws on the first
  * thing that does not happen within `timeoutMs`.
  */
 async function scenario(tag: string, timeoutMs: number): Promise<void> {
@@ -71,6 +74,7 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       const baseline = await getBaseline(name);
       return condition(baseline, 'Ready')?.status === 'True' && baseline.status?.namespaces?.compliant === 1;
     });
+    await wait(async () => (await readReport(namespace))?.summary.pass === 5);
     const quotaType = managedKind('v1', 'ResourceQuota')!;
     for (const pods of ['40', '400']) {
       await writerAs('kubectl-edit').mergePatch(quotaType, `${name}-quota`, namespace, { spec: { hard: { pods } } });
@@ -84,6 +88,7 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
     await deleteBaseline(name);
     await waitForBaselineGone(name, timeoutMs);
     expect(await rbac.readNamespacedRoleBinding({ namespace, name: `${name}-readers` }).then(() => 'present', () => 'gone')).toBe('gone');
+    await wait(async () => (await readReport(namespace)) === undefined);
   } finally {
     await operator.stop();
   }
@@ -115,6 +120,7 @@ async function roleInEffect(rules: V1PolicyRule[], removed?: V1PolicyRule): Prom
 
 beforeAll(async () => {
   await installCrds();
+  await installReportsCrd();
   await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => undefined);
   const objects: KubernetesObject[] = await renderKustomization('config/rbac');
   await applyObjects(objects);
