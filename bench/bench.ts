@@ -17,6 +17,7 @@ import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { KubeClient, type KubeObject } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
+import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig, startControlPlane, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -55,7 +56,7 @@ export interface BenchResult {
   readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; kubernetes: string };
   readonly namespaces: number;
   readonly desiredObjectsPerNamespace: number;
-  readonly coldStart: { seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; otherWrites: number };
+  readonly coldStart: { seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number };
   readonly limit: { seconds: number; bestConcurrency: number; ratesPerConcurrency: Record<string, number> };
   readonly ratio: number;
   readonly steadyState: { writes: number; secondsUntilReady: number };
@@ -162,6 +163,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     // The API, the baseline, and N namespaces for the operator plus N for the limit program.
     await applyCrds(admin, 'bench');
+    await installReports(admin);
     const N = options.namespaces;
     const operatorNamespaces = Array.from({ length: N }, (_, i) => `bench-${run}-${i}`);
     const limitNamespaces = Array.from({ length: N }, (_, i) => `limit-${run}-${i}`);
@@ -199,7 +201,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       objectWrites: count((w) => objectResources.includes(w.resource)),
       namespaceWrites: count((w) => w.resource === 'namespaces'),
       baselineWrites: count((w) => w.resource === 'securitybaselines'),
-      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines'].includes(w.resource)),
+      reportWrites: count((w) => w.resource === REPORT_RESOURCE),
+      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines', REPORT_RESOURCE].includes(w.resource)),
     };
 
     // 2. The limit: the same objects, server-side applied by a plain client-node program.
@@ -332,6 +335,7 @@ export function formatTable(result: BenchResult): string {
   const rows: [string, string, string][] = [
     ['cold start: all compliant', `${f(result.coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each`],
     ['cold start: writes', `${result.coldStart.writes}`, `${f(result.coldStart.writesPerNamespace)}/namespace: ${result.coldStart.objectWrites} objects, ${result.coldStart.namespaceWrites} namespaces, ${result.coldStart.baselineWrites} baseline, ${result.coldStart.otherWrites} other`],
+    reportRow(result.coldStart.reportWrites, result.namespaces),
     ['limit (plain client-node)', `${f(result.limit.seconds)} s`, `best concurrency ${result.limit.bestConcurrency}`],
     ['operator ÷ limit', f(result.ratio), 'target ≤ 1.25'],
     ['restart: writes', `${result.steadyState.writes}`, 'target 0'],
