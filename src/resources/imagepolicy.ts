@@ -196,6 +196,27 @@ export function normalizePrefix(prefix: string, field = 'spec.imagePolicy.allowe
   return `${host}/${rest}`;
 }
 
+/**
+ * An image reference normalised exactly as the policy's CEL does (the variables
+ * `parts`, `located`, `refs` above), for checks outside admission: the CLI's
+ * pre-flight tells which running pods a narrower policy would refuse.
+ */
+export function normalizeImage(image: string): string {
+  const slash = image.indexOf('/');
+  const parts = slash < 0 ? [image] : [image.slice(0, slash), image.slice(slash + 1)];
+  const first = parts[0] as string;
+  const isHost = parts.length === 2 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.toLowerCase() !== first);
+  const [host, path] = isHost ? [first, parts[1] as string] : [DOCKER_HUB, parts.length === 2 ? `${first}/${parts[1]}` : first];
+  if (host === DOCKER_HUB || host === LEGACY_DOCKER_HUB) return `${DOCKER_HUB}/${path.includes('/') ? path : OFFICIAL_REPOSITORIES + path}`;
+  return `${host.toLowerCase()}/${path}`;
+}
+
+/** Whether an image comes from one of the prefixes (each as normalizePrefix returns it). */
+export function imageAllowed(image: string, normalizedPrefixes: readonly string[]): boolean {
+  const normalized = normalizeImage(image);
+  return normalizedPrefixes.some((prefix) => normalized.startsWith(prefix));
+}
+
 /** `security-baseline-<baseline>-<suffix>`, the name of a cluster-scoped admission object. */
 export function admissionObjectName(baseline: string, suffix: string): string {
   validateBaselineName(baseline);

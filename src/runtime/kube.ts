@@ -64,6 +64,11 @@ export interface WatchEvent<T> {
   readonly object: T;
 }
 
+/** The texts of RFC 7234 Warning headers (`299 - "text"`), several of which arrive joined by commas. */
+export function parseWarnings(header: string | undefined): string[] {
+  return [...(header ?? '').matchAll(/\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1'));
+}
+
 export function resourcePath(type: ResourceType, namespace?: string, name?: string): string {
   const base = type.apiVersion.includes('/') ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
   const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
@@ -125,6 +130,8 @@ export class KubeClient {
     body?: unknown;
     contentType?: string;
     resource?: string;
+    /** Receives the API server's warnings (Warning headers), such as a dry run's Pod Security findings. */
+    warnings?: string[];
   } = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -143,6 +150,7 @@ export class KubeClient {
     try {
       const response = await this.#http.send(ctx).toPromise();
       status = response.httpStatusCode;
+      if (options.warnings) options.warnings.push(...parseWarnings(response.headers.warning));
       const text = await response.body.text();
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
       const parsed: unknown = parseJson(text);
