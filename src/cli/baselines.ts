@@ -39,7 +39,7 @@ export async function readDocuments(files: readonly string[]): Promise<Document[
     try {
       values = loadAll(text);
     } catch (error) {
-      throw new Error(`${file}: not YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      throw new Error(`${file}: not YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
     }
     values.forEach((value, i) => {
       if (value !== null && value !== undefined) documents.push({ file, index: i + 1, value });

@@ -23,7 +23,7 @@ export async function listBaselines(client: KubeClient): Promise<BaselineObject[
   try {
     return (await client.list<BaselineObject>(BASELINES)).items;
   } catch (error) {
-    if (isNotFound(error)) throw new Error('the cluster does not serve SecurityBaselines: install the CRD (make install)');
+    if (isNotFound(error)) throw new Error('the cluster does not serve SecurityBaselines: install the CRD (make install)', { cause: error });
     throw error;
   }
 }

@@ -21,7 +21,7 @@ import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
 import { checkDocument, DEFAULT_OPERATOR_NAMESPACE, readDocuments } from './baselines.ts';
-import { kubeClient, listBaselines, listNamespaces, listPods, managedObjects, podSecurityWarnings } from './cluster.ts';
+import type * as Cluster from './cluster.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, Progress, UsageError } from './output.ts';
 
@@ -94,7 +94,8 @@ Options:
     }
     if (changed.length === 0) throw new Error('no SecurityBaseline found in the files');
 
-    const result = await diffCluster(kubeClient(), changed, operatorNamespace, new Progress());
+    const cluster = await import('./cluster.ts');
+    const result = await diffCluster(cluster, cluster.kubeClient(), changed, operatorNamespace, new Progress());
     if (format !== 'table') await print(formatData(result, format));
     else await print(describe(result));
     const { create, change, delete: deleted, release } = result.totals;
@@ -102,8 +103,8 @@ Options:
   },
 };
 
-export async function diffCluster(client: KubeClient, changed: readonly SecurityBaseline[], operatorNamespace: string, progress: Progress): Promise<DiffResult> {
-  const [current, namespaces] = await Promise.all([listBaselines(client), listNamespaces(client)]);
+export async function diffCluster(cluster: typeof Cluster, client: KubeClient, changed: readonly SecurityBaseline[], operatorNamespace: string, progress: Progress): Promise<DiffResult> {
+  const [current, namespaces] = await Promise.all([cluster.listBaselines(client), cluster.listNamespaces(client)]);
   const changedNames = new Set(changed.map((b) => b.metadata.name));
   const before = new Map(current.map((b) => [b.metadata.name, b]));
   // The cluster's baselines after the change: same-named ones replaced, new ones added.
@@ -120,7 +121,7 @@ export async function diffCluster(client: KubeClient, changed: readonly Security
   const queue = [...affected];
   const worker = async () => {
     for (let ns = queue.shift(); ns; ns = queue.shift()) {
-      results.push(await diffNamespace(client, ns, after, changed, operatorNamespace));
+      results.push(await diffNamespace(cluster, client, ns, after, changed, operatorNamespace));
       progress.update(`diff: ${++done}/${affected.length} namespaces`, done === affected.length);
     }
   };
@@ -128,12 +129,12 @@ export async function diffCluster(client: KubeClient, changed: readonly Security
   progress.done();
   results.sort((a, b) => (a.namespace < b.namespace ? -1 : 1));
 
-  const cluster = await diffAdmission(client, changed, before, operatorNamespace);
-  const all = [...results.flatMap((r) => r.changes), ...cluster];
+  const clusterScoped = await diffAdmission(client, changed, before, operatorNamespace);
+  const all = [...results.flatMap((r) => r.changes), ...clusterScoped];
   const count = (action: ObjectChange['action']) => all.filter((c) => c.action === action).length;
   return {
     namespaces: results.filter((r) => r.changes.length > 0 || r.findings.length > 0),
-    cluster,
+    cluster: clusterScoped,
     totals: {
       namespaces: affected.length, create: count('create'), change: count('change'), delete: count('delete'), release: count('release'),
       findings: results.reduce((n, r) => n + r.findings.length, 0),
@@ -143,7 +144,7 @@ export async function diffCluster(client: KubeClient, changed: readonly Security
 
 /** One namespace, as the operator's reconcile would treat it after the change. */
 async function diffNamespace(
-  client: KubeClient, namespace: NamespaceObject, after: readonly BaselineObject[], changed: readonly SecurityBaseline[], operatorNamespace: string,
+  cluster: typeof Cluster, client: KubeClient, namespace: NamespaceObject, after: readonly BaselineObject[], changed: readonly SecurityBaseline[], operatorNamespace: string,
 ): Promise<NamespaceDiff> {
   const name = namespace.metadata.name;
   const selecting = after.filter((b) => !isDeleting(b) && selects(b, namespace, operatorNamespace));
@@ -152,7 +153,7 @@ async function diffNamespace(
   const enforcing = selecting.filter((b) => (b.spec.mode ?? 'Enforce') === 'Enforce');
   const desired = composeDesired(enforcing.map((b) => builds.get(b.metadata.name) as BaselineBuild));
   const findings = desired.errors.map(({ baseline, error }) => `baseline ${baseline} cannot be applied here: ${error.message}`);
-  const live = new Map((await managedObjects(client, name)).map((o) => [objectKey(o), o]));
+  const live = new Map((await cluster.managedObjects(client, name)).map((o) => [objectKey(o), o]));
   const changes: ObjectChange[] = [];
 
   for (const object of desired.objects) {
@@ -188,10 +189,10 @@ async function diffNamespace(
   // Pre-flight: a new enforce level is asked of the API server, whose warnings name the pods.
   const enforce = `${POD_SECURITY_LABEL_PREFIX}enforce`;
   if (desired.namespaceLabels[enforce] && desired.namespaceLabels[enforce] !== labels[enforce]) {
-    const warnings = await podSecurityWarnings(client, name, desired.namespaceLabels);
+    const warnings = await cluster.podSecurityWarnings(client, name, desired.namespaceLabels);
     findings.push(...warnings.map((w) => `Pod Security ${desired.namespaceLabels[enforce]}: ${w}`));
   }
-  findings.push(...await imageFindings(client, name, enforcing.filter((b) => changed.some((c) => c.metadata.name === b.metadata.name))));
+  findings.push(...await imageFindings(cluster, client, name, enforcing.filter((b) => changed.some((c) => c.metadata.name === b.metadata.name))));
   return { namespace: name, baselines: selecting.map((b) => b.metadata.name), changes, findings };
 }
 
@@ -200,10 +201,10 @@ function fieldChanges(desired: unknown, live: unknown): { path: string; from: un
 }
 
 /** Running pods whose images a changed baseline's image policy would refuse, were they created now. */
-async function imageFindings(client: KubeClient, namespace: string, baselines: readonly SecurityBaseline[]): Promise<string[]> {
+async function imageFindings(cluster: typeof Cluster, client: KubeClient, namespace: string, baselines: readonly SecurityBaseline[]): Promise<string[]> {
   const policies = baselines.filter((b) => b.spec.imagePolicy);
   if (policies.length === 0) return [];
-  const pods = await listPods(client, namespace) as (KubeObject & { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] } })[];
+  const pods = await cluster.listPods(client, namespace) as (KubeObject & { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] } })[];
   const findings: string[] = [];
   for (const baseline of policies) {
     const allowed = (baseline.spec.imagePolicy?.allowedRegistries ?? []).map((p) => normalizePrefix(p));

@@ -12,7 +12,6 @@ import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.t
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import type { ReportObject } from '../resources/report.ts';
 import { DEFAULT_OPERATOR_NAMESPACE } from './baselines.ts';
-import { getNamespace, getReport, kubeClient, listBaselines, namespaceEvents } from './cluster.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, UsageError } from './output.ts';
 import { NOT_YET, whyNotReady } from './status.ts';
@@ -61,6 +60,7 @@ Options:
     if (positionals.length !== 1) throw new UsageError('name one namespace');
     const name = positionals[0] as string;
     const operatorNamespace = values['operator-namespace'];
+    const { getNamespace, getReport, kubeClient, listBaselines, namespaceEvents } = await import('./cluster.ts');
     const client = kubeClient();
     const namespace = await getNamespace(client, name);
     if (!namespace) throw new Error(`namespace "${name}" not found`);

@@ -94,7 +94,7 @@ export class SchemaValidator {
       const at = join(path, key);
       if (root && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) out[key] = child;
       else if (schema.properties?.[key]) out[key] = this.#prune(child, schema.properties[key], at, problems);
-      else if (typeof schema.additionalProperties === 'object') out[key] = this.#prune(child, schema.additionalProperties, at, problems);
+      else if (typeof schema.additionalProperties === 'object') out[key] = this.#prune(child, schema.additionalProperties, `${path}[${key}]`, problems);
       else if (schema.additionalProperties === true || !schema.properties) out[key] = child;
       else problems.push({ field: at, message: `unknown field "${at}"` });
     }
@@ -137,7 +137,7 @@ export class SchemaValidator {
     if (Array.isArray(value)) {
       if (schema.maxItems !== undefined && value.length > schema.maxItems) problem(`Too many: ${value.length}: must have at most ${schema.maxItems} items`);
       if (schema.minItems !== undefined && value.length < schema.minItems) problem(`Invalid value: ${value.length}: ${path} in body should have at least ${schema.minItems} items`);
-      this.#uniqueness(value, schema, path, problems, failed);
+      this.#uniqueness(value, schema, path, problems);
       value.forEach((item, i) => schema.items && this.#check(item, schema.items, `${path}[${i}]`, problems, failed));
       return;
     }
@@ -153,12 +153,12 @@ export class SchemaValidator {
       }
       for (const [key, child] of Object.entries(value)) {
         const childSchema = schema.properties?.[key] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
-        if (childSchema && !(path === '' && key === 'metadata')) this.#check(child, childSchema, join(path, key), problems, failed);
+        if (childSchema && !(path === '' && key === 'metadata')) this.#check(child, childSchema, childPath(schema, path, key), problems, failed);
       }
     }
   }
 
-  #uniqueness(value: Json[], schema: SchemaProps, path: string, problems: SchemaProblem[], failed: Set<string>): void {
+  #uniqueness(value: Json[], schema: SchemaProps, path: string, problems: SchemaProblem[]): void {
     const listType = schema['x-kubernetes-list-type'];
     if (listType !== 'set' && listType !== 'map') return;
     const keys = schema['x-kubernetes-list-map-keys'] ?? [];
@@ -167,9 +167,9 @@ export class SchemaValidator {
       const identity = listType === 'set' ? JSON.stringify(item)
         : JSON.stringify(keys.map((key) => (item && typeof item === 'object' && !Array.isArray(item) ? item[key] : undefined)));
       if (seen.has(identity)) {
-        const shown = listType === 'set' ? show(item) : `map[${keys.map((key, k) => `${key}:${JSON.parse(identity)[k]}`).join(' ')}]`;
+        const shown = listType === 'set' ? show(item) : JSON.stringify(Object.fromEntries(keys.map((key, k) => [key, JSON.parse(identity)[k]])));
+        // Not a reason to skip the CEL rules: the API server evaluates them on such a list too.
         problems.push({ field: `${path}[${i}]`, message: `Duplicate value: ${shown}` });
-        failed.add(path);
       }
       seen.add(identity);
     });
@@ -184,7 +184,7 @@ export class SchemaValidator {
     else if (typeof value === 'object' && !Array.isArray(value)) {
       for (const [key, child] of Object.entries(value)) {
         const childSchema = schema.properties?.[key] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
-        if (childSchema && !(root && key === 'metadata')) this.#rules(child, childSchema, join(path, key), problems, unchecked, failed);
+        if (childSchema && !(root && key === 'metadata')) this.#rules(child, childSchema, childPath(schema, path, key), problems, unchecked, failed);
       }
     }
     for (const rule of schema['x-kubernetes-validations'] ?? []) {
@@ -198,7 +198,10 @@ export class SchemaValidator {
       }
       if (holds === true) continue;
       const field = rule.fieldPath ? (path + rule.fieldPath).replace(/^\./, "") : path;
-      problems.push({ field: field || '<root>', message: `${REASONS[rule.reason ?? 'FieldValueInvalid']}: ${this.#message(rule, self)}` });
+      // As the API server: an invalid scalar is quoted in the message, an object or a list is not.
+      const reason = rule.reason ?? 'FieldValueInvalid';
+      const shown = reason === 'FieldValueInvalid' && (value === null || typeof value !== 'object') ? `${show(value)}: ` : '';
+      problems.push({ field: field || '<root>', message: `${REASONS[reason]}: ${shown}${this.#message(rule, self)}` });
     }
   }
 
@@ -239,7 +242,6 @@ function celValue(value: Json, schema: SchemaProps, root = false): unknown {
       const escaped = escapeProperty(key);
       if (escaped) out[escaped] = celValue(child, schema.properties[key]);
     } else if (typeof schema.additionalProperties === 'object') out[key] = celValue(child, schema.additionalProperties);
-    else if (!root || (key !== 'apiVersion' && key !== 'kind')) out[key] = child;
     else out[key] = child;
   }
   return out;
@@ -265,6 +267,11 @@ function typeOf(value: Json): string {
 
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+}
+
+/** `a.b` for a declared property, `a[key]` for a map entry, as the API server writes paths. */
+function childPath(schema: SchemaProps, path: string, key: string): string {
+  return schema.properties?.[key] ? join(path, key) : `${path}[${key}]`;
 }
 
 function join(path: string, key: string): string {

@@ -11,7 +11,6 @@ import type { BaselineObject } from '../controller/context.ts';
 import { isDeleting, selects } from '../controller/selection.ts';
 import type { ReportObject } from '../resources/report.ts';
 import { DEFAULT_OPERATOR_NAMESPACE } from './baselines.ts';
-import { getReport, kubeClient, listBaselines, listNamespaces } from './cluster.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, table, UsageError } from './output.ts';
 
@@ -56,6 +55,7 @@ Options:
     });
     const format = parseFormat(values.output);
     if (positionals.length > 1) throw new UsageError('name at most one baseline');
+    const { getReport, kubeClient, listBaselines, listNamespaces } = await import('./cluster.ts');
     const client = kubeClient();
     const baselines = (await listBaselines(client)).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
     const [name] = positionals;

@@ -5,7 +5,6 @@
 // and the authoring policy, with the caller's own permissions).
 import { parseArgs } from 'node:util';
 import { checkDocument, readDocuments, type Checked } from './baselines.ts';
-import { dryRunCreate, kubeClient } from './cluster.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, UsageError } from './output.ts';
 
@@ -56,6 +55,8 @@ Options:
       for (const problem of result.problems) problems.push({ file: document.file, baseline: result.name, ...problem, source: 'offline' });
     }
     if (values.server) {
+      // Loaded only here: the cluster client is most of the CLI's start-up time.
+      const { dryRunCreate, kubeClient } = await import('./cluster.ts');
       const client = kubeClient();
       for (const result of checked) {
         const message = await dryRunCreate(client, result.document.value);
