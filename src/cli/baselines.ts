@@ -91,6 +91,29 @@ export async function checkDocument(document: Document, operatorNamespace = DEFA
 }
 
 /**
+ * The valid baselines of the files, for the commands that use them (render,
+ * diff): every problem is printed on stderr, and `invalid` counts the baselines
+ * that had any (the command then does nothing with them).
+ */
+export async function readValidBaselines(files: readonly string[], operatorNamespace: string): Promise<{ baselines: SecurityBaseline[]; invalid: number }> {
+  const baselines: SecurityBaseline[] = [];
+  let invalid = 0;
+  for (const document of await readDocuments(files)) {
+    const checked = await checkDocument(document, operatorNamespace);
+    if (!checked) continue;
+    for (const p of checked.problems) process.stderr.write(`${document.file}: ${checked.name}: ${p.field}: ${p.message}\n`);
+    if (checked.problems.length > 0 || !checked.baseline) invalid++;
+    else baselines.push(checked.baseline);
+  }
+  if (invalid > 0) process.stderr.write(`${invalid} invalid baseline${invalid === 1 ? '' : 's'} (run validate)\n`);
+  return { baselines, invalid };
+}
+
+/** The option of the commands that decide selection: the operator's namespace is never managed. */
+export const OPERATOR_NAMESPACE_OPTION = { 'operator-namespace': { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE } } as const;
+export const OPERATOR_NAMESPACE_HELP = `  --operator-namespace   the operator's namespace, never managed (default ${DEFAULT_OPERATOR_NAMESPACE})`;
+
+/**
  * The SpecErrors the operator's builders raise for this baseline, as in any
  * namespace: `${label:KEY}` templates are given a namespace that has those
  * labels (a namespace without one is a per-namespace failure, which `render`

@@ -20,7 +20,7 @@ import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '..
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
-import { checkDocument, DEFAULT_OPERATOR_NAMESPACE, readDocuments } from './baselines.ts';
+import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type * as Cluster from './cluster.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, Progress, UsageError } from './output.ts';
@@ -64,7 +64,7 @@ Exit codes, as kubectl diff: 0 no differences, 1 differences, 2 or more an error
 
 Options:
   -f, --filename         baseline file (YAML or JSON; - for standard input); repeatable
-  --operator-namespace   the operator's namespace, never managed (default ${DEFAULT_OPERATOR_NAMESPACE})
+${OPERATOR_NAMESPACE_HELP}
   -o, --output           json or yaml: the result as data
 `,
   async run(args) {
@@ -72,26 +72,15 @@ Options:
       args,
       options: {
         filename: { type: 'string', short: 'f', multiple: true },
-        'operator-namespace': { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
+        ...OPERATOR_NAMESPACE_OPTION,
         output: { type: 'string', short: 'o' },
       },
     });
     const format = parseFormat(values.output);
     if (!values.filename?.length) throw new UsageError('name the baseline file with -f');
     const operatorNamespace = values['operator-namespace'];
-    const changed: SecurityBaseline[] = [];
-    let invalid = 0;
-    for (const document of await readDocuments(values.filename)) {
-      const checked = await checkDocument(document, operatorNamespace);
-      if (!checked) continue;
-      for (const p of checked.problems) process.stderr.write(`${document.file}: ${checked.name}: ${p.field}: ${p.message}\n`);
-      if (checked.problems.length > 0 || !checked.baseline) invalid++;
-      else changed.push(checked.baseline);
-    }
-    if (invalid > 0) {
-      process.stderr.write(`${invalid} invalid baseline${invalid === 1 ? '' : 's'}: no diff (run validate)\n`);
-      return 2;
-    }
+    const { baselines: changed, invalid } = await readValidBaselines(values.filename, operatorNamespace);
+    if (invalid > 0) return 2;
     if (changed.length === 0) throw new Error('no SecurityBaseline found in the files');
 
     const cluster = await import('./cluster.ts');

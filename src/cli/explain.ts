@@ -11,7 +11,7 @@ import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import type { ReportObject } from '../resources/report.ts';
-import { DEFAULT_OPERATOR_NAMESPACE } from './baselines.ts';
+import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, UsageError } from './output.ts';
 import { NOT_YET, whyNotReady } from './status.ts';
@@ -48,13 +48,13 @@ OpenReports CRD is installed), the baselines' conditions and its recent
 Warning Events.
 
 Options:
-  --operator-namespace   the operator's namespace, never managed (default ${DEFAULT_OPERATOR_NAMESPACE})
+${OPERATOR_NAMESPACE_HELP}
   -o, --output           json or yaml: the same as data
 `,
   async run(args) {
     const { values, positionals } = parseArgs({
       args, allowPositionals: true,
-      options: { output: { type: 'string', short: 'o' }, 'operator-namespace': { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE } },
+      options: { output: { type: 'string', short: 'o' }, ...OPERATOR_NAMESPACE_OPTION },
     });
     const format = parseFormat(values.output);
     if (positionals.length !== 1) throw new UsageError('name one namespace');

@@ -2,12 +2,11 @@
 // operator would create in that namespace, as YAML, offline: the same
 // selection, builders and composition as the operator's reconcile.
 import { parseArgs } from 'node:util';
-import type { SecurityBaseline } from '../api/types.ts';
 import { desiredAdmissionObjects } from '../controller/admission.ts';
 import { isAlwaysExcluded, selects } from '../controller/selection.ts';
 import { NAMESPACE_NAME_LABEL } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, type BaselineBuild } from '../resources/index.ts';
-import { checkDocument, DEFAULT_OPERATOR_NAMESPACE, readDocuments } from './baselines.ts';
+import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type { Command } from './main.ts';
 import { formatData, print, UsageError, yamlDocuments } from './output.ts';
 
@@ -27,7 +26,7 @@ Options:
   -f, --filename         baseline file (YAML or JSON; - for standard input); repeatable
   -n, --namespace        the namespace's name
   -l, --labels           its labels, k=v pairs separated by commas
-  --operator-namespace   the operator's namespace, never managed (default ${DEFAULT_OPERATOR_NAMESPACE})
+${OPERATOR_NAMESPACE_HELP}
   -o, --output           yaml (default) or json (a v1 List)
 `,
   async run(args) {
@@ -37,7 +36,7 @@ Options:
         filename: { type: 'string', short: 'f', multiple: true },
         namespace: { type: 'string', short: 'n' },
         labels: { type: 'string', short: 'l' },
-        'operator-namespace': { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
+        ...OPERATOR_NAMESPACE_OPTION,
         output: { type: 'string', short: 'o', default: 'yaml' },
       },
     });
@@ -47,19 +46,8 @@ Options:
     const namespace = { metadata: { name: values.namespace, labels: { ...parseLabels(values.labels), [NAMESPACE_NAME_LABEL]: values.namespace } } };
     const operatorNamespace = values['operator-namespace'];
 
-    const baselines: SecurityBaseline[] = [];
-    let invalid = 0;
-    for (const document of await readDocuments(values.filename)) {
-      const checked = await checkDocument(document, operatorNamespace);
-      if (!checked) continue;
-      for (const p of checked.problems) process.stderr.write(`${document.file}: ${checked.name}: ${p.field}: ${p.message}\n`);
-      if (checked.problems.length > 0 || !checked.baseline) invalid++;
-      else baselines.push(checked.baseline);
-    }
-    if (invalid > 0) {
-      process.stderr.write(`${invalid} invalid baseline${invalid === 1 ? '' : 's'}: nothing rendered (run validate)\n`);
-      return 1;
-    }
+    const { baselines, invalid } = await readValidBaselines(values.filename, operatorNamespace);
+    if (invalid > 0) return 1;
     if (isAlwaysExcluded(values.namespace, operatorNamespace)) process.stderr.write(`namespace ${values.namespace} is never managed by the operator\n`);
     const selecting = baselines.filter((baseline) => {
       const selected = selects(baseline, namespace, operatorNamespace);

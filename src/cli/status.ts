@@ -10,7 +10,7 @@ import { parseApplied } from '../controller/applied.ts';
 import type { BaselineObject } from '../controller/context.ts';
 import { isDeleting, selects } from '../controller/selection.ts';
 import type { ReportObject } from '../resources/report.ts';
-import { DEFAULT_OPERATOR_NAMESPACE } from './baselines.ts';
+import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.ts';
 import type { Command } from './main.ts';
 import { formatData, parseFormat, print, table, UsageError } from './output.ts';
 
@@ -45,13 +45,13 @@ the namespace's compliance report when the OpenReports CRD is installed.
 Revision and exception columns show "-" until the API has them.
 
 Options:
-  --operator-namespace   the operator's namespace, never managed (default ${DEFAULT_OPERATOR_NAMESPACE})
+${OPERATOR_NAMESPACE_HELP}
   -o, --output           json or yaml: the same as data
 `,
   async run(args) {
     const { values, positionals } = parseArgs({
       args, allowPositionals: true,
-      options: { output: { type: 'string', short: 'o' }, 'operator-namespace': { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE } },
+      options: { output: { type: 'string', short: 'o' }, ...OPERATOR_NAMESPACE_OPTION },
     });
     const format = parseFormat(values.output);
     if (positionals.length > 1) throw new UsageError('name at most one baseline');
