@@ -22,7 +22,7 @@ import { isNotFound } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type * as Cluster from './cluster.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { formatData, parseFormat, print, Progress, UsageError } from './output.ts';
 
 export interface ObjectChange {

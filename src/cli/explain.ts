@@ -12,7 +12,7 @@ import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.t
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import type { ReportObject } from '../resources/report.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { formatData, parseFormat, print, UsageError } from './output.ts';
 import { NOT_YET, whyNotReady } from './status.ts';
 

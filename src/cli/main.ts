@@ -8,18 +8,13 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Command } from './command.ts';
 import { runDiff } from './diff.ts';
 import { runExplain } from './explain.ts';
 import { UsageError } from './output.ts';
 import { runRender } from './render.ts';
 import { runStatus } from './status.ts';
 import { runValidate } from './validate.ts';
-
-export interface Command {
-  readonly summary: string;
-  readonly usage: string;
-  run(args: string[], program: string): Promise<number>;
-}
 
 const COMMANDS: Record<string, Command> = {
   validate: runValidate, render: runRender, diff: runDiff, status: runStatus, explain: runExplain,

@@ -7,7 +7,7 @@ import { isAlwaysExcluded, selects } from '../controller/selection.ts';
 import { NAMESPACE_NAME_LABEL } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, type BaselineBuild } from '../resources/index.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { formatData, print, UsageError, yamlDocuments } from './output.ts';
 
 export const runRender: Command = {

@@ -11,7 +11,7 @@ import type { BaselineObject } from '../controller/context.ts';
 import { isDeleting, selects } from '../controller/selection.ts';
 import type { ReportObject } from '../resources/report.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { formatData, parseFormat, print, table, UsageError } from './output.ts';
 
 /** Not in the API yet: issue 12 (revisions) and issue 13 (exceptions) fill these. */

@@ -5,7 +5,7 @@
 // and the authoring policy, with the caller's own permissions).
 import { parseArgs } from 'node:util';
 import { checkDocument, readDocuments, type Checked } from './baselines.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { formatData, parseFormat, print, UsageError } from './output.ts';
 
 interface ValidationProblem {
