@@ -35,6 +35,18 @@ openreports: ## fetch (or reuse) the OpenReports Report CRD the reports tests in
 promtool: ## install promtool (Debian's prometheus package) when missing, for the alert rule tests
 	@hack/prometheus/ensure-promtool.sh >/dev/null
 
+.PHONY: helm
+helm: ## build (or reuse) the helm CLI the chart's tests use (hack/helm)
+	@hack/helm/build.sh >/dev/null
+
+.PHONY: chart
+chart: deps ## copy crds/, the alert rules and the dashboard into the Helm chart (charts/)
+	node hack/helm/sync.ts
+
+.PHONY: alerting
+alerting: ## install Prometheus and Alertmanager (Debian's packages) when missing, for the alert path test
+	@hack/prometheus/ensure-servers.sh >/dev/null
+
 .PHONY: build
 build: deps ## compile src/ to dist/
 	npm run --silent build
@@ -48,7 +60,7 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube openreports promtool typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube helm alerting openreports promtool typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
 	npm test
 

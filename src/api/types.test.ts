@@ -68,6 +68,7 @@ const exampleSpec: DeepRequired<SecurityBaselineSpec> = {
   }],
   podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'restricted', version: 'latest' },
   imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+  workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } },
   admissionGate: true,
   logging: { flow: { globalOutputRefs: ['central'], localOutputRefs: ['local'] } },
 };

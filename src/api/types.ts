@@ -123,6 +123,23 @@ export interface ImagePolicySpec {
   allowedRegistries: string[];
 }
 
+/** Security context beyond Pod Security, enforced by admission policies like the image policy. */
+export interface WorkloadPolicySpec {
+  /** Every container, init and ephemeral container must set securityContext.readOnlyRootFilesystem: true. */
+  readOnlyRootFilesystem?: boolean;
+  /** Every image must carry a tag other than `latest`, or a digest (no tag means `latest`). */
+  disallowLatestTag?: boolean;
+  exec?: ExecPolicySpec;
+}
+
+/** CONNECT on pods/exec, pods/attach and pods/portforward. */
+export interface ExecPolicySpec {
+  /** Refuses them in the selected namespaces, except for members of allowGroups. */
+  deny?: boolean;
+  /** Members of any of these groups are exempt from deny. */
+  allowGroups?: string[];
+}
+
 /** logging.banzaicloud.io/v1beta1 Flow spec (the part a baseline sets). */
 export interface LoggingFlowSpec {
   globalOutputRefs?: string[];
@@ -145,6 +162,7 @@ export interface SecurityBaselineSpec {
   roleBindings?: RoleBindingSpec[];
   podSecurity?: PodSecuritySpec;
   imagePolicy?: ImagePolicySpec;
+  workloadPolicy?: WorkloadPolicySpec;
   admissionGate?: boolean;
   logging?: LoggingSpec;
 }

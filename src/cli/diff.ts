@@ -15,7 +15,7 @@ import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
 import { containsDesired, differences } from '../controller/diff.ts';
 import { ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS } from '../controller/kinds.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
-import { imageAllowed, normalizePrefix } from '../resources/imagepolicy.ts';
+import { allowedPrefixes, imageAllowed } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isNotFound } from '../runtime/errors.ts';
@@ -196,7 +196,7 @@ async function imageFindings(cluster: typeof Cluster, client: KubeClient, namesp
   const pods = await cluster.listPods(client, namespace) as (KubeObject & { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] } })[];
   const findings: string[] = [];
   for (const baseline of policies) {
-    const allowed = (baseline.spec.imagePolicy?.allowedRegistries ?? []).map((p) => normalizePrefix(p));
+    const allowed = allowedPrefixes(baseline.spec.imagePolicy ?? { allowedRegistries: [] });
     for (const pod of pods) {
       const images = [...pod.spec?.containers ?? [], ...pod.spec?.initContainers ?? [], ...pod.spec?.ephemeralContainers ?? []].map((c) => c.image ?? '');
       const refused = [...new Set(images.filter((image) => !imageAllowed(image, allowed)))];

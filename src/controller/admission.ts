@@ -1,20 +1,21 @@
 // The cluster-scoped part of a baseline: the ValidatingAdmissionPolicies (and
-// their bindings) of its image policy and admission gate. One set per
+// their bindings) of its image policy, workload policy and admission gate. One set per
 // baseline, reconciled with the baseline rather than with each namespace.
 import { BASELINE_LABEL } from '../api/constants.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
+import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
 import { clusterManagedKind } from './kinds.ts';
 
-/** The policies and bindings the baseline wants: none in Audit mode (which changes nothing). */
+/** The policies and bindings the baseline wants; in Audit mode they warn instead of refusing (see validationActions). */
 export function desiredAdmissionObjects(baseline: BaselineObject, operatorNamespace: string): DesiredObject[] {
-  if (baseline.spec.mode === 'Audit') return [];
   // Policies before bindings, so a binding never waits for its policy.
-  return [...buildImagePolicy(baseline, operatorNamespace), ...buildAdmissionGate(baseline, operatorNamespace)] as unknown as DesiredObject[];
+  return [...buildImagePolicy(baseline, operatorNamespace), ...buildWorkloadPolicy(baseline, operatorNamespace),
+    ...buildAdmissionGate(baseline, operatorNamespace)] as unknown as DesiredObject[];
 }
 
 function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObject[] {

@@ -61,7 +61,7 @@ describe('controlResults', () => {
     expect(results['tenants/resourceQuota']?.result).toBe('pass');
   });
 
-  test('a missing admission policy fails imagePolicy; Audit mode skips it and warns about each difference', () => {
+  test('a missing admission policy fails imagePolicy (warns in Audit mode); Audit warns about each difference', () => {
     const absent: ReportFacts = { ...admissionPresent, admissionObject: () => undefined };
     expect(byControl(controlResults(input([tenants]), absent))['tenants/imagePolicy']).toMatchObject({
       result: 'fail', message: expect.stringContaining('ValidatingAdmissionPolicy security-baseline-tenants-images missing'),
@@ -69,7 +69,9 @@ describe('controlResults', () => {
     const audit = baseline('audit', { mode: 'Audit', resourceQuota: { hard: { pods: '4' } }, imagePolicy: { allowedRegistries: ['r.example.com/'] } });
     const results = byControl(controlResults(input([audit]), absent));
     expect(results['audit/resourceQuota']).toMatchObject({ result: 'warn', message: 'Audit: ResourceQuota audit-quota missing', mode: 'Audit' });
-    expect(results['audit/imagePolicy']?.result).toBe('skip');
+    expect(results['audit/imagePolicy']).toMatchObject({ result: 'warn', message: expect.stringContaining('security-baseline-audit-images missing') });
+    const gate = baseline('gated', { mode: 'Audit', admissionGate: true });
+    expect(byControl(controlResults(input([gate]), absent))['gated/admissionGate']).toMatchObject({ result: 'skip', message: 'not evaluated: an Audit baseline has no admissionGate' });
   });
 
   test('a control another, stricter baseline decides warns; a spec error is an error of its control only', () => {

@@ -9,6 +9,7 @@ import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constant
 import type { DeletionPolicy, Mode } from '../api/types.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy, type AdmissionObject } from '../resources/imagepolicy.ts';
+import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { objectKey, ownObjects, SpecError, type BaselineBuild, type DesiredObject, type DesiredState, type ObjectIdentity } from '../resources/index.ts';
 import {
   buildReport, controlOfField, controlOfKind, declaredControls, REPORT_NAME, REPORT_SOURCE,
@@ -79,7 +80,7 @@ export function controlResults(input: ReportInput, facts: ReportFacts): ControlR
         result({ result: 'error', message: `the spec cannot be applied here: ${specError.message}` });
         continue;
       }
-      if (control === 'imagePolicy' || control === 'admissionGate') {
+      if (isAdmissionControl(control)) {
         result(admissionResult(baseline, control, mode, facts));
         continue;
       }
@@ -142,26 +143,40 @@ function withDifference(input: ReportInput, object: ObjectIdentity, composed: De
   return problem.message.includes(what) ? problem.message : `${what}: ${problem.message}`;
 }
 
-/** The image policy or admission gate: cluster-scoped objects the baseline reconcile keeps. */
-function admissionResult(baseline: BaselineObject, control: 'imagePolicy' | 'admissionGate', mode: Mode, facts: ReportFacts): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
-  if (mode === 'Audit') {
-    return { result: 'skip', message: 'not evaluated: Audit mode creates no admission policy, so pods are not checked' };
-  }
+/** The controls kept as cluster-scoped admission policies, and what builds each. */
+const ADMISSION_CONTROLS = {
+  imagePolicy: buildImagePolicy, workloadPolicy: buildWorkloadPolicy, admissionGate: buildAdmissionGate,
+} as const satisfies Partial<Record<Control, (baseline: BaselineObject, operatorNamespace: string) => AdmissionObject[]>>;
+type AdmissionControl = keyof typeof ADMISSION_CONTROLS;
+
+function isAdmissionControl(control: Control): control is AdmissionControl {
+  return control in ADMISSION_CONTROLS;
+}
+
+/**
+ * An image policy, workload policy or admission gate: cluster-scoped objects the
+ * baseline reconcile keeps (in Audit mode they warn instead of refusing; a gate
+ * is not made at all).
+ */
+function admissionResult(baseline: BaselineObject, control: AdmissionControl, mode: Mode, facts: ReportFacts): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
   let objects: AdmissionObject[];
   try {
-    objects = control === 'imagePolicy' ? buildImagePolicy(baseline, facts.operatorNamespace) : buildAdmissionGate(baseline, facts.operatorNamespace);
+    objects = ADMISSION_CONTROLS[control](baseline, facts.operatorNamespace);
   } catch (error) {
     if (!(error instanceof SpecError)) throw error;
     return { result: 'error', message: `the spec cannot be applied: ${error.message}` };
   }
+  if (objects.length === 0) return { result: 'skip', message: `not evaluated: an ${mode} baseline has no ${control}` };
   const resources = objects.map(reference);
   const missing = objects.flatMap((object) => {
     const live = facts.admissionObject(object.kind, object.metadata.name);
     if (!live) return [`${object.kind} ${object.metadata.name} missing`];
     return containsDesired(object, live) ? [] : [`${object.kind} ${object.metadata.name} differs at ${firstDifference(object, live)}`];
   });
-  if (missing.length > 0) return { result: 'fail', resources, message: `${summarise(missing)} (see the baseline's Degraded condition)` };
-  return { result: 'pass', resources, message: `${describeObjects(objects)} in place` };
+  if (missing.length > 0) {
+    return { result: mode === 'Audit' ? 'warn' : 'fail', resources, message: `${summarise(missing)} (see the baseline's Degraded condition)` };
+  }
+  return { result: 'pass', resources, message: `${describeObjects(objects)} in place${mode === 'Audit' ? ' (Audit: it warns, it refuses nothing)' : ''}` };
 }
 
 function reference(object: ObjectIdentity): ObjectReference {
@@ -242,7 +257,7 @@ function canonicalJson(value: unknown): string {
 /**
  * Which namespaces need a look when a report or an admission object changes:
  * a report edited or deleted by someone else is put back, and a report whose
- * image policy or gate result an admission object's arrival or departure
+ * image policy, workload policy or gate result an admission object's arrival or departure
  * changes is rewritten (the namespace reconcile does not otherwise run then).
  */
 export function registerReportHandlers(
@@ -255,7 +270,7 @@ export function registerReportHandlers(
   const onAdmission = (object: KubeObject, present: boolean): void => {
     const baseline = object.metadata.labels?.[BASELINE_LABEL];
     for (const report of reports.list() as Partial<ReportObject>[]) {
-      const stale = report.results?.some((r) => r.policy === baseline && (r.rule === 'imagePolicy' || r.rule === 'admissionGate')
+      const stale = report.results?.some((r) => r.policy === baseline && isAdmissionControl(r.rule as Control)
         && (r.result === 'pass') !== present);
       if (stale && report.metadata?.namespace) enqueueNamespace(report.metadata.namespace);
     }

@@ -22,12 +22,14 @@ import { ownershipLabels } from './metadata.ts';
 export const ADMISSION_GATE_SUFFIX = 'gate';
 
 /**
- * The policy and binding for `spec.admissionGate: true`, or nothing otherwise.
+ * The policy and binding for `spec.admissionGate: true` in Enforce mode, or
+ * nothing otherwise: an Audit baseline is never applied, so its gate would never
+ * open, and a warning on every pod would say nothing about the pod.
  * `operatorNamespace` is excluded from the binding like kube-system (the
  * operator's own pods must start for the gate ever to open).
  */
 export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
-  if (baseline.spec.admissionGate !== true) return [];
+  if (baseline.spec.admissionGate !== true || baseline.spec.mode === 'Audit') return [];
   const baselineName = baseline.metadata.name;
   const name = admissionObjectName(baselineName, ADMISSION_GATE_SUFFIX);
   const annotations = 'namespaceObject.metadata.annotations';

@@ -19,7 +19,7 @@ export const REPORT_CATEGORY = 'SecurityBaseline';
 
 /** The controls of a baseline, in the order results are listed. */
 export const CONTROLS = [
-  'networkPolicy', 'resourceQuota', 'limitRange', 'roleBindings', 'podSecurity', 'imagePolicy', 'admissionGate', 'logging',
+  'networkPolicy', 'resourceQuota', 'limitRange', 'roleBindings', 'podSecurity', 'imagePolicy', 'workloadPolicy', 'admissionGate', 'logging',
 ] as const;
 export type Control = (typeof CONTROLS)[number];
 
@@ -27,8 +27,8 @@ export type Control = (typeof CONTROLS)[number];
  * `pass`: in place as the baseline says; `fail`: not in place (the message says
  * what differs and why); `warn`: an Audit baseline's difference, or a control
  * another, at least as strict baseline decides; `error`: the spec cannot be
- * turned into objects here; `skip`: not evaluated (excepted, or not evaluated in
- * Audit mode).
+ * turned into objects here; `skip`: not evaluated (excepted, or an admission
+ * gate of an Audit baseline, which has none).
  */
 export type ResultState = 'pass' | 'fail' | 'warn' | 'error' | 'skip';
 
@@ -84,6 +84,7 @@ export function declaredControls(spec: SecurityBaselineSpec): Control[] {
     roleBindings: (spec.roleBindings?.length ?? 0) > 0,
     podSecurity: spec.podSecurity !== undefined,
     imagePolicy: spec.imagePolicy !== undefined,
+    workloadPolicy: spec.workloadPolicy !== undefined,
     admissionGate: spec.admissionGate === true,
     logging: spec.logging !== undefined,
   };

@@ -134,6 +134,7 @@ describe('a baseline cannot grant more than its author may grant', () => {
       resourceQuota: { hard: { pods: '4' } },
       limitRange: { default: { cpu: '500m' } },
       imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+      workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } },
       admissionGate: true,
     })).toBe('created');
   });

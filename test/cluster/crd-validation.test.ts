@@ -120,4 +120,17 @@ describe('the SecurityBaseline CRD on a real API server', () => {
     expect(statusOf(error)).toBe(400);
     expect(messageOf(error)).toMatch(/unknown field "spec\.namespaceSelectors"/);
   });
+
+  test('refuses an unknown field in workloadPolicy when the client asks for strict field validation, as kubectl does', async () => {
+    const name = uniqueName('sbl-typo');
+    const error = await api.createClusterCustomObject({
+      ...resource, body: minimal(name, { workloadPolicy: { readOnlyRootFileSystem: true, exec: { deny: true, allowGroup: ['sre'] } } }), fieldValidation: 'Strict',
+    }).then(async () => {
+      await remove(name);
+      return undefined;
+    }, (e: unknown) => e);
+    expect(statusOf(error)).toBe(400);
+    expect(messageOf(error)).toMatch(/unknown field "spec\.workloadPolicy\.exec\.allowGroup"/);
+    expect(messageOf(error)).toMatch(/unknown field "spec\.workloadPolicy\.readOnlyRootFileSystem"/);
+  });
 });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  AuthorizationV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type KubernetesObject, type V1ClusterRole, type V1PolicyRule,
+  AdmissionregistrationV1Api, AuthorizationV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type KubernetesObject, type V1ClusterRole, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { adminKubeConfig, createTestNamespace, eventually, testControlPlane } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
@@ -27,6 +27,7 @@ const core = kc.makeApiClient(CoreV1Api);
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
 const networking = kc.makeApiClient(NetworkingV1Api);
 const authorization = kc.makeApiClient(AuthorizationV1Api);
+const admission = kc.makeApiClient(AdmissionregistrationV1Api);
 const run = randomBytes(3).toString('hex');
 const created: string[] = [];
 let clusterRole: V1ClusterRole;
@@ -39,7 +40,8 @@ async function operatorKubeconfig(): Promise<string> {
 
 /**
  * The core promise in one pass, as the operator's ServiceAccount: provision
- * every kind (a binding to `view`, a Role from rules), report status, put back
+ * every kind (a binding to `view`, a Role from rules, the workload policy
+ * with its CONNECT rule), report status, put back
  * drift twice (the second Event updates the first), write the namespace's
  * compliance report, serve an authorised scrape, and on deletion prune, remove
  * the report and drop the finalizer. Throws on the first
@@ -61,9 +63,12 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
         { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }], subjects: [{ kind: 'User', name: 'alice' }] },
       ],
       podSecurity: { enforce: 'restricted' },
+      workloadPolicy: { readOnlyRootFilesystem: true, exec: { deny: true } },
     });
     const namespace = await createTestNamespace('lp', { 'sbo-lp': name });
     await wait(async () => {
+      await admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-workloads` });
+      await admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-exec` });
       await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
       await core.readNamespacedLimitRange({ namespace, name: `${name}-limits` });
       await rbac.readNamespacedRoleBinding({ namespace, name: `${name}-readers` });

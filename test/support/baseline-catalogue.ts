@@ -48,7 +48,7 @@ export const invalid: readonly InvalidCase[] = [
   {
     name: 'no control at all',
     body: (name) => ({ apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec: { namespaceSelector: {} } }),
-    message: /spec: Required value: a SecurityBaseline must set at least one control: networkPolicy, resourceQuota, limitRange, roleBindings, podSecurity, imagePolicy, admissionGate: true or logging/,
+    message: /spec: Required value: a SecurityBaseline must set at least one control: networkPolicy, resourceQuota, limitRange, roleBindings, podSecurity, imagePolicy, workloadPolicy, admissionGate: true or logging/,
   },
   {
     name: 'admissionGate: false as the only control',
@@ -164,6 +164,46 @@ export const invalid: readonly InvalidCase[] = [
     name: 'an image policy that allows no registry',
     body: (name) => minimal(name, { imagePolicy: { allowedRegistries: [] } }),
     message: /spec\.imagePolicy\.allowedRegistries: Invalid value: 0: spec\.imagePolicy\.allowedRegistries in body should have at least 1 items/,
+  },
+  {
+    name: 'a workloadPolicy that turns no rule on',
+    body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: false, exec: {} } }),
+    message: /spec\.workloadPolicy: Required value: workloadPolicy sets nothing: declare readOnlyRootFilesystem: true, disallowLatestTag: true or exec\.deny: true \(or remove workloadPolicy\)/,
+  },
+  {
+    name: 'exec.allowGroups without deny',
+    body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: true, exec: { allowGroups: ['sre'] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups: Forbidden: allowGroups exempts groups from deny: set deny: true, or remove allowGroups/,
+  },
+  {
+    name: 'exec.allowGroups with deny: false',
+    body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: true, exec: { deny: false, allowGroups: ['sre'] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups: Forbidden: allowGroups exempts groups from deny/,
+  },
+  {
+    name: 'an empty group name in exec.allowGroups',
+    body: (name) => minimal(name, { workloadPolicy: { exec: { deny: true, allowGroups: ['sre', ''] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups\[1\]: Invalid value: "": spec\.workloadPolicy\.exec\.allowGroups\[1\] in body should be at least 1 chars long/,
+  },
+  {
+    name: 'a group name with surrounding whitespace',
+    body: (name) => minimal(name, { workloadPolicy: { exec: { deny: true, allowGroups: ['sre '] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups\[0\]: Invalid value: "sre ": a group name has no leading or trailing whitespace/,
+  },
+  {
+    name: 'a placeholder in a group name, which would be taken literally',
+    body: (name) => minimal(name, { workloadPolicy: { exec: { deny: true, allowGroups: ['${namespace}-admins'] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups\[0\]: Invalid value: "\$\{namespace\}-admins": placeholders such as \$\{namespace\} are not expanded in allowGroups: name the group itself/,
+  },
+  {
+    name: 'a group listed twice',
+    body: (name) => minimal(name, { workloadPolicy: { exec: { deny: true, allowGroups: ['sre', 'sre'] } } }),
+    message: /spec\.workloadPolicy\.exec\.allowGroups\[1\]: Duplicate value: "sre"/,
+  },
+  {
+    name: 'a workloadPolicy rule that is not a boolean',
+    body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: 'yes' } }),
+    message: /spec\.workloadPolicy\.readOnlyRootFilesystem: Invalid value: "string": spec\.workloadPolicy\.readOnlyRootFilesystem in body must be of type boolean: "string"/,
   },
   {
     name: 'an unknown Pod Security level',
@@ -331,6 +371,7 @@ export const full: SecurityBaselineSpec = {
   ],
   podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'baseline', version: 'v1.37' },
   imagePolicy: { allowedRegistries: ['registry.example.com/', 'ghcr.io/acme/', 'localhost:5000/'] },
+  workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre', 'system:masters'] } },
   admissionGate: true,
   logging: { flow: { globalOutputRefs: ['central-elasticsearch'], localOutputRefs: ['team-output'] } },
 };
