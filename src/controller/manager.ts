@@ -145,7 +145,9 @@ export class Manager {
       namespace: (name) => this.#enqueueNamespace(name),
       baseline: (name) => this.#enqueueBaseline(name),
     });
-    registerReportHandlers(this.#reports, [...this.#clusterManaged.values()], (name) => this.#enqueueNamespace(name));
+    registerReportHandlers({
+      reports: this.#reports, admission: [...this.#clusterManaged.values()], namespaces: this.#namespaces, baselines: this.#baselines,
+    }, options.operatorNamespace, (name) => this.#enqueueNamespace(name));
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => {
       metrics.namespaces.reset();

@@ -23,6 +23,7 @@ import { auditDifferences } from './audit.ts';
 import type { BaselineObject, ControllerContext, NamespaceObject, Problem } from './context.ts';
 import { containsDesired, firstDifference } from './diff.ts';
 import { REPORTS } from './kinds.ts';
+import { selects } from './selection.ts';
 
 /** An exception that relaxes a control of a baseline in a namespace (issue 13 will produce them). */
 export interface ControlException {
@@ -254,28 +255,35 @@ function canonicalJson(value: unknown): string {
     : v));
 }
 
+/** The caches the report handlers read. */
+export interface ReportCaches {
+  readonly reports: Informer<KubeObject>;
+  /** The informers of the admission policies and bindings. */
+  readonly admission: readonly Informer<KubeObject>[];
+  readonly namespaces: Informer<NamespaceObject>;
+  readonly baselines: Informer<BaselineObject>;
+}
+
 /**
  * Which namespaces need a look when a report or an admission object changes:
- * a report edited or deleted by someone else is put back, and a report whose
- * image policy, workload policy or gate result an admission object's arrival or departure
- * changes is rewritten (the namespace reconcile does not otherwise run then).
+ * a report edited or deleted by someone else is put back; when one of a
+ * baseline's admission policies or bindings appears or goes, the namespaces it
+ * selects are reconciled again (the namespace reconcile does not otherwise run
+ * then, and a reconcile already under way may have read the cache before), so
+ * their image policy, workload policy and gate results follow. Most of those
+ * reconciles write nothing.
  */
-export function registerReportHandlers(
-  reports: Informer<KubeObject>, admission: readonly Informer<KubeObject>[], enqueueNamespace: (name: string) => void,
-): void {
+export function registerReportHandlers(caches: ReportCaches, operatorNamespace: string, enqueueNamespace: (name: string) => void): void {
   const onReport = (report: KubeObject): void => {
     if (report.metadata.namespace) enqueueNamespace(report.metadata.namespace);
   };
-  reports.addHandlers({ onUpdate: (_, current) => onReport(current), onDelete: onReport });
-  const onAdmission = (object: KubeObject, present: boolean): void => {
-    const baseline = object.metadata.labels?.[BASELINE_LABEL];
-    for (const report of reports.list() as Partial<ReportObject>[]) {
-      const stale = report.results?.some((r) => r.policy === baseline && isAdmissionControl(r.rule as Control)
-        && (r.result === 'pass') !== present);
-      if (stale && report.metadata?.namespace) enqueueNamespace(report.metadata.namespace);
+  caches.reports.addHandlers({ onUpdate: (_, current) => onReport(current), onDelete: onReport });
+  const onAdmission = (object: KubeObject): void => {
+    const baseline = caches.baselines.get(object.metadata.labels?.[BASELINE_LABEL] ?? '');
+    if (!baseline || !caches.reports.hasSynced) return;
+    for (const namespace of caches.namespaces.list()) {
+      if (selects(baseline, namespace, operatorNamespace)) enqueueNamespace(namespace.metadata.name);
     }
   };
-  for (const informer of admission) {
-    informer.addHandlers({ onAdd: (o) => onAdmission(o, true), onUpdate: (_, o) => onAdmission(o, true), onDelete: (o) => onAdmission(o, false) });
-  }
+  for (const informer of caches.admission) informer.addHandlers({ onAdd: onAdmission, onDelete: onAdmission });
 }
