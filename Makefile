@@ -9,6 +9,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DEV_DIR := $(CURDIR)/.dev
 KUBECONFIG ?= $(HOME)/.kube/config
 IMAGE ?= security-baseline-operator:dev
+# The base images of `make image`: local stand-ins made from Debian's archive
+# and the npm registry (hack/image/bases.sh), or the Dockerfile's published ones.
+BASES ?= local
 KUBECTL ?= $(shell command -v kubectl || echo $(DEV_DIR)/bin/kubectl)
 
 .PHONY: help
@@ -60,9 +63,9 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube helm alerting openreports promtool typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube helm alerting openreports promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
-	npm test
+	SBO_TEST_IMAGE=$(IMAGE) npm test
 
 .PHONY: unit
 unit: deps promtool ## the tests that need no cluster
@@ -106,8 +109,12 @@ bench: deps kube openreports ## the benchmarks (N=200 by default; N=1000, N=1000
 	node bench/bench.ts --namespaces $${N:-200} --rate $${RATE:-20} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10}
 
 .PHONY: image
-image: ## build the container image $(IMAGE) (needs a container engine)
-	docker build --build-arg VERSION=$$(node -p 'require("./package.json").version') -t $(IMAGE) .
+image: ## build the container image $(IMAGE) with podman; BASES=local (default: stand-ins made here) or published
+	@BASES=$(BASES) hack/image/build.sh $(IMAGE)
+
+.PHONY: test-image
+test-image: ## the image the cluster tests run: `make image`, or a note why not where podman cannot run at all
+	@hack/image/build.sh --optional $(IMAGE)
 
 .PHONY: deploy
 deploy: ## install everything into the cluster in $$KUBECONFIG (kubectl apply -k config/default)

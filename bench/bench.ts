@@ -15,6 +15,7 @@ import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
 import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
+import { KubeApiError } from '../src/runtime/errors.ts';
 import { KubeClient, type KubeObject } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
@@ -161,8 +162,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const operatorKubeconfig = await kubeconfigFor(dir, server, caPem, OPERATOR_USER);
     const limitKubeconfig = await kubeconfigFor(dir, server, caPem, LIMIT_USER);
 
-    // The API, the baseline, and N namespaces for the operator plus N for the limit program.
+    // The API, the operator's namespace (its revisions live there), the baseline, and N namespaces for the operator plus N for the limit program.
     await applyCrds(admin, 'bench');
+    await client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
+      .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
     await installReports(admin);
     const N = options.namespaces;
     const operatorNamespaces = Array.from({ length: N }, (_, i) => `bench-${run}-${i}`);

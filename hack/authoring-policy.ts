@@ -211,8 +211,13 @@ export function buildAuthoringPolicy(): [Record<string, unknown>, Record<string,
     metadata: { name: AUTHORING_POLICY_NAME, labels },
     spec: {
       failurePolicy: 'Fail',
+      // With the API server's defaults spelt out: matchConstraints is atomic for
+      // server-side apply, so a value without them differs from the stored one,
+      // and a second field manager (`kubectl apply --server-side -k config/default`
+      // after `make install`) would conflict with the first over it.
       matchConstraints: {
-        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] }],
+        matchPolicy: 'Equivalent', namespaceSelector: {}, objectSelector: {},
+        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL], scope: '*' }],
       },
       // Writes that leave the spec alone (the operator's finalizer, labels) cannot grant anything.
       matchConditions: [{ name: 'spec-changes', expression: `request.operation == 'CREATE' || object.spec != oldObject.spec` }],

@@ -9,7 +9,7 @@ import {
   GROUP, KIND, PLURAL, VERSION,
   type Condition, type ConditionType, type DeletionPolicy, type LabelSelector, type LabelSelectorRequirement, type Mode,
   type NetworkPolicyPeer, type NetworkPolicyPort, type PodSecurityLevel, type PodSecuritySpec, type PolicyType,
-  type SecurityBaseline, type SecurityBaselineSpec, type SecurityBaselineStatus, type Subject,
+  type RolloutStrategy, type SecurityBaseline, type SecurityBaselineSpec, type SecurityBaselineStatus, type Subject,
 } from './types.ts';
 
 /** Every property required, at every depth; every array holds at least one element, so item fields are covered too. */
@@ -30,7 +30,8 @@ const POD_SECURITY_LEVELS = everyMember<PodSecurityLevel>()(['privileged', 'base
 const OPERATORS = everyMember<LabelSelectorRequirement['operator']>()(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 const PROTOCOLS = everyMember<NonNullable<NetworkPolicyPort['protocol']>>()(['TCP', 'UDP', 'SCTP']);
 const SUBJECT_KINDS = everyMember<Subject['kind']>()(['User', 'Group', 'ServiceAccount']);
-const CONDITION_TYPES = everyMember<ConditionType>()(['Ready', 'Progressing', 'Degraded', 'Conflict']);
+const CONDITION_TYPES = everyMember<ConditionType>()(['Ready', 'Progressing', 'Degraded', 'Conflict', 'RolloutHalted']);
+const STRATEGIES = everyMember<RolloutStrategy>()(['Immediate', 'Progressive']);
 const CONDITION_STATUSES = everyMember<Condition['status']>()(['True', 'False', 'Unknown']);
 
 const selector: DeepRequired<LabelSelector> = {
@@ -50,6 +51,10 @@ const exampleSpec: DeepRequired<SecurityBaselineSpec> = {
   mode: 'Enforce',
   priority: 0,
   deletionPolicy: 'Delete',
+  paused: false,
+  revisionHistoryLimit: 10,
+  // Not a valid rollout: a step sets one of namespaces and percent.
+  rollout: { strategy: 'Progressive', canarySelector: selector, steps: [{ namespaces: 1, percent: 100, pauseSeconds: 60 }], maxFailures: 1 },
   networkPolicy: {
     defaultDeny: ['Ingress', 'Egress'],
     allowDNS: true,
@@ -74,6 +79,9 @@ const exampleSpec: DeepRequired<SecurityBaselineSpec> = {
 };
 
 const exampleStatus: DeepRequired<SecurityBaselineStatus> = {
+  currentRevision: 'tenants-0123456789',
+  updateRevision: 'tenants-abcdef0123',
+  rollout: { revision: 'tenants-abcdef0123', step: 0, stepCompletedAt: '2026-01-01T00:00:00Z', updated: 1, pending: 0, held: 0 },
   observedGeneration: 1,
   conditions: [{
     type: 'Ready', status: 'True', reason: 'AllNamespacesCompliant', message: '1/1 namespaces compliant',
@@ -86,6 +94,7 @@ const RULES = ['spec.networkPolicy.ingress[]', 'spec.networkPolicy.egress[]', 's
 const PEERS = RULES.map((rule) => `${rule}.${rule.endsWith('ingress[]') ? 'from' : 'to'}[]`);
 const SELECTORS = [
   'spec.namespaceSelector',
+  'spec.rollout.canarySelector',
   'spec.networkPolicy.podPolicies[].podSelector',
   ...PEERS.flatMap((peerPath) => [`${peerPath}.podSelector`, `${peerPath}.namespaceSelector`]),
 ];
@@ -103,6 +112,7 @@ const MAP_PATHS = [
 /** Where the schema lists exactly the members of a TypeScript union. */
 const ENUMS: Record<string, readonly string[]> = {
   'spec.mode': MODES,
+  'spec.rollout.strategy': STRATEGIES,
   'spec.deletionPolicy': DELETION_POLICIES,
   'spec.networkPolicy.defaultDeny[]': POLICY_TYPES,
   'spec.podSecurity.enforce': POD_SECURITY_LEVELS,
@@ -120,6 +130,10 @@ const DEFAULTS: Record<string, unknown> = {
   'spec.mode': 'Enforce' satisfies Mode,
   'spec.priority': 0 satisfies SecurityBaselineSpec['priority'],
   'spec.deletionPolicy': 'Delete' satisfies DeletionPolicy,
+  'spec.paused': false satisfies SecurityBaselineSpec['paused'],
+  'spec.revisionHistoryLimit': 10 satisfies SecurityBaselineSpec['revisionHistoryLimit'],
+  'spec.rollout.strategy': 'Immediate' satisfies RolloutStrategy,
+  'spec.rollout.maxFailures': 1 satisfies NonNullable<SecurityBaselineSpec['rollout']>['maxFailures'],
   'spec.podSecurity.version': 'latest' satisfies PodSecuritySpec['version'],
 };
 
@@ -241,7 +255,10 @@ describe('crds/securitybaseline.yaml', () => {
     expect(version?.subresources?.status).toEqual({});
     expect(version?.additionalPrinterColumns?.map((c) => [c.name, c.jsonPath])).toEqual([
       ['Mode', '.spec.mode'],
+      ['Revision', '.status.updateRevision'],
       ['Selected', '.status.namespaces.selected'],
+      ['Updated', '.status.rollout.updated'],
+      ['Halted', '.status.conditions[?(@.type=="RolloutHalted")].status'],
       ['Compliant', '.status.namespaces.compliant'],
       ['Ready', '.status.conditions[?(@.type=="Ready")].status'],
       ['Age', '.metadata.creationTimestamp'],

@@ -12,7 +12,8 @@ export type Mode = 'Enforce' | 'Audit';
 export type DeletionPolicy = 'Delete' | 'Orphan';
 export type PolicyType = 'Ingress' | 'Egress';
 export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflict';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflict' | 'RolloutHalted';
+export type RolloutStrategy = 'Immediate' | 'Progressive';
 
 /** metav1.LabelSelector; `{}` selects every namespace that is not excluded. */
 export interface LabelSelector {
@@ -150,12 +151,33 @@ export interface LoggingSpec {
   flow: LoggingFlowSpec;
 }
 
+/** One step of a Progressive rollout: how many namespaces have moved by its end (exactly one of the two). */
+export interface RolloutStep {
+  namespaces?: number;
+  percent?: number;
+  /** Wait after the step's namespaces have moved. */
+  pauseSeconds?: number;
+}
+
+export interface RolloutSpec {
+  strategy?: RolloutStrategy;
+  /** These namespaces move first. */
+  canarySelector?: LabelSelector;
+  steps?: RolloutStep[];
+  /** Halt once this many namespaces fail pre-flight or fail to apply. */
+  maxFailures?: number;
+}
+
 export interface SecurityBaselineSpec {
   namespaceSelector: LabelSelector;
   excludeNamespaces?: string[];
   mode?: Mode;
   priority?: number;
   deletionPolicy?: DeletionPolicy;
+  /** No namespace moves to a new revision while true; drift correction goes on. */
+  paused?: boolean;
+  revisionHistoryLimit?: number;
+  rollout?: RolloutSpec;
   networkPolicy?: NetworkPolicySpec;
   resourceQuota?: ResourceQuotaSpec;
   limitRange?: LimitRangeSpec;
@@ -184,7 +206,21 @@ export interface NamespaceCounts {
   failed: number;
 }
 
+export interface RolloutStatus {
+  /** The updateRevision this progress is about. */
+  revision?: string;
+  step?: number;
+  /** When the current step's namespaces had all moved (its pause counts from here). */
+  stepCompletedAt?: string;
+  updated?: number;
+  pending?: number;
+  held?: number;
+}
+
 export interface SecurityBaselineStatus {
+  currentRevision?: string;
+  updateRevision?: string;
+  rollout?: RolloutStatus;
   observedGeneration?: number;
   conditions?: Condition[];
   namespaces?: NamespaceCounts;

@@ -116,7 +116,7 @@ export async function podSecurityWarnings(client: KubeClient, namespace: string,
   const warnings: string[] = [];
   await client.request('patch', HttpMethod.PATCH, resourcePath(NAMESPACES, undefined, namespace), {
     query: { dryRun: 'All', fieldManager: 'security-baseline-cli' },
-    body: { metadata: { labels } }, contentType: 'application/merge-patch+json', warnings,
+    body: { metadata: { labels } }, contentType: 'application/merge-patch+json', onWarnings: (received) => warnings.push(...received),
   });
   return warnings;
 }

@@ -1,6 +1,6 @@
 // `explain NAMESPACE`: one screen on one namespace — which baselines select it
-// (and which do not, and why), at which generation each was applied, the
-// revision and exceptions (placeholders until issues 12 and 13), and why it is
+// (and which do not, and why), the revision of each the namespace is at, its
+// exceptions (a placeholder until issue 13), and why it is
 // not compliant: its compliance report's failing results, the baselines'
 // conditions, and the namespace's recent Warning Events.
 import { parseArgs } from 'node:util';
@@ -19,8 +19,9 @@ import { NOT_YET, whyNotReady } from './status.ts';
 interface BaselineView {
   name: string;
   mode: string;
-  generation: number;
-  applied: number | null;
+  /** The baseline's update revision, which every namespace moves to. */
+  updateRevision: string;
+  applied: string | null;
   revision: string;
   exceptions: string;
   state: string;
@@ -37,12 +38,12 @@ export function whyNotSelected(baseline: BaselineObject, namespace: NamespaceObj
 }
 
 export const runExplain: Command = {
-  summary: 'explain one namespace: which baselines, at which generation, and why it is not compliant',
+  summary: 'explain one namespace: which baselines, at which revision, and why it is not compliant',
   usage: `Usage: PROGRAM explain NAMESPACE [-o json|yaml]
 
 For the namespace in the cluster in KUBECONFIG: the baselines that select it
-(mode, generation, the generation applied there, revision and exceptions —
-"-" until the API has them) and those that do not, with why; its Pod Security
+(mode, the revision the namespace is at and the baseline's update revision,
+exceptions — "-" until the API has them) and those that do not, with why; its Pod Security
 labels; why it is not compliant, from its compliance report (when the
 OpenReports CRD is installed), the baselines' conditions and its recent
 Warning Events.
@@ -70,19 +71,19 @@ ${OPERATOR_NAMESPACE_HELP}
     const applied = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
     const selecting = baselines.filter((b) => !isDeleting(b) && selects(b, namespace, operatorNamespace));
     const views: BaselineView[] = selecting.map((b) => {
-      const generation = b.metadata.generation ?? 0;
+      const update = b.status?.updateRevision ?? NOT_YET;
       const at = applied[b.metadata.name];
       const mode = b.spec.mode ?? 'Enforce';
       const state = mode === 'Audit' ? 'Audit: reports only, applies nothing'
-        : at === undefined ? 'never applied here' : at === generation ? 'applied at its current generation' : `applied at generation ${at}, not yet at ${generation}`;
-      return { name: b.metadata.name, mode, generation, applied: at ?? null, revision: NOT_YET, exceptions: NOT_YET, state };
+        : at === undefined ? 'never applied here' : at === update ? 'at its update revision' : `at revision ${at}, not yet at ${update} (rolling out, paused or held)`;
+      return { name: b.metadata.name, mode, updateRevision: update, applied: at ?? null, revision: at ?? NOT_YET, exceptions: NOT_YET, state };
     });
     const notSelecting = baselines.filter((b) => !selecting.includes(b))
       .map((b) => ({ name: b.metadata.name, why: isDeleting(b) ? 'being deleted' : whyNotSelected(b, namespace, operatorNamespace) ?? '' }));
     const failing = (report?.results ?? []).filter((r) => r.result !== 'pass');
     const reasons = [
       ...failing.map((r) => `${r.policy} ${r.rule}: ${r.result}: ${r.message}`),
-      ...views.filter((v) => v.mode === 'Enforce' && v.applied !== v.generation).map((v) => `${v.name}: ${v.state}`),
+      ...views.filter((v) => v.mode === 'Enforce' && v.applied !== v.updateRevision).map((v) => `${v.name}: ${v.state}`),
       ...selecting.map((b) => ({ b, why: whyNotReady(b) })).filter(({ why }) => why && why.includes(name)).map(({ b, why }) => `${b.metadata.name}: ${why}`),
     ];
     const warnings = events.filter((e) => (e as { type?: string }).type === 'Warning').slice(0, 5)
@@ -102,7 +103,7 @@ ${OPERATOR_NAMESPACE_HELP}
     }
     let out = `namespace ${name}: ${selecting.length === 0 ? 'no baseline selects it' : compliant ? 'compliant' : 'NOT compliant'}\n\n`;
     out += 'baselines selecting it:\n';
-    out += views.length === 0 ? '  (none)\n' : views.map((v) => `  ${v.name}  ${v.mode}  generation ${v.generation}  revision ${v.revision}  exceptions ${v.exceptions}  — ${v.state}\n`).join('');
+    out += views.length === 0 ? '  (none)\n' : views.map((v) => `  ${v.name}  ${v.mode}  revision ${v.revision}  exceptions ${v.exceptions}  — ${v.state}\n`).join('');
     if (notSelecting.length > 0) out += `not selecting it:\n${notSelecting.map((n) => `  ${n.name} — ${n.why}\n`).join('')}`;
     out += `Pod Security: ${Object.entries(podSecurity).map(([k, v]) => `${k.slice(POD_SECURITY_LABEL_PREFIX.length)}=${v}`).join(' ') || '(no labels)'}\n`;
     out += `report: ${report ? Object.entries(report.summary).map(([k, v]) => `${v} ${k}`).join(', ') : 'none (no OpenReports CRD, or not written yet)'}\n`;

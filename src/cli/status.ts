@@ -1,8 +1,7 @@
 // `status [BASELINE]`: the baselines as the cluster reports them — mode,
 // namespace counts, readiness and why not — and, for one baseline, each
-// namespace it selects with the generation applied there and its report.
-// Revisions (issue 12) and exceptions (issue 13) get their columns here once
-// the API has them; until then they show "-".
+// namespace it selects with the revision it is at and its report. Exceptions
+// (issue 13) get their column here once the API has them; until then "-".
 import { parseArgs } from 'node:util';
 import { APPLIED_ANNOTATION } from '../api/constants.ts';
 import type { Condition } from '../api/types.ts';
@@ -14,7 +13,7 @@ import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.
 import type { Command } from './command.ts';
 import { formatData, parseFormat, print, table, UsageError } from './output.ts';
 
-/** Not in the API yet: issue 12 (revisions) and issue 13 (exceptions) fill these. */
+/** Not in the API yet: issue 13 (exceptions) fills these; also a revision not reported yet. */
 export const NOT_YET = '-';
 
 export function condition(baseline: BaselineObject, type: Condition['type']): Condition | undefined {
@@ -40,9 +39,9 @@ export const runStatus: Command = {
 Without BASELINE: one line per SecurityBaseline in the cluster in KUBECONFIG:
 mode, selected and compliant namespaces, readiness, and why it is not ready.
 With BASELINE: its conditions, and one line per namespace it selects with the
-generation applied there (the security.baseline.dev/applied annotation) and
+revision it is at (the security.baseline.dev/applied annotation) and
 the namespace's compliance report when the OpenReports CRD is installed.
-Revision and exception columns show "-" until the API has them.
+The exceptions column shows "-" until the API has them.
 
 Options:
 ${OPERATOR_NAMESPACE_HELP}
@@ -61,7 +60,7 @@ ${OPERATOR_NAMESPACE_HELP}
     const [name] = positionals;
     if (!name) {
       const rows = baselines.map((b) => ({
-        name: b.metadata.name, mode: b.spec.mode ?? 'Enforce', generation: b.metadata.generation ?? 0, revision: NOT_YET, exceptions: NOT_YET,
+        name: b.metadata.name, mode: b.spec.mode ?? 'Enforce', generation: b.metadata.generation ?? 0, revision: b.status?.updateRevision ?? NOT_YET, exceptions: NOT_YET,
         namespaces: b.status?.namespaces ?? { selected: 0, compliant: 0, drifted: 0, failed: 0 },
         ready: condition(b, 'Ready')?.status ?? 'Unknown', why: whyNotReady(b),
       }));
@@ -83,24 +82,25 @@ ${OPERATOR_NAMESPACE_HELP}
       const results = report?.results?.filter((r) => r.policy === name) ?? [];
       const notPassing = results.filter((r) => r.result !== 'pass').map((r) => `${r.rule} ${r.result}: ${r.message}`);
       return {
-        namespace: ns.metadata.name, applied: applied ?? null, revision: NOT_YET, exceptions: NOT_YET,
+        namespace: ns.metadata.name, revision: applied ?? null, upToDate: applied !== undefined && applied === baseline.status?.updateRevision, exceptions: NOT_YET,
         report: report ? `${results.filter((r) => r.result === 'pass').length}/${results.length} pass` : NOT_YET, notPassing,
       };
     }));
     const detail = {
       name, mode: baseline.spec.mode ?? 'Enforce', generation: baseline.metadata.generation ?? 0, observedGeneration: baseline.status?.observedGeneration,
-      revision: NOT_YET, exceptions: NOT_YET, namespaces: baseline.status?.namespaces, conditions: baseline.status?.conditions ?? [], selected: rows,
+      updateRevision: baseline.status?.updateRevision, currentRevision: baseline.status?.currentRevision, exceptions: NOT_YET, namespaces: baseline.status?.namespaces, conditions: baseline.status?.conditions ?? [], selected: rows,
     };
     if (format !== 'table') {
       await print(formatData(detail, format));
       return 0;
     }
     const counts = baseline.status?.namespaces;
-    let out = `baseline ${name}: ${detail.mode}, generation ${detail.generation} (observed ${detail.observedGeneration ?? 'never'}), revision ${NOT_YET}\n`
+    let out = `baseline ${name}: ${detail.mode}, generation ${detail.generation} (observed ${detail.observedGeneration ?? 'never'}), `
+      + `revision ${detail.updateRevision ?? NOT_YET} (namespaces were at ${detail.currentRevision ?? NOT_YET} when its rollout began)\n`
       + `namespaces: ${counts ? `${counts.selected} selected, ${counts.compliant} compliant, ${counts.drifted} drifted, ${counts.failed} failed` : 'no status yet'}\n`;
     for (const c of detail.conditions) out += `  ${c.type.padEnd(11)} ${c.status.padEnd(5)} ${c.reason}: ${c.message}\n`;
-    out += '\n' + table(['NAMESPACE', 'APPLIED', 'REVISION', 'EXCEPTIONS', 'REPORT', 'NOT PASSING'],
-      rows.map((r) => [r.namespace, r.applied === null ? 'never' : `generation ${r.applied}`, r.revision, r.exceptions, r.report, r.notPassing.join('; ')]));
+    out += '\n' + table(['NAMESPACE', 'REVISION', 'UP TO DATE', 'EXCEPTIONS', 'REPORT', 'NOT PASSING'],
+      rows.map((r) => [r.namespace, r.revision ?? 'never applied', r.upToDate ? 'yes' : 'no', r.exceptions, r.report, r.notPassing.join('; ')]));
     await print(out);
     return 0;
   },

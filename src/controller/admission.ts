@@ -6,16 +6,27 @@ import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
+import { admissionByRevision, type RevisionContent } from '../resources/revision.ts';
+import type { SecurityBaseline } from '../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
 import { clusterManagedKind } from './kinds.ts';
 
-/** The policies and bindings the baseline wants; in Audit mode they warn instead of refusing (see validationActions). */
-export function desiredAdmissionObjects(baseline: BaselineObject, operatorNamespace: string): DesiredObject[] {
+/**
+ * The policies and bindings the baseline wants (in Audit mode they warn instead
+ * of refusing: see validationActions); while namespaces are still at `older`
+ * revisions, theirs too.
+ */
+export function desiredAdmissionObjects(
+  baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
+): DesiredObject[] {
+  const build = (at: SecurityBaseline) => [
+    ...buildImagePolicy(at, operatorNamespace), ...buildWorkloadPolicy(at, operatorNamespace), ...buildAdmissionGate(at, operatorNamespace),
+  ];
   // Policies before bindings, so a binding never waits for its policy.
-  return [...buildImagePolicy(baseline, operatorNamespace), ...buildWorkloadPolicy(baseline, operatorNamespace),
-    ...buildAdmissionGate(baseline, operatorNamespace)] as unknown as DesiredObject[];
+  const objects = admissionByRevision(baseline, build, older);
+  return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
 }
 
 function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObject[] {
@@ -27,11 +38,13 @@ function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObj
  * Applies what differs and deletes what is no longer wanted. Returns the
  * first problem, for the baseline's Degraded condition, or undefined.
  */
-export async function reconcileAdmission(ctx: ControllerContext, baseline: BaselineObject): Promise<Problem | undefined> {
+export async function reconcileAdmission(
+  ctx: ControllerContext, baseline: BaselineObject, older: readonly { name: string; content: RevisionContent }[],
+): Promise<Problem | undefined> {
   const name = baseline.metadata.name;
   let desired: DesiredObject[];
   try {
-    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace);
+    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace, older);
   } catch (error) {
     if (error instanceof SpecError) return { state: 'failed', reason: 'InvalidSpec', message: error.message };
     throw error;

@@ -5,6 +5,7 @@ import { API_VERSION, KIND, type SecurityBaseline } from '../api/types.ts';
 import type { EventRecorder, InvolvedObject } from '../runtime/events.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { Rollouts } from './rollouts.ts';
 import type { BaselineStatusTracker } from './status.ts';
 import type { CachedWriter } from './writer.ts';
 
@@ -42,6 +43,9 @@ export interface ControllerContext {
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
   readonly clusterRoles: Informer<KubeObject>;
+  /** The baselines' ControllerRevisions, in the operator's namespace. */
+  readonly revisions: Informer<KubeObject>;
+  readonly rollouts: Rollouts;
   readonly managed: ManagedCaches;
   /** The cluster-scoped managed kinds (admission policies and bindings). */
   readonly clusterManaged: ManagedCaches;

@@ -7,6 +7,10 @@ import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
+/** The revisions of the baselines, in the operator's namespace. */
+export const CONTROLLER_REVISIONS: ResourceType = { apiVersion: 'apps/v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true };
+/** Read by pre-flight: the images of a namespace's pods. */
+export const PODS: ResourceType = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 export const CLUSTER_ROLES: ResourceType = { apiVersion: RBAC_API_VERSION, kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
 
 /** The namespaced kinds a baseline creates; each gets one label-filtered informer. */

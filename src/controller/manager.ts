@@ -20,10 +20,12 @@ import { reconcileBaseline } from './baseline.ts';
 import type { BaselineObject, ControllerContext, ManagedCaches, NamespaceObject } from './context.ts';
 import { registerEventHandlers } from './eventkeys.ts';
 import {
-  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, REPORTS, kindKey,
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, MANAGED_KINDS, NAMESPACES,
+  OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
 import { registerReportHandlers } from './reports.ts';
 import { reconcileNamespace } from './namespace.ts';
+import { Rollouts } from './rollouts.ts';
 import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
 import { CachedWriter } from './writer.ts';
 
@@ -80,6 +82,8 @@ export class Manager {
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #baselines: Informer<BaselineObject>;
   readonly #clusterRoles: Informer<KubeObject>;
+  readonly #revisions: Informer<KubeObject>;
+  readonly #rollouts: Rollouts;
   /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
   readonly #authoring: Informer<KubeObject>[];
   readonly #managed = new Map<string, Informer<KubeObject>>();
@@ -99,11 +103,12 @@ export class Manager {
     this.#options = options;
     const { client, metrics } = options;
     const logger = this.#logger = options.logger;
-    const informer = <T extends KubeObject>(type: ResourceType, extra: { labelSelector?: string; fieldSelector?: string; transform?: (o: T) => T } = {}) =>
+    const informer = <T extends KubeObject>(type: ResourceType, extra: { namespace?: string; labelSelector?: string; fieldSelector?: string; transform?: (o: T) => T } = {}) =>
       new Informer<T>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
     this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: slimNamespace });
     this.#baselines = informer<BaselineObject>(BASELINES);
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
+    this.#revisions = informer(CONTROLLER_REVISIONS, { namespace: options.operatorNamespace, labelSelector: MANAGED_SELECTOR });
     this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
       .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
     for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
@@ -137,6 +142,7 @@ export class Manager {
     });
     const statusIntervalMs = options.statusIntervalMs ?? 1_000;
     this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs), statusIntervalMs);
+    this.#rollouts = new Rollouts((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs));
 
     registerEventHandlers({
       namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
@@ -150,6 +156,14 @@ export class Manager {
     }, options.operatorNamespace, (name) => this.#enqueueNamespace(name));
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => {
+      metrics.rolloutNamespaces.reset();
+      metrics.rolloutHalted.reset();
+      for (const baseline of this.#baselines.list()) {
+        const plan = this.#rollouts.lastPlan(baseline.metadata.name);
+        if (!plan) continue;
+        for (const state of ['updated', 'pending', 'held'] as const) metrics.rolloutNamespaces.set({ baseline: baseline.metadata.name, state }, plan.status[state]);
+        metrics.rolloutHalted.set({ baseline: baseline.metadata.name }, plan.halted ? 1 : 0);
+      }
       metrics.namespaces.reset();
       for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), this.#namespaces.list(), options.operatorNamespace)) {
         for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
@@ -174,7 +188,8 @@ export class Manager {
     return {
       client, logger, managed, clusterManaged, reports, operatorNamespace,
       writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles,
+      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, revisions: this.#revisions,
+      rollouts: this.#rollouts,
       recorder: this.#recorder,
       tracker: this.#tracker,
       authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
@@ -242,8 +257,8 @@ export class Manager {
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
     return [
-      this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values(),
-      ...this.#context.reports.all(),
+      this.#namespaces, this.#baselines, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
+      ...this.#clusterManaged.values(), ...this.#context.reports.all(),
     ];
   }
 

@@ -11,6 +11,7 @@
 // pruned per the baseline's deletionPolicy.
 import { APPLIED_ANNOTATION, BASELINE_LABEL } from '../api/constants.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject, type ObjectIdentity } from '../resources/index.ts';
+import { atRevision, revisionContent as revisionContentOf } from '../resources/revision.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { KubeObject } from '../runtime/kube.ts';
@@ -18,6 +19,8 @@ import { formatApplied, ownedNamespaceKeys, parseApplied } from './applied.ts';
 import { reportAudit } from './audit.ts';
 import { namespaceRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
+import { preflight } from './preflight.ts';
+import { revisionContent } from './revisions.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
 import { reconcileReport } from './reports.ts';
 import { isAlwaysExcluded, isDeleting, selects } from './selection.ts';
@@ -79,11 +82,21 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const selecting = baselines.filter((b) => !isDeleting(b) && selects(b, namespace, ctx.operatorNamespace));
   const selectingNames = new Set(selecting.map((b) => b.metadata.name));
   const enforcing = selecting.filter((b) => (b.spec.mode ?? 'Enforce') === 'Enforce');
+  const appliedBefore = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
+  // The revision of each Enforce baseline this namespace is to be at: it moves only as the rollout permits and pre-flight allows.
+  const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name])] as const)));
+  const placed = (b: BaselineObject): Placement => placements.get(b.metadata.name) as Placement;
   const info = { name, labels: namespace.metadata.labels ?? {} };
-  const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(b, info)]));
-  const desired = composeDesired(enforcing.map((b) => builds.get(b.metadata.name) as BaselineBuild));
+  const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(placements.get(b.metadata.name)?.baseline ?? b, info)]));
+  // A baseline whose revision is not stored contributes nothing and loses nothing: its objects stay as they are.
+  const frozen = new Set(enforcing.filter((b) => placed(b).frozen).map((b) => b.metadata.name));
+  const desired = composeDesired(enforcing.filter((b) => !frozen.has(b.metadata.name)).map((b) => builds.get(b.metadata.name) as BaselineBuild));
 
   const problems = new Problems();
+  for (const b of enforcing) {
+    const { frozen: problem } = placed(b);
+    if (problem) problems.note(b.metadata.name, problem);
+  }
   for (const { baseline, error } of desired.errors) problems.note(baseline, { state: 'failed', reason: 'InvalidSpec', message: error.message });
   for (const conflict of desired.conflicts) {
     problems.note(conflict.baseline, {
@@ -94,10 +107,10 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   }
 
   const live = liveManagedObjects(ctx, name);
-  const appliedBefore = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
-  const atThisSpec = (baseline: BaselineObject): boolean => {
-    const generation = baseline.metadata.generation ?? 0;
-    return appliedBefore[baseline.metadata.name] === generation || ctx.tracker.outcome(baseline.metadata.name, name)?.generation === generation;
+  // Already at the revision it is to be at (known from the annotation, or from an earlier reconcile of this process).
+  const atThisRevision = (baseline: BaselineObject): boolean => {
+    const { target } = placed(baseline);
+    return appliedBefore[baseline.metadata.name] === target || ctx.tracker.outcome(baseline.metadata.name, name)?.revision === target;
   };
   const enforcingByName = new Map(enforcing.map((b) => [b.metadata.name, b]));
   let writes = 0;
@@ -116,7 +129,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
         cached: live.get(objectKey(object)),
         about: namespaceRef(namespace),
         eventPrefix: `baseline ${baseline}: `,
-        appliedBefore: atThisSpec(enforcingByName.get(baseline) as BaselineObject),
+        appliedBefore: atThisRevision(enforcingByName.get(baseline) as BaselineObject),
       });
       if (result.outcome === 'refused') problems.note(baseline, result.problem, object);
       if (result.outcome === 'applied') {
@@ -128,15 +141,15 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     }
   }));
 
-  writes += await prune(ctx, live, desired.objects, new Set(desired.errors.map((e) => e.baseline)), selecting, problems);
+  writes += await prune(ctx, live, desired.objects, new Set([...desired.errors.map((e) => e.baseline), ...frozen]), selecting, problems);
 
-  // The namespace itself: Pod Security labels and the applied annotation, in one apply.
-  const applied: Record<string, number> = {};
+  // The namespace itself: Pod Security labels and the applied annotation (the revision of each baseline), in one apply.
+  const applied: Record<string, string> = {};
   for (const baseline of enforcing) {
     const problem = problems.of(baseline.metadata.name);
-    if (!problem || problem.state === 'conflict') applied[baseline.metadata.name] = baseline.metadata.generation ?? 0;
-    // Applied once, then broken: stays open for the admission gate.
-    else if (appliedBefore[baseline.metadata.name] !== undefined) applied[baseline.metadata.name] = appliedBefore[baseline.metadata.name] as number;
+    if (!problem || problem.state === 'conflict') applied[baseline.metadata.name] = placed(baseline).target;
+    // Applied once, then broken (or not movable): stays as it was, and open for the admission gate.
+    else if (appliedBefore[baseline.metadata.name] !== undefined) applied[baseline.metadata.name] = appliedBefore[baseline.metadata.name] as string;
   }
   try {
     const leaving = Object.keys(appliedBefore).filter((baseline) => !enforcingByName.has(baseline)).map((baseline) => ctx.baselines.get(baseline));
@@ -153,9 +166,12 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
 
   for (const baseline of enforcing) {
     const problem = problems.of(baseline.metadata.name);
+    const placement = placed(baseline);
     ctx.tracker.setOutcome(baseline.metadata.name, name, {
-      state: problem?.state ?? 'compliant', generation: baseline.metadata.generation ?? 0, reason: problem?.reason, message: problem?.message,
+      state: problem?.state ?? 'compliant', generation: baseline.metadata.generation ?? 0, revision: placement.target,
+      reason: problem?.reason, message: problem?.message,
     });
+    reportPlacement(ctx, baseline, name, placement, problem);
     if (problem?.state === 'failed') {
       void ctx.recorder.event(namespaceRef(namespace), 'Warning', problem.reason, `baseline ${baseline.metadata.name}: ${problem.message}`);
     }
@@ -169,6 +185,60 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
 
   if (problems.retriable !== undefined) throw problems.retriable;
   return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });
+}
+
+/** Which revision of `baseline` the namespace is to be at, and the baseline as at that revision. */
+interface Placement {
+  readonly baseline: BaselineObject;
+  readonly target: string;
+  /** Why pre-flight kept the namespace at its revision. */
+  readonly held?: string;
+  /** The revision is not stored: the baseline's objects here are left as they are. */
+  readonly frozen?: Problem;
+}
+
+/**
+ * A namespace with no revision of the baseline yet gets the update revision (the
+ * current one while the baseline is paused); one at another revision moves to
+ * the update revision when the rollout permits it and pre-flight finds nothing
+ * it would refuse, or (Immediate) in any case, with the findings reported.
+ */
+async function place(ctx: ControllerContext, namespace: NamespaceObject, baseline: BaselineObject, at: string | undefined): Promise<Placement> {
+  const plan = ctx.rollouts.planFor(baseline);
+  const update = plan.updateRevision;
+  const stayAt = (revision: string, held?: string): Placement => {
+    const content = revisionContent(ctx, revision);
+    if (content) return { baseline: atRevision(baseline, content), target: revision, ...(held ? { held } : {}) };
+    return {
+      baseline, target: revision, ...(held ? { held } : {}),
+      frozen: {
+        state: 'failed', reason: 'RevisionUnavailable',
+        message: `this namespace is at revision ${revision}, which is not stored (ControllerRevision ${ctx.operatorNamespace}/${revision}); its objects are left as they are until it moves to ${update}`,
+      },
+    };
+  };
+  const known = at !== undefined && !at.startsWith('generation-');
+  if (!known) {
+    const current = plan.paused ? plan.currentRevision : undefined;
+    return current && current !== update && revisionContent(ctx, current) ? stayAt(current) : { baseline, target: update };
+  }
+  if (at === update) return { baseline, target: update };
+  if (!plan.permits(namespace.metadata.name)) return stayAt(at);
+
+  const findings = await preflight(ctx, namespace.metadata.name, revisionContent(ctx, at), revisionContentOf(baseline.spec));
+  if (findings.length === 0) return { baseline, target: update };
+  const why = findings.map((finding) => finding.message).join('; ');
+  void ctx.recorder.event(namespaceRef(namespace), 'Warning', 'PreflightFailed', `baseline ${baseline.metadata.name}: `
+    + `${plan.holdOnFindings ? 'held at' : 'moved anyway from'} revision ${at}, not ${update}: ${why}`);
+  return plan.holdOnFindings ? stayAt(at, why) : { baseline, target: update };
+}
+
+/** Tells the rollout where this namespace stands for the baseline. */
+function reportPlacement(ctx: ControllerContext, baseline: BaselineObject, namespace: string, placement: Placement, problem: Problem | undefined): void {
+  const name = baseline.metadata.name;
+  if (placement.held) ctx.rollouts.hold(name, namespace, placement.held);
+  else if (placement.target === ctx.rollouts.planFor(baseline).updateRevision && problem?.state === 'failed') ctx.rollouts.fail(name, namespace, problem.message);
+  else ctx.rollouts.settle(name, namespace);
 }
 
 function liveManagedObjects(ctx: ControllerContext, namespace: string): Map<string, KubeObject> {
@@ -216,7 +286,7 @@ async function prune(
  * dropping them from the operator's apply leaves them in place.
  */
 async function applyNamespace(
-  ctx: ControllerContext, namespace: NamespaceObject, labels: Record<string, string>, applied: Record<string, number>,
+  ctx: ControllerContext, namespace: NamespaceObject, labels: Record<string, string>, applied: Record<string, string>,
   leaving: readonly (BaselineObject | undefined)[],
 ): Promise<number> {
   const owned = ownedNamespaceKeys(namespace);

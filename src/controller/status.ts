@@ -11,6 +11,8 @@ export interface NamespaceOutcome {
   readonly state: NamespaceState;
   /** The baseline generation the namespace was reconciled against. */
   readonly generation: number;
+  /** The revision of the baseline the namespace was reconciled to (Enforce mode). */
+  readonly revision?: string;
   /** For failed and conflict: a machine-readable reason and a message for people. */
   readonly reason?: string;
   readonly message?: string;
@@ -38,6 +40,15 @@ export class BaselineStatusTracker {
     this.statusIntervalMs = statusIntervalMs;
   }
 
+  /** Whether it is time to look at the namespaces pre-flight held again (at most once per interval); notes that it is. */
+  dueForRecheck(baseline: string, now = Date.now(), intervalMs = 30_000): boolean {
+    if (now - (this.#lastRecheck.get(baseline) ?? -Infinity) < intervalMs) return false;
+    this.#lastRecheck.set(baseline, now);
+    return true;
+  }
+
+  readonly #lastRecheck = new Map<string, number>();
+
   /** Milliseconds until the baseline's status may be written again (0: now). */
   untilNextWrite(baseline: string, now = Date.now()): number {
     return Math.max(0, (this.#lastWrite.get(baseline) ?? -Infinity) + this.statusIntervalMs - now);
@@ -53,7 +64,7 @@ export class BaselineStatusTracker {
     if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
     const previous = outcomes.get(namespace);
     outcomes.set(namespace, outcome);
-    if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation
+    if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation || previous.revision !== outcome.revision
       || previous.reason !== outcome.reason || previous.message !== outcome.message) {
       this.#onChange(baseline);
     }
@@ -72,6 +83,7 @@ export class BaselineStatusTracker {
     this.#outcomes.delete(baseline);
     this.#baselineProblems.delete(baseline);
     this.#lastWrite.delete(baseline);
+    this.#lastRecheck.delete(baseline);
   }
 
   /** A problem of the baseline itself, not of a namespace (its admission policies); undefined clears it. */

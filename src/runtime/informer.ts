@@ -32,6 +32,8 @@ export interface InformerOptions<T extends KubeObject> {
   readonly client: KubeClient;
   readonly type: ResourceType;
   readonly labelSelector?: string;
+  /** Only this namespace's objects, for a namespaced kind. */
+  readonly namespace?: string;
   /** Such as `metadata.name=x`, to watch one object. */
   readonly fieldSelector?: string;
   /** Shrinks objects before they are stored (drop what no reader needs). */
@@ -155,8 +157,8 @@ export class Informer<T extends KubeObject> {
 
   /** Lists everything, replaces the store, tells handlers the difference; returns the list's resourceVersion. */
   async #relist(): Promise<string> {
-    const { client, type, labelSelector, fieldSelector, transform } = this.#options;
-    const listed = await client.list<T>(type, { labelSelector, fieldSelector });
+    const { client, type, namespace, labelSelector, fieldSelector, transform } = this.#options;
+    const listed = await client.list<T>(type, { namespace, labelSelector, fieldSelector });
     const seen = new Set<string>();
     for (const raw of listed.items) {
       const object = transform ? transform(raw) : raw;
@@ -177,7 +179,7 @@ export class Informer<T extends KubeObject> {
 
   /** Runs one watch until it ends; returns the last resourceVersion seen and how it ended. */
   #watch(fromVersion: string): Promise<{ resourceVersion: string; error: unknown }> {
-    const { client, type, labelSelector, fieldSelector, transform } = this.#options;
+    const { client, type, namespace, labelSelector, fieldSelector, transform } = this.#options;
     let resourceVersion = fromVersion;
     return new Promise((resolve) => {
       const onEvent = (event: WatchEvent<T>): void => {
@@ -202,6 +204,7 @@ export class Informer<T extends KubeObject> {
       };
       this.#stopWatch = client.watch<T>(type, {
         resourceVersion: fromVersion,
+        namespace,
         labelSelector,
         fieldSelector,
         // Like client-go: end each watch after a random 5–10 minutes, spreading reconnects.

@@ -64,11 +64,6 @@ export interface WatchEvent<T> {
   readonly object: T;
 }
 
-/** The texts of RFC 7234 Warning headers (`299 - "text"`), several of which arrive joined by commas. */
-export function parseWarnings(header: string | undefined): string[] {
-  return [...(header ?? '').matchAll(/\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1'));
-}
-
 export function resourcePath(type: ResourceType, namespace?: string, name?: string): string {
   const base = type.apiVersion.includes('/') ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
   const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
@@ -130,8 +125,8 @@ export class KubeClient {
     body?: unknown;
     contentType?: string;
     resource?: string;
-    /** Receives the API server's warnings (Warning headers), such as a dry run's Pod Security findings. */
-    warnings?: string[];
+    /** Receives the API server's warnings (Warning headers), such as Pod Security's about existing pods. */
+    onWarnings?: (warnings: string[]) => void;
   } = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -150,7 +145,7 @@ export class KubeClient {
     try {
       const response = await this.#http.send(ctx).toPromise();
       status = response.httpStatusCode;
-      if (options.warnings) options.warnings.push(...parseWarnings(response.headers.warning));
+      options.onWarnings?.(parseWarnings(response.headers.warning));
       const text = await response.body.text();
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
       const parsed: unknown = parseJson(text);
@@ -210,6 +205,23 @@ export class KubeClient {
     });
   }
 
+  /**
+   * What a server-side apply would do, without doing it (dryRun=All): the
+   * object the API server would store and the warnings its admission gives.
+   * Nothing is written, so it is allowed on a replica that does not lead.
+   */
+  async dryRunApply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody): Promise<{ object: T; warnings: string[] }> {
+    const warnings: string[] = [];
+    const result = await this.request<T>('apply', HttpMethod.PATCH, resourcePath(type, object.metadata.namespace, object.metadata.name), {
+      resource: type.plural,
+      query: { fieldManager: FIELD_MANAGER, force: 'true', dryRun: 'All' },
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+      onWarnings: (received) => warnings.push(...received),
+    });
+    return { object: result, warnings };
+  }
+
   /** A JSON merge patch (status writes, label removal). */
   mergePatch<T extends KubeObject>(type: ResourceType, name: string, namespace: string | undefined, patch: unknown, subresource?: string): Promise<T> {
     this.#checkWrite('patch', resourcePath(type, namespace, name));
@@ -245,6 +257,8 @@ export class KubeClient {
    */
   watch<T>(type: ResourceType, options: {
     resourceVersion: string;
+    /** Only this namespace's objects (a namespaced kind); every namespace when absent. */
+    namespace?: string;
     labelSelector?: string;
     fieldSelector?: string;
     timeoutSeconds: number;
@@ -269,7 +283,7 @@ export class KubeClient {
     const run = async (): Promise<void> => {
       const cluster = this.config.getCurrentCluster();
       if (!cluster) throw new Error('the kubeconfig has no current cluster');
-      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type));
+      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type, options.namespace));
       url.searchParams.set('watch', 'true');
       url.searchParams.set('allowWatchBookmarks', 'true');
       url.searchParams.set('resourceVersion', options.resourceVersion);
@@ -329,4 +343,13 @@ function parseJson(text: string): unknown {
 function apiError(status: number, body: unknown, method: string, path: string): KubeApiError {
   const statusBody = (body && typeof body === 'object' ? body : {}) as { reason?: string; message?: string };
   return new KubeApiError(status, statusBody.reason ?? 'Unknown', statusBody.message ?? String(body ?? ''), method, path);
+}
+
+/**
+ * The texts of a response's Warning headers (RFC 7234: `299 - "text"`, which
+ * fetch joins with ", " when there are several; a text may contain commas).
+ */
+export function parseWarnings(header: string | undefined): string[] {
+  if (!header) return [];
+  return [...header.matchAll(/\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g)].map((match) => (match[1] as string).replace(/\\(.)/g, '$1'));
 }

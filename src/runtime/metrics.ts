@@ -31,6 +31,20 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly rolloutNamespaces = new Gauge({
+    name: 'security_baseline_rollout_namespaces',
+    help: 'Namespaces selected by each baseline by where they stand in the rollout of its current revision: updated, pending, or held by pre-flight.',
+    labelNames: ['baseline', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rolloutHalted = new Gauge({
+    name: 'security_baseline_rollout_halted',
+    help: '1 while the Progressive rollout of a baseline\'s current revision is halted (maxFailures reached), 0 otherwise.',
+    labelNames: ['baseline'] as const,
+    registers: [this.registry],
+  });
+
   readonly provisioningSeconds = new Histogram({
     name: 'security_baseline_provisioning_duration_seconds',
     help: 'From a namespace\'s creation to the first time all its baselines were applied.',

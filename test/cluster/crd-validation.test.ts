@@ -82,6 +82,8 @@ describe('the SecurityBaseline CRD on a real API server', () => {
         mode: 'Enforce',
         priority: 0,
         deletionPolicy: 'Delete',
+        paused: false,
+        revisionHistoryLimit: 10,
       });
     } finally {
       await remove(name);

@@ -12,7 +12,7 @@ import { dump } from 'js-yaml';
 import { API_VERSION, KIND, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, testControlPlane, waitForDefaultServiceAccount } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
-import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
@@ -129,10 +129,12 @@ describe('status and explain', () => {
     const all = await cli(['status']);
     expect(all.code).toBe(0);
     expect(all.stdout).toMatch(/^NAME\s+MODE\s+REVISION\s+SELECTED\s+COMPLIANT\s+DRIFTED\s+FAILED\s+EXCEPTIONS\s+READY\s+WHY NOT READY/);
-    expect(all.stdout).toMatch(new RegExp(`\\n${name}\\s+Enforce\\s+-\\s+2\\s+2\\s+0\\s+0\\s+-\\s+True\\n`));
+    const revision = (await getBaseline(name)).status?.updateRevision ?? '';
+    expect(revision).toMatch(new RegExp(`^${name}-`));
+    expect(all.stdout).toMatch(new RegExp(`\\n${name}\\s+Enforce\\s+${revision}\\s+2\\s+2\\s+0\\s+0\\s+-\\s+True\\n`));
     const one = await cli(['status', name]);
-    expect(one.stdout).toContain(`baseline ${name}: Enforce, generation 1 (observed 1), revision -`);
-    expect(one.stdout).toMatch(new RegExp(`\\n${second}\\s+generation 1\\s+-\\s+-\\s+3/3 pass\\n`));
+    expect(one.stdout).toContain(`baseline ${name}: Enforce, generation 1 (observed 1), revision ${revision} `);
+    expect(one.stdout).toMatch(new RegExp(`\\n${second}\\s+${revision}\\s+yes\\s+-\\s+3/3 pass\\n`));
     const json = JSON.parse((await cli(['status', name, '-o', 'json'])).stdout) as { selected: { namespace: string }[] };
     expect(json.selected.map((s) => s.namespace).sort()).toEqual([first, second].sort());
     expect((await cli(['status', `absent-${run}`])).code).toBe(3);
@@ -142,7 +144,8 @@ describe('status and explain', () => {
     const compliant = await cli(['explain', second]);
     expect(compliant.code).toBe(0);
     expect(compliant.stdout).toContain(`namespace ${second}: compliant`);
-    expect(compliant.stdout).toContain(`  ${name}  Enforce  generation 1  revision -  exceptions -  — applied at its current generation`);
+    const revision = (await getBaseline(name)).status?.updateRevision ?? '';
+    expect(compliant.stdout).toContain(`  ${name}  Enforce  revision ${revision}  exceptions -  — at its update revision`);
     expect(compliant.stdout).toContain('Pod Security: audit=baseline audit-version=latest enforce=baseline');
 
     await createBaseline(broken, {

@@ -15,7 +15,7 @@ import { installCrds } from '../support/crds.ts';
 import { managedKind } from '../../src/controller/kinds.ts';
 import { kubeConfigAsServiceAccount } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
-import { condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
+import { condition, createBaseline, deleteBaseline, getBaseline, replaceBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
 import { startOperator } from '../support/operator.ts';
 import { installReportsCrd, readReport } from '../support/reports.ts';
 
@@ -55,6 +55,8 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
   try {
     await createBaseline(name, {
       namespaceSelector: { matchLabels: { 'sbo-lp': name } },
+      imagePolicy: { allowedRegistries: ['registry.example.com/', 'ghcr.io/acme/'] },
+      rollout: { strategy: 'Progressive', steps: [{ percent: 100 }] },
       networkPolicy: { allowDNS: true },
       resourceQuota: { hard: { pods: '4' } },
       limitRange: { default: { cpu: '500m' } },
@@ -94,6 +96,14 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       return events.items[0]?.count === 2;
     });
     expect(await operator.metrics()).toContain('security_baseline_drift_corrected_total');
+    // A narrower image policy: a revision (ControllerRevision) and pre-flight (the namespace's pods) before the namespace moves.
+    const before = await getBaseline(name);
+    await replaceBaseline(name, { ...before.spec, imagePolicy: { allowedRegistries: ['registry.example.com/'] } });
+    await wait(async () => {
+      const narrowed = await getBaseline(name);
+      const applied = (await core.readNamespace({ name: namespace })).metadata?.annotations?.['security.baseline.dev/applied'] ?? '';
+      return narrowed.status?.updateRevision !== before.status?.updateRevision && applied.includes(`"${narrowed.status?.updateRevision}"`);
+    });
     await deleteBaseline(name);
     await waitForBaselineGone(name, timeoutMs);
     expect(await rbac.readNamespacedRoleBinding({ namespace, name: `${name}-readers` }).then(() => 'present', () => 'gone')).toBe('gone');
@@ -103,13 +113,14 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Whether the operator's ServiceAccount may use the first verb of a rule (a SubjectAccessReview). */
-async function allowed(rule: V1PolicyRule): Promise<boolean> {
+/** Whether the operator's ServiceAccount may use the first verb of a rule (a SubjectAccessReview), cluster-wide or in `namespace`. */
+async function allowed(rule: V1PolicyRule, namespace?: string): Promise<boolean> {
   const review = await authorization.createSubjectAccessReview({
     body: {
       spec: {
         user: USER, groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NAMESPACE}`],
         resourceAttributes: {
+          namespace,
           group: rule.apiGroups?.[0] ?? '', resource: (rule.resources?.[0] ?? '').split('/')[0],
           subresource: (rule.resources?.[0] ?? '').split('/')[1], verb: rule.verbs[0], name: rule.resourceNames?.[0],
         },
@@ -167,7 +178,23 @@ describe('least privilege', () => {
     }
     await applyObjects(await renderKustomization('config/rbac'));
     await roleInEffect(rules);
+
+    // The operator's Role in its own namespace: its revisions.
+    const revisionsRole = await rbac.readNamespacedRole({ namespace: OPERATOR_NAMESPACE, name: 'security-baseline-operator-revisions' });
+    for (const [index, rule] of (revisionsRole.rules ?? []).entries()) {
+      const label = `Role ${OPERATOR_NAMESPACE}/security-baseline-operator-revisions: ${(rule.resources ?? []).join(',')} ${rule.verbs.join(',')}`;
+      await rbac.replaceNamespacedRole({
+        namespace: OPERATOR_NAMESPACE, name: 'security-baseline-operator-revisions',
+        body: { ...revisionsRole, metadata: { name: 'security-baseline-operator-revisions', namespace: OPERATOR_NAMESPACE }, rules: (revisionsRole.rules ?? []).filter((_, i) => i !== index) },
+      });
+      await eventually(async () => !(await allowed(rule, OPERATOR_NAMESPACE)), { timeoutMs: 10_000, intervalMs: 100 });
+      const outcome = await scenario(`n${index}`, 8_000).then(() => 'passed', () => 'failed');
+      if (outcome === 'passed') survivors.push(label);
+      process.stderr.write(`without ${label}: scenario ${outcome}\n`);
+    }
+    await applyObjects(await renderKustomization('config/rbac'));
+    await roleInEffect(rules);
     expect(survivors).toEqual([]);
-  }, 600_000);
+  }, 720_000);
 });
 

@@ -41,7 +41,8 @@ async function settle(operator: RunningOperator, times: number): Promise<void> {
 function ours(write: AuditedWrite): boolean {
   return (write.namespace !== undefined && namespaces.includes(write.namespace))
     || (write.resource === 'namespaces' && namespaces.includes(write.name ?? ''))
-    || (write.resource === 'securitybaselines' && write.name === baseline);
+    || (write.resource === 'securitybaselines' && write.name === baseline)
+    || (write.resource === 'controllerrevisions' && (write.name ?? '').startsWith(`${baseline}-`));
 }
 
 function table(writes: AuditedWrite[]): Record<string, number> {
@@ -94,6 +95,7 @@ test(`cold start over ${NAMESPACES} namespaces writes each desired object once; 
   const baselineWrites = coldWrites.filter((w) => w.resource === 'securitybaselines');
   const statusWrites = baselineWrites.filter((w) => w.subresource === 'status').length;
   expect(baselineWrites.filter((w) => !w.subresource).length).toBe(1); // the finalizer
+  expect(coldWrites.filter((w) => w.resource === 'controllerrevisions').length).toBe(1); // the baseline's first revision
   expect(statusWrites).toBeGreaterThanOrEqual(1);
   // Debounced: at most one a second while converging (plus the first and the last), however loaded the machine.
   expect(statusWrites).toBeLessThanOrEqual(Math.ceil(convergedSeconds) + 2);

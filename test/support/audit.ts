@@ -29,25 +29,28 @@ export interface AuditedRequest extends AuditedWrite {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
+/** What `user` wrote since the mark. */
 export async function writesSince(mark: number, user: string): Promise<AuditedWrite[]> {
   return (await requestsSince(mark)).filter((request) => request.user === user)
     .map(({ verb, resource, namespace, name, subresource, code, time }) => ({ verb, resource, namespace, name, subresource, code, time }));
 }
 
-/** Every completed write (exec, attach and port-forward are creates) since the mark, by anyone. */
+/** Every completed write (exec, attach and port-forward are creates; dry runs are not writes) since the mark, by anyone. */
 export async function requestsSince(mark: number): Promise<AuditedRequest[]> {
   const text = (await readFile(auditLog())).subarray(mark).toString('utf8');
   const requests: AuditedRequest[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     const event = JSON.parse(line) as {
-      stage: string; verb: string; user: { username: string };
+      stage: string; verb: string; user: { username: string }; requestURI?: string;
       objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
       responseStatus?: { code?: number };
       stageTimestamp?: string;
       annotations?: Record<string, string>;
     };
     if (event.stage !== 'ResponseComplete') continue;
+    // A dry run (dryRun=All, as pre-flight makes) writes nothing.
+    if (/[?&]dryRun=All(&|$)/.test(event.requestURI ?? '')) continue;
     requests.push({
       user: event.user.username,
       verb: event.verb,

@@ -66,6 +66,26 @@ export const invalid: readonly InvalidCase[] = [
     message: /spec\.mode: Unsupported value: "Warn": supported values: "Enforce", "Audit"/,
   },
   {
+    name: 'rollout steps without strategy Progressive',
+    body: (name) => minimal(name, { rollout: { steps: [{ percent: 100 }] } }),
+    message: /spec\.rollout\.steps: Invalid value: steps are for strategy Progressive/,
+  },
+  {
+    name: 'a rollout whose last step does not reach 100 percent',
+    body: (name) => minimal(name, { rollout: { strategy: 'Progressive', steps: [{ namespaces: 1 }, { percent: 50 }] } }),
+    message: /spec\.rollout\.steps: Invalid value: the last step must be \{percent: 100\}, so that a rollout always completes/,
+  },
+  {
+    name: 'a rollout step with both a count and a percentage',
+    body: (name) => minimal(name, { rollout: { strategy: 'Progressive', steps: [{ namespaces: 1, percent: 10 }, { percent: 100 }] } }),
+    message: /spec\.rollout\.steps\[0\]: Invalid value: a step sets exactly one of namespaces \(a count\) or percent/,
+  },
+  {
+    name: 'maxFailures of 0',
+    body: (name) => minimal(name, { rollout: { strategy: 'Progressive', maxFailures: 0 } }),
+    message: /spec\.rollout\.maxFailures: Invalid value: 0: spec\.rollout\.maxFailures in body should be greater than or equal to 1/,
+  },
+  {
     name: 'an unknown deletionPolicy',
     body: (name) => minimal(name, { deletionPolicy: 'Retain' }),
     message: /spec\.deletionPolicy: Unsupported value: "Retain": supported values: "Delete", "Orphan"/,
@@ -331,6 +351,14 @@ export const full: SecurityBaselineSpec = {
   mode: 'Audit',
   priority: 10,
   deletionPolicy: 'Orphan',
+  paused: true,
+  revisionHistoryLimit: 3,
+  rollout: {
+    strategy: 'Progressive',
+    canarySelector: { matchLabels: { stage: 'canary' } },
+    steps: [{ namespaces: 1, pauseSeconds: 600 }, { percent: 25, pauseSeconds: 300 }, { percent: 100 }],
+    maxFailures: 2,
+  },
   networkPolicy: {
     defaultDeny: ['Ingress', 'Egress'],
     allowDNS: true,

@@ -68,6 +68,7 @@ describe('the rules', () => {
       'SecurityBaselineOperatorAbsent',
       'SecurityBaselineProvisioningSlow',
       'SecurityBaselineReconcileErrors',
+      'SecurityBaselineRolloutHalted',
     ]);
   });
 
