@@ -15,7 +15,8 @@ import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
 import { containsDesired, differences } from '../controller/diff.ts';
 import { ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS } from '../controller/kinds.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
-import { allowedPrefixes, imageAllowed } from '../resources/imagepolicy.ts';
+import { allowedPrefixes } from '../resources/imagepolicy.ts';
+import { podsRefusedByImagePolicy } from '../resources/preflight.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isNotFound } from '../runtime/errors.ts';
@@ -189,21 +190,20 @@ function fieldChanges(desired: unknown, live: unknown): { path: string; from: un
   return [...differences(desired, live)].map((d) => ({ path: d.path, from: d.live, to: d.desired }));
 }
 
-/** Running pods whose images a changed baseline's image policy would refuse, were they created now. */
+/** Running pods whose images a changed baseline's image policy would refuse, were they created now (the operator's own pre-flight check). */
 async function imageFindings(cluster: typeof Cluster, client: KubeClient, namespace: string, baselines: readonly SecurityBaseline[]): Promise<string[]> {
   const policies = baselines.filter((b) => b.spec.imagePolicy);
   if (policies.length === 0) return [];
-  const pods = await cluster.listPods(client, namespace) as (KubeObject & { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] } })[];
-  const findings: string[] = [];
-  for (const baseline of policies) {
-    const allowed = allowedPrefixes(baseline.spec.imagePolicy ?? { allowedRegistries: [] });
-    for (const pod of pods) {
-      const images = [...pod.spec?.containers ?? [], ...pod.spec?.initContainers ?? [], ...pod.spec?.ephemeralContainers ?? []].map((c) => c.image ?? '');
-      const refused = [...new Set(images.filter((image) => !imageAllowed(image, allowed)))];
-      if (refused.length > 0) findings.push(`image policy of ${baseline.metadata.name}: pod ${pod.metadata.name} runs ${refused.join(', ')}, which it would refuse (allowed: ${allowed.join(', ')})`);
-    }
-  }
-  return findings;
+  const pods = (await cluster.listPods(client, namespace) as (KubeObject & { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] } })[])
+    .map((pod) => ({
+      name: pod.metadata.name,
+      images: [...pod.spec?.containers ?? [], ...pod.spec?.initContainers ?? [], ...pod.spec?.ephemeralContainers ?? []].flatMap((c) => (c.image ? [c.image] : [])),
+    }));
+  return policies.flatMap((baseline) => {
+    const policy = baseline.spec.imagePolicy ?? { allowedRegistries: [] };
+    return podsRefusedByImagePolicy(pods, policy).map(({ pod, images }) => `image policy of ${baseline.metadata.name}: pod ${pod} runs `
+      + `${[...new Set(images)].join(', ')}, which it would refuse (allowed: ${allowedPrefixes(policy).join(', ')})`);
+  });
 }
 
 /** The changed baselines' cluster-scoped admission policies and bindings. */
