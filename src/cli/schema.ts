@@ -219,9 +219,34 @@ export class SchemaValidator {
 
   #program(expression: string): ReturnType<Environment['parse']> {
     let program = this.#compiled.get(expression);
-    if (!program) this.#compiled.set(expression, program = this.#cel.parse(expression));
+    if (!program) this.#compiled.set(expression, program = this.#cel.parse(presenceAsMembership(expression)));
     return program;
   }
+}
+
+/**
+ * `has(E.f)` where E is not a plain path (`has(self[size(self) - 1].percent)`)
+ * as `("f" in (E))`: the CEL library accepts has() on paths only. Every value
+ * of a custom resource is a map to CEL, and on a map both mean "the key is set".
+ */
+export function presenceAsMembership(expression: string): string {
+  let out = '';
+  let rest = expression;
+  for (let at = rest.search(/\bhas\(/); at >= 0; at = rest.search(/\bhas\(/)) {
+    let depth = 0;
+    let end = at + 4;
+    for (; end < rest.length; end++) {
+      if (rest[end] === '(') depth++;
+      else if (rest[end] === ')' && depth-- === 0) break;
+    }
+    const argument = rest.slice(at + 4, end);
+    const select = /^([\s\S]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(argument);
+    const plainPath = /^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$/;
+    const replaced = select && !plainPath.test(select[1] as string) ? `("${select[2]}" in (${select[1]}))` : `has(${argument})`;
+    out += rest.slice(0, at) + replaced;
+    rest = rest.slice(end + 1);
+  }
+  return out + rest;
 }
 
 /** The value as CEL sees it: integers as int, declared property names escaped as Kubernetes does, root metadata reduced to name and generateName. */
