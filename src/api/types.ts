@@ -204,6 +204,8 @@ export interface NamespaceCounts {
   compliant: number;
   drifted: number;
   failed: number;
+  /** Selected namespaces where a BaselineException of this baseline is in effect. */
+  excepted?: number;
 }
 
 export interface RolloutStatus {

@@ -30,6 +30,25 @@ export function formatApplied(applied: Record<string, string>): string {
   return JSON.stringify(Object.fromEntries(Object.entries(applied).sort(([a], [b]) => a.localeCompare(b))));
 }
 
+/** `{baseline: [exception, …]}` from the exceptions annotation; a damaged value reads as empty. */
+export function parseExceptions(value: string | undefined): Record<string, string[]> {
+  if (!value) return {};
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).flatMap(([baseline, names]: [string, unknown]) =>
+      (Array.isArray(names) && names.every((n) => typeof n === 'string') ? [[baseline, names as string[]]] : [])));
+  } catch {
+    return {};
+  }
+}
+
+/** The annotation value, or undefined when no exception is in effect: keys sorted, so equal content is equal text. */
+export function formatExceptions(exceptions: Record<string, readonly string[]>): string | undefined {
+  const entries = Object.entries(exceptions).filter(([, names]) => names.length > 0).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
+}
+
 /** The labels and annotations of a namespace that the operator's apply owns (from managedFields). */
 export function ownedNamespaceKeys(namespace: KubeObject): { labels: Set<string>; annotations: Set<string> } {
   const entry = namespace.metadata.managedFields?.find((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply' && !e.subresource);

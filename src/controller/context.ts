@@ -2,6 +2,7 @@
 // the manager keeps for them, and the context it hands to every reconcile.
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type SecurityBaseline } from '../api/types.ts';
+import type { BaselineException } from '../api/exception.ts';
 import type { EventRecorder, InvolvedObject } from '../runtime/events.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
@@ -10,6 +11,7 @@ import type { BaselineStatusTracker } from './status.ts';
 import type { CachedWriter } from './writer.ts';
 
 export type BaselineObject = SecurityBaseline & KubeObject;
+export type ExceptionObject = BaselineException & KubeObject;
 
 export interface NamespaceObject extends KubeObject {
   status?: { phase?: string };
@@ -42,6 +44,7 @@ export interface ControllerContext {
   readonly writer: CachedWriter;
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
+  readonly exceptions: Informer<ExceptionObject>;
   readonly clusterRoles: Informer<KubeObject>;
   /** The baselines' ControllerRevisions, in the operator's namespace. */
   readonly revisions: Informer<KubeObject>;

@@ -1,5 +1,6 @@
 // The kinds the operator reads and writes, as REST resources.
 import { API_VERSION, KIND, PLURAL } from '../api/types.ts';
+import { EXCEPTION_KIND, EXCEPTION_PLURAL } from '../api/exception.ts';
 import { RBAC_API_VERSION } from '../resources/rolebinding.ts';
 import { ADMISSION_API_VERSION } from '../resources/imagepolicy.ts';
 import { REPORT_API_VERSION } from '../resources/report.ts';
@@ -7,6 +8,7 @@ import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
+export const EXCEPTIONS: ResourceType = { apiVersion: API_VERSION, kind: EXCEPTION_KIND, plural: EXCEPTION_PLURAL, namespaced: false };
 /** The revisions of the baselines, in the operator's namespace. */
 export const CONTROLLER_REVISIONS: ResourceType = { apiVersion: 'apps/v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true };
 /** Read by pre-flight: the images of a namespace's pods. */

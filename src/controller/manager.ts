@@ -3,7 +3,8 @@
 //
 //   namespaces, baselines, managed objects, ClusterRoles, authoring policy (informers)
 //        └─ eventkeys.ts ─► namespace controller ─► reconcileNamespace (namespace.ts)
-//                      └──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
+//                      ├──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
+//                      └──► exception controller ─► reconcileException (exceptions.ts: status, expiry)
 //
 // One informer per kind, never one per baseline or namespace. Workers start
 // only after every informer has synced, so no reconcile ever decides on a
@@ -17,10 +18,11 @@ import { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import { reconcileBaseline } from './baseline.ts';
-import type { BaselineObject, ControllerContext, ManagedCaches, NamespaceObject } from './context.ts';
+import type { BaselineObject, ControllerContext, ExceptionObject, ManagedCaches, NamespaceObject } from './context.ts';
 import { registerEventHandlers } from './eventkeys.ts';
+import { observeExceptions, reconcileException } from './exceptions.ts';
 import {
-  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, MANAGED_KINDS, NAMESPACES,
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, NAMESPACES,
   OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
 import { registerReportHandlers } from './reports.ts';
@@ -81,6 +83,7 @@ export class Manager {
   readonly #logger: Logger;
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #baselines: Informer<BaselineObject>;
+  readonly #exceptions: Informer<ExceptionObject>;
   readonly #clusterRoles: Informer<KubeObject>;
   readonly #revisions: Informer<KubeObject>;
   readonly #rollouts: Rollouts;
@@ -94,6 +97,7 @@ export class Manager {
   readonly #recorder: EventRecorder;
   readonly #namespaceController: Controller;
   readonly #baselineController: Controller;
+  readonly #exceptionController: Controller;
   readonly #tracker: BaselineStatusTracker;
   readonly #context: ControllerContext;
   #running = false;
@@ -107,6 +111,7 @@ export class Manager {
       new Informer<T>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
     this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: slimNamespace });
     this.#baselines = informer<BaselineObject>(BASELINES);
+    this.#exceptions = informer<ExceptionObject>(EXCEPTIONS);
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
     this.#revisions = informer(CONTROLLER_REVISIONS, { namespace: options.operatorNamespace, labelSelector: MANAGED_SELECTOR });
     this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
@@ -140,21 +145,30 @@ export class Manager {
         };
       },
     });
+    this.#exceptionController = new Controller({
+      name: 'exception', queueName: 'exceptions', keyField: 'exception', concurrency: 2, logger, metrics,
+      reconcile: async (name) => {
+        const report = await reconcileException(this.#context, name, { namespace: (n) => this.#enqueueNamespace(n), baseline: (n) => this.#enqueueBaseline(n) });
+        return { requeueAfterMs: report.requeueAfterMs, log: { changed: report.action === 'status-written', message: 'exception reconciled', fields: { state: report.state } } };
+      },
+    });
     const statusIntervalMs = options.statusIntervalMs ?? 1_000;
     this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs), statusIntervalMs);
     this.#rollouts = new Rollouts((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs));
 
     registerEventHandlers({
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
+      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
       managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
     }, options.operatorNamespace, {
       namespace: (name) => this.#enqueueNamespace(name),
       baseline: (name) => this.#enqueueBaseline(name),
+      exception: (name) => { if (this.#running) this.#exceptionController.add(name); },
     });
     registerReportHandlers({
       reports: this.#reports, admission: [...this.#clusterManaged.values()], namespaces: this.#namespaces, baselines: this.#baselines,
     }, options.operatorNamespace, (name) => this.#enqueueNamespace(name));
     this.#context = this.#buildContext();
+    metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
       metrics.rolloutNamespaces.reset();
       metrics.rolloutHalted.reset();
@@ -188,7 +202,7 @@ export class Manager {
     return {
       client, logger, managed, clusterManaged, reports, operatorNamespace,
       writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, revisions: this.#revisions,
+      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, revisions: this.#revisions,
       rollouts: this.#rollouts,
       recorder: this.#recorder,
       tracker: this.#tracker,
@@ -234,12 +248,13 @@ export class Manager {
     this.#logger.info('starting workers');
     for (const namespace of this.#namespaces.list()) this.#namespaceController.add(namespace.metadata.name);
     for (const baseline of this.#baselines.list()) this.#baselineController.add(baseline.metadata.name);
+    for (const exception of this.#exceptions.list()) this.#exceptionController.add(exception.metadata.name);
   }
 
   /** Stops intake, lets in-flight reconciles and Event writes finish, stops the informers: no write is in flight after it. */
   async stop(): Promise<void> {
     this.#running = false;
-    await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown()]);
+    await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown(), this.#exceptionController.shutdown()]);
     await this.#recorder.flush();
     await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
   }
@@ -257,7 +272,7 @@ export class Manager {
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
     return [
-      this.#namespaces, this.#baselines, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
+      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
       ...this.#clusterManaged.values(), ...this.#context.reports.all(),
     ];
   }

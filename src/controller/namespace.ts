@@ -9,16 +9,18 @@
 // Objects that already hold the desired fields cost no request; objects the
 // operator does not manage are never touched; objects no longer wanted are
 // pruned per the baseline's deletionPolicy.
-import { APPLIED_ANNOTATION, BASELINE_LABEL } from '../api/constants.ts';
+import { APPLIED_ANNOTATION, BASELINE_LABEL, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject, type ObjectIdentity } from '../resources/index.ts';
 import { atRevision, revisionContent as revisionContentOf } from '../resources/revision.ts';
+import { exceptionsFor, relaxBaseline } from '../resources/exception.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import { formatApplied, ownedNamespaceKeys, parseApplied } from './applied.ts';
+import { formatApplied, formatExceptions, ownedNamespaceKeys, parseApplied, parseExceptions } from './applied.ts';
 import { reportAudit } from './audit.ts';
 import { namespaceRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
+import { recordExceptionChanges } from './exceptions.ts';
 import { preflight } from './preflight.ts';
 import { revisionContent } from './revisions.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
@@ -87,7 +89,13 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name])] as const)));
   const placed = (b: BaselineObject): Placement => placements.get(b.metadata.name) as Placement;
   const info = { name, labels: namespace.metadata.labels ?? {} };
-  const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(placements.get(b.metadata.name)?.baseline ?? b, info)]));
+  // BaselineExceptions loosen a baseline's controls here, each judged against the revision the namespace is at.
+  const now = Date.now();
+  const exceptionsBefore = parseExceptions(namespace.metadata.annotations?.[EXCEPTIONS_ANNOTATION]);
+  const relaxed = new Map(selecting.map((b) => [b.metadata.name,
+    relaxBaseline(placements.get(b.metadata.name)?.baseline ?? b, exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now))]));
+  const excepted = (b: BaselineObject): string[] => relaxed.get(b.metadata.name)?.applied ?? [];
+  const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(relaxed.get(b.metadata.name)?.baseline ?? b, info)]));
   // A baseline whose revision is not stored contributes nothing and loses nothing: its objects stay as they are.
   const frozen = new Set(enforcing.filter((b) => placed(b).frozen).map((b) => b.metadata.name));
   const desired = composeDesired(enforcing.filter((b) => !frozen.has(b.metadata.name)).map((b) => builds.get(b.metadata.name) as BaselineBuild));
@@ -107,10 +115,14 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   }
 
   const live = liveManagedObjects(ctx, name);
-  // Already at the revision it is to be at (known from the annotation, or from an earlier reconcile of this process).
+  // Already at the revision it is to be at, with the same exceptions (known from the annotations, or from an
+  // earlier reconcile of this process): only then is a difference drift, not an update or an exception's start or end.
   const atThisRevision = (baseline: BaselineObject): boolean => {
     const { target } = placed(baseline);
-    return appliedBefore[baseline.metadata.name] === target || ctx.tracker.outcome(baseline.metadata.name, name)?.revision === target;
+    const same = (exceptions: readonly string[] | undefined) => (exceptions ?? []).join() === excepted(baseline).join();
+    const outcome = ctx.tracker.outcome(baseline.metadata.name, name);
+    return (appliedBefore[baseline.metadata.name] === target && same(exceptionsBefore[baseline.metadata.name]))
+      || (outcome?.revision === target && same(outcome.exceptions));
   };
   const enforcingByName = new Map(enforcing.map((b) => [b.metadata.name, b]));
   let writes = 0;
@@ -143,18 +155,31 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
 
   writes += await prune(ctx, live, desired.objects, new Set([...desired.errors.map((e) => e.baseline), ...frozen]), selecting, problems);
 
-  // The namespace itself: Pod Security labels and the applied annotation (the revision of each baseline), in one apply.
+  // The namespace itself: Pod Security labels, the applied annotation (the revision of each baseline) and
+  // the exceptions annotation (the exceptions in effect, per baseline), in one apply.
   const applied: Record<string, string> = {};
+  const exceptions: Record<string, string[]> = {};
   for (const baseline of enforcing) {
     const problem = problems.of(baseline.metadata.name);
-    if (!problem || problem.state === 'conflict') applied[baseline.metadata.name] = placed(baseline).target;
-    // Applied once, then broken (or not movable): stays as it was, and open for the admission gate.
-    else if (appliedBefore[baseline.metadata.name] !== undefined) applied[baseline.metadata.name] = appliedBefore[baseline.metadata.name] as string;
+    if (!problem || problem.state === 'conflict') {
+      applied[baseline.metadata.name] = placed(baseline).target;
+      exceptions[baseline.metadata.name] = excepted(baseline);
+    } else if (appliedBefore[baseline.metadata.name] !== undefined) {
+      // Applied once, then broken (or not movable): stays as it was, and open for the admission gate.
+      applied[baseline.metadata.name] = appliedBefore[baseline.metadata.name] as string;
+      exceptions[baseline.metadata.name] = exceptionsBefore[baseline.metadata.name] ?? [];
+    } else {
+      // Never applied, so nothing here can count as drift: record the exceptions in effect (a gate switched off, say).
+      exceptions[baseline.metadata.name] = excepted(baseline);
+    }
   }
   try {
     const leaving = Object.keys(appliedBefore).filter((baseline) => !enforcingByName.has(baseline)).map((baseline) => ctx.baselines.get(baseline));
-    const namespaceWrites = await applyNamespace(ctx, namespace, desired.namespaceLabels, applied, leaving);
+    const namespaceWrites = await applyNamespace(ctx, namespace, desired.namespaceLabels, { applied, exceptions }, leaving);
     writes += namespaceWrites;
+    for (const baseline of new Set([...Object.keys(exceptionsBefore), ...Object.keys(exceptions)])) {
+      recordExceptionChanges(ctx, namespace, baseline, exceptionsBefore[baseline] ?? [], exceptions[baseline] ?? [], now);
+    }
     if (namespaceWrites > 0 && Object.keys(appliedBefore).length === 0 && Object.keys(applied).length > 0) {
       ctx.metrics.provisioned(namespace, enforcing);
     }
@@ -169,7 +194,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
     const placement = placed(baseline);
     ctx.tracker.setOutcome(baseline.metadata.name, name, {
       state: problem?.state ?? 'compliant', generation: baseline.metadata.generation ?? 0, revision: placement.target,
-      reason: problem?.reason, message: problem?.message,
+      exceptions: exceptions[baseline.metadata.name] ?? [], reason: problem?.reason, message: problem?.message,
     });
     reportPlacement(ctx, baseline, name, placement, problem);
     if (problem?.state === 'failed') {
@@ -280,19 +305,25 @@ async function prune(
 }
 
 /**
- * Applies the namespace's Pod Security labels and applied annotation when they
- * differ from what the operator owns; returns the number of writes. Labels of
- * a baseline leaving with deletionPolicy Orphan are handed over first, so that
- * dropping them from the operator's apply leaves them in place.
+ * Applies the namespace's Pod Security labels and its applied and exceptions
+ * annotations when they differ from what the operator owns; returns the number
+ * of writes. Labels of a baseline leaving with deletionPolicy Orphan are
+ * handed over first, so that dropping them from the operator's apply leaves
+ * them in place.
  */
 async function applyNamespace(
-  ctx: ControllerContext, namespace: NamespaceObject, labels: Record<string, string>, applied: Record<string, string>,
+  ctx: ControllerContext, namespace: NamespaceObject, labels: Record<string, string>,
+  { applied, exceptions }: { applied: Record<string, string>; exceptions: Record<string, string[]> },
   leaving: readonly (BaselineObject | undefined)[],
 ): Promise<number> {
   const owned = ownedNamespaceKeys(namespace);
   const currentLabels = namespace.metadata.labels ?? {};
   const currentAnnotations = namespace.metadata.annotations ?? {};
-  const annotations: Record<string, string> = Object.keys(applied).length > 0 ? { [APPLIED_ANNOTATION]: formatApplied(applied) } : {};
+  const exceptionsValue = formatExceptions(exceptions);
+  const annotations: Record<string, string> = {
+    ...(Object.keys(applied).length > 0 ? { [APPLIED_ANNOTATION]: formatApplied(applied) } : {}),
+    ...(exceptionsValue ? { [EXCEPTIONS_ANNOTATION]: exceptionsValue } : {}),
+  };
   const dropped = [...owned.labels].filter((key) => !(key in labels));
   const differs = Object.entries(labels).some(([k, v]) => currentLabels[k] !== v) || dropped.length > 0
     || Object.entries(annotations).some(([k, v]) => currentAnnotations[k] !== v)

@@ -8,6 +8,7 @@
 import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constants.ts';
 import type { DeletionPolicy, Mode } from '../api/types.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
+import { exceptionsFor, relaxedControls } from '../resources/exception.ts';
 import { buildImagePolicy, type AdmissionObject } from '../resources/imagepolicy.ts';
 import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { objectKey, ownObjects, SpecError, type BaselineBuild, type DesiredObject, type DesiredState, type ObjectIdentity } from '../resources/index.ts';
@@ -25,7 +26,7 @@ import { containsDesired, firstDifference } from './diff.ts';
 import { REPORTS } from './kinds.ts';
 import { selects } from './selection.ts';
 
-/** An exception that relaxes a control of a baseline in a namespace (issue 13 will produce them). */
+/** A BaselineException that relaxes a control of a baseline in a namespace. */
 export interface ControlException {
   readonly name: string;
   readonly reason: string;
@@ -55,7 +56,7 @@ export interface ReportFacts {
   exceptionOf(baseline: string, control: Control): ControlException | undefined;
 }
 
-/** Today no control is ever excepted; BaselineExceptions (issue 13) plug in here. */
+/** No control excepted (for callers that have no exceptions to hand). */
 export const NO_EXCEPTIONS = (): ControlException | undefined => undefined;
 
 /** One result per baseline and declared control (pure). */
@@ -214,7 +215,12 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
     const desired = buildReport({ name: namespace, uid: input.namespace.metadata.uid }, controlResults(input, {
       operatorNamespace: ctx.operatorNamespace,
       admissionObject: (kind, name) => ctx.clusterManaged.all().find((informer) => informer.type.kind === kind)?.get(name),
-      exceptionOf: NO_EXCEPTIONS,
+      // The exceptions the reconcile relaxed the baseline with: the controls they relax are skipped.
+      exceptionOf: (baseline, control) => {
+        const exception = exceptionsFor(ctx.exceptions.list(), baseline, namespace, Date.now())
+          .find((e) => (relaxedControls(e.spec.relax) as string[]).includes(control));
+        return exception ? { name: exception.metadata.name, reason: exception.spec.reason } : undefined;
+      },
     }));
     if (current && sameReport(desired, current)) return { writes: 0 };
     if (!current) {

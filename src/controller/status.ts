@@ -13,6 +13,8 @@ export interface NamespaceOutcome {
   readonly generation: number;
   /** The revision of the baseline the namespace was reconciled to (Enforce mode). */
   readonly revision?: string;
+  /** The BaselineExceptions of the baseline in effect in the namespace, by name. */
+  readonly exceptions?: readonly string[];
   /** For failed and conflict: a machine-readable reason and a message for people. */
   readonly reason?: string;
   readonly message?: string;
@@ -65,7 +67,7 @@ export class BaselineStatusTracker {
     const previous = outcomes.get(namespace);
     outcomes.set(namespace, outcome);
     if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation || previous.revision !== outcome.revision
-      || previous.reason !== outcome.reason || previous.message !== outcome.message) {
+      || (previous.exceptions ?? []).join() !== (outcome.exceptions ?? []).join() || previous.reason !== outcome.reason || previous.message !== outcome.message) {
       this.#onChange(baseline);
     }
   }
@@ -111,6 +113,7 @@ export class BaselineStatusTracker {
     let failed = 0;
     let conflicts = 0;
     let pending = 0;
+    let excepted = 0;
     const failures: { namespace: string; outcome: NamespaceOutcome }[] = [];
     const conflicted: { namespace: string; outcome: NamespaceOutcome }[] = [];
     for (const namespace of selected) {
@@ -119,6 +122,7 @@ export class BaselineStatusTracker {
         pending++;
         continue;
       }
+      if ((outcome.exceptions ?? []).length > 0) excepted++;
       if (outcome.state === 'compliant') compliant++;
       else if (outcome.state === 'drifted') drifted++;
       else if (outcome.state === 'failed') {
@@ -147,7 +151,7 @@ export class BaselineStatusTracker {
         conflicts > 0 ? describe(conflicted, conflicts) : 'no conflicts'),
     ];
     return {
-      namespaces: { selected: total, compliant, drifted, failed },
+      namespaces: { selected: total, compliant, drifted, failed, ...(excepted > 0 ? { excepted } : {}) },
       conflicts,
       conditions,
       upToDate: pending === 0,

@@ -41,6 +41,8 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export interface ClusterScopedMetadata {
   name: string;
   labels: Record<string, string>;
+  /** The BaselineExceptions a policy lets through (see controller/admission.ts). */
+  annotations?: Record<string, string>;
 }
 
 export interface ResourceRule {
@@ -99,14 +101,24 @@ export type AdmissionObject = ValidatingAdmissionPolicyObject | ValidatingAdmiss
 /**
  * The policy and binding for `spec.imagePolicy`, or nothing when the baseline
  * has none. `operatorNamespace` is excluded from the binding like kube-system.
+ * `excepted` maps namespaces to the extra prefixes BaselineExceptions allow
+ * there (see resources/exception.ts); they are written into the policy, so that
+ * one policy per baseline holds everywhere and no parameter object that people
+ * in a namespace might edit decides what it admits.
  * Throws a SpecError for a prefix that could match more than it says.
  */
-export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
+export function buildImagePolicy(
+  baseline: SecurityBaseline, operatorNamespace: string, excepted: Readonly<Record<string, readonly string[]>> = {},
+): AdmissionObject[] {
   const spec = baseline.spec.imagePolicy;
   if (!spec) return [];
   const name = admissionObjectName(baseline.metadata.name, IMAGE_POLICY_SUFFIX);
   const allowed = allowedPrefixes(spec);
   if (allowed.length === 0) throw new SpecError('spec.imagePolicy.allowedRegistries', 'must name at least one prefix');
+  const extra = Object.entries(excepted).flatMap(([namespace, prefixes]) => {
+    const more = [...new Set(prefixes.map((prefix) => normalizePrefix(prefix, 'spec.relax.imagePolicy.allowedRegistries')))].filter((p) => !allowed.includes(p));
+    return more.length > 0 ? [[namespace, more] as const] : [];
+  });
 
   const policy: ValidatingAdmissionPolicyObject = {
     apiVersion: ADMISSION_API_VERSION,
@@ -115,7 +127,7 @@ export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: 
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: { resourceRules: podAndTemplateRules() },
-      variables: imageVariables(allowed),
+      variables: imageVariables(allowed, Object.fromEntries(extra)),
       validations: [{
         expression: 'size(variables.denied) == 0',
         messageExpression: `${celString(`SecurityBaseline ${baseline.metadata.name} allows images only from `)} + variables.allowed.join(", ")`
@@ -135,9 +147,17 @@ export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: 
  * number of containers, which keeps the runtime cost far below the per-call limit.
  * Each normalised reference travels as `[as written, normalised]`.
  */
-function imageVariables(allowed: readonly string[]): CelVariable[] {
+function imageVariables(allowed: readonly string[], excepted: Readonly<Record<string, readonly string[]>>): CelVariable[] {
+  const exceptions = Object.entries(excepted).map(([namespace, prefixes]) => `${celString(namespace)}: ${celStringList(prefixes)}`).join(', ');
   return [
-    { name: 'allowed', expression: celStringList(allowed) },
+    // A BaselineException adds prefixes in the namespaces it names, and only there.
+    ...(exceptions === '' ? [{ name: 'allowed', expression: celStringList(allowed) }] : [
+      { name: 'exceptedRegistries', expression: `{${exceptions}}` },
+      {
+        name: 'allowed',
+        expression: `${celStringList(allowed)} + (request.namespace in variables.exceptedRegistries ? variables.exceptedRegistries[request.namespace] : [])`,
+      },
+    ]),
     ...podSpecVariables(),
     { name: 'images', expression: imagesOf('variables.podSpec') },
     { name: 'oldImages', expression: imagesOf('variables.oldPodSpec') },

@@ -29,10 +29,14 @@ const kc = adminKubeConfig();
 const objects = KubernetesObjectApi.makeApiClient(kc);
 const extensions = kc.makeApiClient(ApiextensionsV1Api);
 
-/** The shell commands of the README section "Install on a cluster", in order, comments and blank lines left out. */
+/**
+ * The shell commands of the README section "Install on a cluster" (before its
+ * subsections: the image, Helm and permissions have tests of their own), in
+ * order, comments and blank lines left out.
+ */
 async function readmeInstallCommands(): Promise<string[]> {
   const readme = await readFile(path.join(root, 'README.md'), 'utf8');
-  const section = /^## Install on a cluster\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1];
+  const section = /^## Install on a cluster\n([\s\S]*?)(?=^##+ )/m.exec(readme)?.[1];
   if (!section) throw new Error('README.md has no "## Install on a cluster" section');
   return [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)]
     .flatMap((block) => (block[1] ?? '').split('\n'))

@@ -19,6 +19,7 @@ import { condition, createBaseline, deleteBaseline, getBaseline, replaceBaseline
 import { startOperator } from '../support/operator.ts';
 import { installReportsCrd, readReport } from '../support/reports.ts';
 import { declaredControls } from '../../src/resources/report.ts';
+import { createException, deleteException, getException, inFuture } from '../support/exceptions.ts';
 
 const OPERATOR_NAMESPACE = 'security-baseline-system';
 const SERVICE_ACCOUNT = 'security-baseline-operator';
@@ -31,6 +32,7 @@ const authorization = kc.makeApiClient(AuthorizationV1Api);
 const admission = kc.makeApiClient(AdmissionregistrationV1Api);
 const run = randomBytes(3).toString('hex');
 const created: string[] = [];
+const exceptionsCreated: string[] = [];
 let clusterRole: V1ClusterRole;
 
 async function operatorKubeconfig(): Promise<string> {
@@ -43,9 +45,10 @@ async function operatorKubeconfig(): Promise<string> {
  * The core promise in one pass, as the operator's ServiceAccount: provision
  * every kind (a binding to `view`, a Role from rules, the workload policy
  * with its CONNECT rule), report status, put back
- * drift twice (the second Event updates the first), write the namespace's
- * compliance report, serve an authorised scrape, and on deletion prune, remove
- * the report and drop the finalizer. Throws on the first
+ * drift twice (the second Event updates the first), apply an exception and
+ * report its state, write the namespace's compliance report, serve an
+ * authorised scrape, and on deletion prune, remove the report and drop the
+ * finalizer. Throws on the first
  * thing that does not happen within `timeoutMs`.
  */
 async function scenario(tag: string, timeoutMs: number): Promise<void> {
@@ -98,6 +101,12 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       return events.items[0]?.count === 2;
     });
     expect(await operator.metrics()).toContain('security_baseline_drift_corrected_total');
+    // An exception: read (list, watch), applied, and its status written.
+    const exception = `${name}-more-pods`;
+    exceptionsCreated.push(exception);
+    await createException(exception, { baseline: name, namespaces: [namespace], reason: 'least privilege', expiresAt: inFuture(3_600_000), relax: { resourceQuota: { hard: { pods: '8' } } } });
+    await wait(async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods === '8'
+      && (await getException(exception)).status?.state === 'Active');
     // A narrower image policy: a revision (ControllerRevision) and pre-flight (the namespace's pods) before the namespace moves.
     const before = await getBaseline(name);
     await replaceBaseline(name, { ...before.spec, imagePolicy: { allowedRegistries: ['registry.example.com/'] } });
@@ -155,6 +164,7 @@ afterAll(async () => {
   await applyObjects(await renderKustomization('config/rbac'));
   await roleInEffect(clusterRole.rules ?? []);
   const operator = await startOperator({ kubeconfig: await operatorKubeconfig(), user: USER });
+  for (const name of exceptionsCreated) await deleteException(name);
   for (const name of created) await deleteBaseline(name);
   for (const name of created) await waitForBaselineGone(name, 30_000).catch(() => undefined);
   await operator.stop();

@@ -62,6 +62,8 @@ describe('the rules', () => {
   test('the expected alerts exist', () => {
     expect(alerts.map((alert) => alert.alert).sort()).toEqual([
       'SecurityBaselineDriftDetected',
+      'SecurityBaselineExceptionExpiringSoon',
+      'SecurityBaselineExceptionInvalid',
       'SecurityBaselineInformerStalled',
       'SecurityBaselineNamespacesNonCompliant',
       'SecurityBaselineNoLeader',
