@@ -1,12 +1,12 @@
 // `explain NAMESPACE`: one screen on one namespace — which baselines select it
-// (and which do not, and why), the revision of each the namespace is at, its
-// exceptions (a placeholder until issue 13), and why it is
+// (and which do not, and why), the revision of each the namespace is at, the
+// exceptions in effect, and why it is
 // not compliant: its compliance report's failing results, the baselines'
 // conditions, and the namespace's recent Warning Events.
 import { parseArgs } from 'node:util';
-import { APPLIED_ANNOTATION } from '../api/constants.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import { matchesSelector } from '../api/labelselector.ts';
-import { parseApplied } from '../controller/applied.ts';
+import { parseApplied, parseExceptions } from '../controller/applied.ts';
 import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
@@ -43,7 +43,7 @@ export const runExplain: Command = {
 
 For the namespace in the cluster in KUBECONFIG: the baselines that select it
 (mode, the revision the namespace is at and the baseline's update revision,
-exceptions — "-" until the API has them) and those that do not, with why; its Pod Security
+the BaselineExceptions in effect) and those that do not, with why; its Pod Security
 labels; why it is not compliant, from its compliance report (when the
 OpenReports CRD is installed), the baselines' conditions and its recent
 Warning Events.
@@ -69,6 +69,7 @@ ${OPERATOR_NAMESPACE_HELP}
       listBaselines(client), getReport(client, name) as Promise<ReportObject | undefined>, namespaceEvents(client, name),
     ]);
     const applied = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
+    const excepted = parseExceptions(namespace.metadata.annotations?.[EXCEPTIONS_ANNOTATION]);
     const selecting = baselines.filter((b) => !isDeleting(b) && selects(b, namespace, operatorNamespace));
     const views: BaselineView[] = selecting.map((b) => {
       const update = b.status?.updateRevision ?? NOT_YET;
@@ -76,7 +77,7 @@ ${OPERATOR_NAMESPACE_HELP}
       const mode = b.spec.mode ?? 'Enforce';
       const state = mode === 'Audit' ? 'Audit: reports only, applies nothing'
         : at === undefined ? 'never applied here' : at === update ? 'at its update revision' : `at revision ${at}, not yet at ${update} (rolling out, paused or held)`;
-      return { name: b.metadata.name, mode, updateRevision: update, applied: at ?? null, revision: at ?? NOT_YET, exceptions: NOT_YET, state };
+      return { name: b.metadata.name, mode, updateRevision: update, applied: at ?? null, revision: at ?? NOT_YET, exceptions: excepted[b.metadata.name]?.join(',') || NOT_YET, state };
     });
     const notSelecting = baselines.filter((b) => !selecting.includes(b))
       .map((b) => ({ name: b.metadata.name, why: isDeleting(b) ? 'being deleted' : whyNotSelected(b, namespace, operatorNamespace) ?? '' }));

@@ -1,11 +1,11 @@
 // `status [BASELINE]`: the baselines as the cluster reports them — mode,
 // namespace counts, readiness and why not — and, for one baseline, each
-// namespace it selects with the revision it is at and its report. Exceptions
-// (issue 13) get their column here once the API has them; until then "-".
+// namespace it selects with the revision it is at, the exceptions in effect
+// there, and its report.
 import { parseArgs } from 'node:util';
-import { APPLIED_ANNOTATION } from '../api/constants.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import type { Condition } from '../api/types.ts';
-import { parseApplied } from '../controller/applied.ts';
+import { parseApplied, parseExceptions } from '../controller/applied.ts';
 import type { BaselineObject } from '../controller/context.ts';
 import { isDeleting, selects } from '../controller/selection.ts';
 import type { ReportObject } from '../resources/report.ts';
@@ -13,7 +13,7 @@ import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION } from './baselines.
 import type { Command } from './command.ts';
 import { formatData, parseFormat, print, table, UsageError } from './output.ts';
 
-/** Not in the API yet: issue 13 (exceptions) fills these; also a revision not reported yet. */
+/** Nothing to show: no revision reported yet, no exception in effect. */
 export const NOT_YET = '-';
 
 export function condition(baseline: BaselineObject, type: Condition['type']): Condition | undefined {
@@ -41,7 +41,7 @@ mode, selected and compliant namespaces, readiness, and why it is not ready.
 With BASELINE: its conditions, and one line per namespace it selects with the
 revision it is at (the security.baseline.dev/applied annotation) and
 the namespace's compliance report when the OpenReports CRD is installed.
-The exceptions column shows "-" until the API has them.
+Exceptions: the namespaces with one in effect, or the exceptions in each.
 
 Options:
 ${OPERATOR_NAMESPACE_HELP}
@@ -60,7 +60,8 @@ ${OPERATOR_NAMESPACE_HELP}
     const [name] = positionals;
     if (!name) {
       const rows = baselines.map((b) => ({
-        name: b.metadata.name, mode: b.spec.mode ?? 'Enforce', generation: b.metadata.generation ?? 0, revision: b.status?.updateRevision ?? NOT_YET, exceptions: NOT_YET,
+        name: b.metadata.name, mode: b.spec.mode ?? 'Enforce', generation: b.metadata.generation ?? 0, revision: b.status?.updateRevision ?? NOT_YET,
+        exceptions: b.status?.namespaces?.excepted ? `${b.status.namespaces.excepted} namespaces` : NOT_YET,
         namespaces: b.status?.namespaces ?? { selected: 0, compliant: 0, drifted: 0, failed: 0 },
         ready: condition(b, 'Ready')?.status ?? 'Unknown', why: whyNotReady(b),
       }));
@@ -82,13 +83,14 @@ ${OPERATOR_NAMESPACE_HELP}
       const results = report?.results?.filter((r) => r.policy === name) ?? [];
       const notPassing = results.filter((r) => r.result !== 'pass').map((r) => `${r.rule} ${r.result}: ${r.message}`);
       return {
-        namespace: ns.metadata.name, revision: applied ?? null, upToDate: applied !== undefined && applied === baseline.status?.updateRevision, exceptions: NOT_YET,
+        namespace: ns.metadata.name, revision: applied ?? null, upToDate: applied !== undefined && applied === baseline.status?.updateRevision,
+        exceptions: parseExceptions(ns.metadata.annotations?.[EXCEPTIONS_ANNOTATION])[name]?.join(',') || NOT_YET,
         report: report ? `${results.filter((r) => r.result === 'pass').length}/${results.length} pass` : NOT_YET, notPassing,
       };
     }));
     const detail = {
       name, mode: baseline.spec.mode ?? 'Enforce', generation: baseline.metadata.generation ?? 0, observedGeneration: baseline.status?.observedGeneration,
-      updateRevision: baseline.status?.updateRevision, currentRevision: baseline.status?.currentRevision, exceptions: NOT_YET, namespaces: baseline.status?.namespaces, conditions: baseline.status?.conditions ?? [], selected: rows,
+      updateRevision: baseline.status?.updateRevision, currentRevision: baseline.status?.currentRevision, namespaces: baseline.status?.namespaces, conditions: baseline.status?.conditions ?? [], selected: rows,
     };
     if (format !== 'table') {
       await print(formatData(detail, format));
