@@ -34,6 +34,10 @@ kube: ## build (or reuse) the control plane binaries
 openreports: ## fetch (or reuse) the OpenReports Report CRD the reports tests install
 	@hack/openreports/crd.sh >/dev/null
 
+.PHONY: toxiproxy
+toxiproxy: ## build (or reuse) toxiproxy-server, the TCP fault proxy of the fault tests
+	@hack/toxiproxy/build.sh >/dev/null
+
 .PHONY: promtool
 promtool: ## install promtool (Debian's prometheus package) when missing, for the alert rule tests
 	@hack/prometheus/ensure-promtool.sh >/dev/null
@@ -63,13 +67,22 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube helm alerting openreports promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube helm alerting openreports toxiproxy promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
 	SBO_TEST_IMAGE=$(IMAGE) npm test
 
 .PHONY: unit
 unit: deps promtool ## the tests that need no cluster
 	npm test -- --selectProjects unit
+
+.PHONY: chaos
+chaos: deps kube toxiproxy ## the long fault and load tests (410 Gone, network faults, restarts over 2,000 namespaces, throttling): a table, and JSON under bench/results/
+	SBO_CHAOS=long SBO_CHAOS_RESULTS=1 SBO_CHAOS_RESULTS_NAME=chaos npm test -- test/chaos --selectProjects cluster --testPathIgnorePatterns soak.test.ts
+
+.PHONY: soak
+soak: deps kube ## the soak test, SOAK_MINUTES (30) of churn: the series, a table, and JSON under bench/results/
+	SBO_CHAOS=long SBO_CHAOS_RESULTS=1 SBO_CHAOS_RESULTS_NAME=soak SBO_SOAK_SECONDS=$$(( $${SOAK_MINUTES:-30} * 60 )) \
+	  npm test -- test/chaos/soak.test.ts --selectProjects cluster
 
 .PHONY: dev
 dev: deps kube ## from a fresh clone: local control plane, CRD, samples, tenant namespaces, the operator in the foreground

@@ -18,6 +18,7 @@ const POD_SECURITY_LEVELS = everyMember<PodSecurityLevel>()(['privileged', 'base
 const OPERATORS = everyMember<LabelSelectorRequirement['operator']>()(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 const PROTOCOLS = everyMember<NonNullable<NetworkPolicyPort['protocol']>>()(['TCP', 'UDP', 'SCTP']);
 const SUBJECT_KINDS = everyMember<Subject['kind']>()(['User', 'Group', 'ServiceAccount']);
+const SUBJECT_API_GROUPS = everyMember<NonNullable<Subject['apiGroup']>>()(['', 'rbac.authorization.k8s.io']);
 const CONDITION_TYPES = everyMember<ConditionType>()(['Ready', 'Progressing', 'Degraded', 'Conflict', 'RolloutHalted']);
 const STRATEGIES = everyMember<RolloutStrategy>()(['Immediate', 'Progressive']);
 const CONDITION_STATUSES = everyMember<Condition['status']>()(['True', 'False', 'Unknown']);
@@ -57,7 +58,7 @@ const exampleSpec: DeepRequired<SecurityBaselineSpec> = {
     name: 'readers',
     clusterRole: 'view',
     rules: [{ apiGroups: [''], resources: ['pods'], resourceNames: ['web'], verbs: ['get'] }],
-    subjects: [{ kind: 'ServiceAccount', name: 'ci', namespace: '${namespace}' }],
+    subjects: [{ apiGroup: '', kind: 'ServiceAccount', name: 'ci', namespace: '${namespace}' }],
   }],
   podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'restricted', version: 'latest' },
   imagePolicy: { allowedRegistries: ['registry.example.com/'] },
@@ -107,6 +108,7 @@ const ENUMS: Record<string, readonly string[]> = {
   'spec.podSecurity.audit': POD_SECURITY_LEVELS,
   'spec.podSecurity.warn': POD_SECURITY_LEVELS,
   'spec.roleBindings[].subjects[].kind': SUBJECT_KINDS,
+  'spec.roleBindings[].subjects[].apiGroup': SUBJECT_API_GROUPS,
   'status.conditions[].type': CONDITION_TYPES,
   'status.conditions[].status': CONDITION_STATUSES,
   ...Object.fromEntries(SELECTORS.map((selectorPath) => [`${selectorPath}.matchExpressions[].operator`, OPERATORS])),

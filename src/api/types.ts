@@ -95,6 +95,11 @@ export interface PolicyRule {
 }
 
 export interface Subject {
+  /**
+   * Optional, as written in any RoleBinding: `rbac.authorization.k8s.io` for
+   * User and Group, `""` for ServiceAccount. The operator writes the right one either way.
+   */
+  apiGroup?: '' | 'rbac.authorization.k8s.io';
   kind: 'User' | 'Group' | 'ServiceAccount';
   /** May contain ${namespace} and ${label:KEY}, expanded per namespace. */
   name: string;

@@ -1,13 +1,15 @@
 // The CEL environment of a CRD's x-kubernetes-validations, offline: the CEL
 // standard library (@marcbachmann/cel-js) plus the Kubernetes libraries the
 // SecurityBaseline CRD uses, implemented here with the same meaning as the API
-// server's: isQuantity/quantity().compareTo (k8s.io/apimachinery resource
+// server's: isQuantity/quantity().compareTo/isLessThan/isInteger (k8s.io/apimachinery resource
 // quantities, with the operator's own parser) and isCIDR/cidr().containsCIDR
 // (Go's netip prefixes). A rule calling anything else fails to evaluate and is
 // reported as not checked offline, never as passed.
 import { Environment } from '@marcbachmann/cel-js';
 import { isIP } from 'node:net';
 import { compareQuantities, parseQuantity, type Quantity } from '../resources/quantity.ts';
+
+const NANOS_PER_UNIT = 1_000_000_000n;
 
 class KubernetesQuantity {
   readonly value: Quantity;
@@ -96,6 +98,10 @@ export function kubernetesCelEnvironment(): Environment {
     .registerFunction('quantity(string): kubernetes.Quantity', quantityOf)
     .registerFunction('kubernetes.Quantity.compareTo(kubernetes.Quantity): int', (a: KubernetesQuantity, b: KubernetesQuantity) =>
       BigInt(Math.sign(compareQuantities(a.value, b.value))))
+    .registerFunction('kubernetes.Quantity.isLessThan(kubernetes.Quantity): bool', (a: KubernetesQuantity, b: KubernetesQuantity) =>
+      compareQuantities(a.value, b.value) < 0)
+    // Whole, as the API server's AsInt64 reads it: no fraction of one unit.
+    .registerFunction('kubernetes.Quantity.isInteger(): bool', (a: KubernetesQuantity) => a.value.nanos % NANOS_PER_UNIT === 0n)
     .registerFunction('isCIDR(string): bool', (text: string) => parseCidr(text) !== undefined)
     .registerFunction('cidr(string): net.CIDR', cidrOf)
     .registerFunction('net.CIDR.containsCIDR(string): bool', (a: Cidr, b: string) => a.contains(cidrOf(b)))

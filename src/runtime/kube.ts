@@ -3,8 +3,9 @@
 // same plain shapes, and it reports every request so metrics and tests can
 // count API writes.
 import {
-  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext,
+  HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, type ResponseContext,
 } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
 
@@ -70,13 +71,44 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
   return `${base}${ns}/${type.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
+export interface KubeClientOptions {
+  /**
+   * How long a request (not a watch) may take, answer body included, before it
+   * is abandoned; default 30 s. Without a bound, a request sent into a network
+   * blackhole waits forever, and with it the reconcile and the worker that sent
+   * it: the operator would stop without crashing.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** How often a request turned away with 429 is sent again before its caller sees the error. */
+export const THROTTLE_RETRIES = 5;
+
+interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+  resource?: string;
+  /** Receives the API server's warnings (Warning headers), such as Pod Security's about existing pods. */
+  onWarnings?: (warnings: string[]) => void;
+}
+
+/** Retry-After in seconds (what the API server sends), from 1 to 10 s; 1 s when absent or a date. */
+export function retryAfterMs(header: string | undefined): number {
+  const seconds = Number(header);
+  return (Number.isInteger(seconds) ? Math.min(Math.max(seconds, 1), 10) : 1) * 1000;
+}
+
 export class KubeClient {
   readonly config: KubeConfig;
   readonly #http = new IsomorphicFetchHttpLibrary();
   readonly #observers: RequestObserver[] = [];
+  readonly #requestTimeoutMs: number;
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.config = config;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /**
@@ -120,39 +152,62 @@ export class KubeClient {
     this.#observers.push(observer);
   }
 
-  async request<T>(verb: Verb, method: HttpMethod, path: string, options: {
-    query?: Record<string, string | undefined>;
-    body?: unknown;
-    contentType?: string;
-    resource?: string;
-    /** Receives the API server's warnings (Warning headers), such as Pod Security's about existing pods. */
-    onWarnings?: (warnings: string[]) => void;
-  } = {}): Promise<T> {
+  /**
+   * One API request. A 429 (API Priority and Fairness, or max-requests-inflight,
+   * turning it away) is retried here after the Retry-After the API server sends,
+   * up to THROTTLE_RETRIES times, as client-go does: without it a throttled
+   * request failed at once, its reconcile failed, and the workqueue retried it
+   * within milliseconds, so the operator answered throttling with more requests
+   * (about 300 a second with 3 seats, in test/chaos/throttling.test.ts).
+   */
+  async request<T>(verb: Verb, method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
+    const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
+    for (let retries = 0; ; retries++) {
+      const answer = await this.#attempt(verb, method, url, resource, options);
+      if (answer.status === 429 && retries < THROTTLE_RETRIES) {
+        await sleep(retryAfterMs(answer.retryAfter));
+        continue;
+      }
+      if (answer.status >= 400) throw apiError(answer.status, answer.body, method, url.pathname);
+      return answer.body as T;
+    }
+  }
+
+  /** One HTTP exchange, reported to the observers, bounded by the request timeout. */
+  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
+    status: number; body: unknown; retryAfter?: string;
+  }> {
     const ctx = await this.#authenticated(url.toString(), method);
     ctx.setHeaderParam('Accept', 'application/json');
     if (options.body !== undefined) {
       ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(options.body));
     }
+    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
+    ctx.setSignal(timeout);
     const started = performance.now();
     let status = 0;
     try {
-      const response = await this.#http.send(ctx).toPromise();
+      let response: ResponseContext;
+      let text: string;
+      try {
+        response = await this.#http.send(ctx).toPromise();
+        text = await response.body.text();
+      } catch (error) {
+        if (timeout.aborted) throw new RequestTimeoutError(method, url.pathname, this.#requestTimeoutMs, { cause: error });
+        throw error;
+      }
       status = response.httpStatusCode;
       options.onWarnings?.(parseWarnings(response.headers.warning));
-      const text = await response.body.text();
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
-      const parsed: unknown = parseJson(text);
-      if (status >= 400) throw apiError(status, parsed, method, url.pathname);
-      return parsed as T;
+      return { status, body: parseJson(text), retryAfter: response.headers['retry-after'] };
     } finally {
-      const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
       for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
     }
   }
@@ -320,6 +375,14 @@ export class KubeClient {
       clearTimeout(timer);
       abort.abort();
     };
+  }
+}
+
+/** A request that had no complete answer in time (a network blackhole, an overloaded server): retriable. */
+export class RequestTimeoutError extends Error {
+  constructor(method: string, path: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super(`${method} ${path}: no complete answer within ${timeoutMs} ms`, options);
+    this.name = 'RequestTimeoutError';
   }
 }
 

@@ -241,6 +241,17 @@ describe('narrowing what a baseline grants needs no right to grant', () => {
     expect(await update(mallory.api, name, widen(full))).toMatch(refusal);
   });
 
+  test('subjects copied from a RoleBinding with their apiGroup compare as written: one fewer is narrowing, one more is not', async () => {
+    const group = (groupName: string) => ({ apiGroup: 'rbac.authorization.k8s.io' as const, kind: 'Group' as const, name: groupName });
+    const spec = (subjects: ReturnType<typeof group>[]): SecurityBaselineSpec => ({
+      namespaceSelector: { matchLabels: { tenant: 'true' } }, roleBindings: [{ name: 'admins', clusterRole: 'admin', subjects }],
+    });
+    const copied = uniqueName('narrow-apigroup');
+    expect(await create(admin.makeApiClient(CustomObjectsApi), copied, spec([group('a'), group('b')]))).toBe('created');
+    expect(await update(mallory.api, copied, spec([group('a')]))).toBe('updated');
+    expect(await update(mallory.api, copied, spec([group('a'), group('mallory')]))).toMatch(/may not bind ClusterRole admin \(roleBindings admins\)/);
+  });
+
   test('writes that leave the spec alone (the operator\'s finalizer) are never checked', async () => {
     // Permission to patch baselines only: nothing the policy would check could pass.
     const patcher = await user('patcher', { rules: [{ apiGroups: [GROUP], resources: [PLURAL], verbs: ['patch'] }] });

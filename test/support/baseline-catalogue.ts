@@ -101,6 +101,21 @@ export const invalid: readonly InvalidCase[] = [
     message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values: Invalid value: operator Exists takes no values: remove them/,
   },
   {
+    name: 'a namespaceSelector label value that is no label value',
+    body: (name) => minimal(name, { namespaceSelector: { matchLabels: { tenant: 'team a' } } }),
+    message: /spec\.namespaceSelector\.matchLabels\[tenant\]: Invalid value: "team a": not a label value: empty, or at most 63 letters/,
+  },
+  {
+    name: 'a matchExpression value that is no label value',
+    body: (name) => minimal(name, { namespaceSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['gold', '-silver'] }] } }),
+    message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values\[1\]: Invalid value: "-silver": not a label value/,
+  },
+  {
+    name: 'a pod selector label value with a space (in podPolicies)',
+    body: (name) => minimal(name, { networkPolicy: { podPolicies: [{ name: 'web', podSelector: { matchLabels: { app: 'has space' } } }] } }),
+    message: /spec\.networkPolicy\.podPolicies\[0\]\.podSelector\.matchLabels\[app\]: Invalid value: "has space": not a label value/,
+  },
+  {
     name: 'an excludeNamespaces entry that is not a namespace name',
     body: (name) => minimal(name, { excludeNamespaces: ['Team_A'] }),
     message: /spec\.excludeNamespaces\[0\]: Invalid value: "Team_A": not a namespace name: use lowercase letters, digits and -/,
@@ -241,6 +256,51 @@ export const invalid: readonly InvalidCase[] = [
     message: /spec\.resourceQuota\.hard\[pods\]: Invalid value: "ten": not a quantity: write an amount such as "4", 500m or 1Gi/,
   },
   {
+    name: 'a negative quota (cpu: "-1")',
+    body: (name) => minimal(name, { resourceQuota: { hard: { cpu: '-1' } } }),
+    message: /spec\.resourceQuota\.hard\[cpu\]: Invalid value: "-1": a quantity cannot be negative: write 0 or more/,
+  },
+  {
+    name: 'a negative LimitRange minimum',
+    body: (name) => minimal(name, { limitRange: { min: { memory: '-64Mi' } } }),
+    message: /spec\.limitRange\.min\[memory\]: Invalid value: "-64Mi": a quantity cannot be negative/,
+  },
+  {
+    name: 'a negative default limit',
+    body: (name) => minimal(name, { limitRange: { default: { cpu: '-500m' } } }),
+    message: /spec\.limitRange\.default\[cpu\]: Invalid value: "-500m": a quantity cannot be negative/,
+  },
+  {
+    name: 'half a pod in a quota',
+    body: (name) => minimal(name, { resourceQuota: { hard: { pods: '1.5', 'requests.cpu': '1.5' } } }),
+    message: /spec\.resourceQuota\.hard: Invalid value: objects are counted in whole numbers: pods, services, secrets/,
+  },
+  {
+    name: 'a quota on a resource quotas do not know',
+    body: (name) => minimal(name, { resourceQuota: { hard: { gpus: '2', pods: '4' } } }),
+    message: /spec\.resourceQuota\.hard: Invalid value: not a resource a ResourceQuota knows: use a standard resource such as pods, requests\.cpu or limits\.memory, or a name with a \/ such as count\/deployments\.apps/,
+  },
+  {
+    name: 'a LimitRange default for something containers do not request (pods)',
+    body: (name) => minimal(name, { limitRange: { default: { pods: '2' } } }),
+    message: /spec\.limitRange\.default: Invalid value: not a container resource: a LimitRange for containers takes cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource/,
+  },
+  {
+    name: 'a ServiceAccount subject copied with apiGroup rbac.authorization.k8s.io',
+    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'ServiceAccount', name: 'ci' }] }] }),
+    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.apiGroup: Invalid value: a ServiceAccount subject has apiGroup "" \(the core group\)/,
+  },
+  {
+    name: 'a Group subject with the core apiGroup ""',
+    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ apiGroup: '', kind: 'Group', name: 'tenants' }] }] }),
+    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.apiGroup: Invalid value: a Group subject has apiGroup rbac\.authorization\.k8s\.io/,
+  },
+  {
+    name: 'a subject apiGroup that is no RBAC group',
+    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ apiGroup: 'rbac.authorization.k8s.io/v1', kind: 'User', name: 'alice' }] }] }),
+    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.apiGroup: Unsupported value: "rbac\.authorization\.k8s\.io\/v1": supported values: "", "rbac\.authorization\.k8s\.io"/,
+  },
+  {
     name: 'a quota without any resource',
     body: (name) => minimal(name, { resourceQuota: { hard: {} } }),
     message: /spec\.resourceQuota\.hard: Required value: resourceQuota\.hard needs at least one resource/,
@@ -378,7 +438,12 @@ export const full: SecurityBaselineSpec = {
       egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] } }] }],
     }],
   },
-  resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'requests.memory': '1Gi', 'limits.cpu': '2', 'limits.memory': '2Gi' } },
+  resourceQuota: {
+    hard: {
+      pods: '4', 'requests.cpu': '1', 'requests.memory': '1Gi', 'limits.cpu': '2', 'limits.memory': '2Gi',
+      'count/deployments.apps': '10', 'requests.nvidia.com/gpu': '0', 'requests.hugepages-2Mi': '1Gi',
+    },
+  },
   limitRange: {
     min: { cpu: '10m' },
     defaultRequest: { cpu: '100m', memory: '128Mi' },
@@ -389,7 +454,13 @@ export const full: SecurityBaselineSpec = {
     {
       name: 'readers',
       clusterRole: 'view',
-      subjects: [{ kind: 'Group', name: '${namespace}-admins' }, { kind: 'ServiceAccount', name: 'ci', namespace: '${label:team}-ci' }],
+      subjects: [
+        { kind: 'Group', name: '${namespace}-admins' },
+        { kind: 'ServiceAccount', name: 'ci', namespace: '${label:team}-ci' },
+        // As people copy them from any RoleBinding.
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' },
+        { apiGroup: '', kind: 'ServiceAccount', name: 'deployer' },
+      ],
     },
     {
       name: 'pod-readers',

@@ -53,9 +53,9 @@ describe('validate', () => {
     expect(result.stderr).toContain('3 baselines in 3 files: valid; 1 other document skipped (not SecurityBaselines)');
   });
 
-  test('adds what only the operator checks (a negative quota), unknown fields and a wrong apiVersion; json for scripts', async () => {
+  test('adds what only the operator checks (a ServiceAccount name), unknown fields and a wrong apiVersion; json for scripts', async () => {
     const file = await tempFile('operator.yaml', [
-      minimal('negative', { resourceQuota: { hard: { pods: '-1' } } }),
+      minimal('account', { roleBindings: [{ name: 'ci', clusterRole: 'view', subjects: [{ kind: 'ServiceAccount', name: 'CI_bot', namespace: 'ci' }] }] }),
       minimal('typo', { namespaceSelectors: {} }),
       { ...minimal('old'), apiVersion: 'security.baseline.dev/v1beta9' },
     ]);
@@ -63,7 +63,7 @@ describe('validate', () => {
     expect(code).toBe(1);
     const { problems } = JSON.parse(stdout) as { problems: { baseline: string; field: string; message: string }[] };
     expect(problems.map((p) => `${p.baseline} ${p.field}: ${p.message}`)).toEqual([
-      'negative spec.resourceQuota.hard[pods]: Invalid value: must not be negative (got "-1")',
+      'account spec.roleBindings[0].subjects[0].name: Invalid value: "CI_bot" is not a valid ServiceAccount name (lower-case alphanumerics, \'-\' and \'.\')',
       'typo spec.namespaceSelectors: unknown field "spec.namespaceSelectors"',
       `old apiVersion: Unsupported value: "security.baseline.dev/v1beta9": supported values: "${API_VERSION}"`,
     ]);
