@@ -30,6 +30,10 @@ deps: node_modules/.installed ## install npm packages, Node.js 24 among them
 kube: ## build (or reuse) the control plane binaries
 	@hack/kube/build.sh >/dev/null
 
+.PHONY: openreports
+openreports: ## fetch (or reuse) the OpenReports Report CRD the reports tests install
+	@hack/openreports/crd.sh >/dev/null
+
 .PHONY: toxiproxy
 toxiproxy: ## build (or reuse) toxiproxy-server, the TCP fault proxy of the fault tests
 	@hack/toxiproxy/build.sh >/dev/null
@@ -63,7 +67,7 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube helm alerting toxiproxy promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube helm alerting openreports toxiproxy promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
 	SBO_TEST_IMAGE=$(IMAGE) npm test
 
@@ -114,7 +118,7 @@ run: deps ## run the operator in the foreground against $$KUBECONFIG
 	  METRICS_SECURE=$${METRICS_SECURE:-false} METRICS_BIND_ADDRESS=$${METRICS_BIND_ADDRESS:-127.0.0.1:8080} HEALTH_PROBE_BIND_ADDRESS=$${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081} node src/main.ts
 
 .PHONY: bench
-bench: deps kube ## the benchmarks (N=200 by default; N=1000, N=10000 for the published figures): a table, and JSON under bench/results/
+bench: deps kube openreports ## the benchmarks (N=200 by default; N=1000, N=10000 for the published figures): a table, and JSON under bench/results/
 	node bench/bench.ts --namespaces $${N:-200} --rate $${RATE:-20} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10}
 
 .PHONY: image

@@ -18,6 +18,7 @@ import { desiredObjects } from '../src/resources/index.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
 import { KubeClient, type KubeObject } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
+import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig, startControlPlane, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -56,7 +57,7 @@ export interface BenchResult {
   readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; kubernetes: string };
   readonly namespaces: number;
   readonly desiredObjectsPerNamespace: number;
-  readonly coldStart: { seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; otherWrites: number };
+  readonly coldStart: { seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number };
   readonly limit: { seconds: number; bestConcurrency: number; ratesPerConcurrency: Record<string, number> };
   readonly ratio: number;
   readonly steadyState: { writes: number; secondsUntilReady: number };
@@ -165,6 +166,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await applyCrds(admin, 'bench');
     await client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
       .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
+    await installReports(admin);
     const N = options.namespaces;
     const operatorNamespaces = Array.from({ length: N }, (_, i) => `bench-${run}-${i}`);
     const limitNamespaces = Array.from({ length: N }, (_, i) => `limit-${run}-${i}`);
@@ -202,7 +204,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       objectWrites: count((w) => objectResources.includes(w.resource)),
       namespaceWrites: count((w) => w.resource === 'namespaces'),
       baselineWrites: count((w) => w.resource === 'securitybaselines'),
-      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines'].includes(w.resource)),
+      reportWrites: count((w) => w.resource === REPORT_RESOURCE),
+      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines', REPORT_RESOURCE].includes(w.resource)),
     };
 
     // 2. The limit: the same objects, server-side applied by a plain client-node program.
@@ -335,6 +338,7 @@ export function formatTable(result: BenchResult): string {
   const rows: [string, string, string][] = [
     ['cold start: all compliant', `${f(result.coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each`],
     ['cold start: writes', `${result.coldStart.writes}`, `${f(result.coldStart.writesPerNamespace)}/namespace: ${result.coldStart.objectWrites} objects, ${result.coldStart.namespaceWrites} namespaces, ${result.coldStart.baselineWrites} baseline, ${result.coldStart.otherWrites} other`],
+    reportRow(result.coldStart.reportWrites, result.namespaces),
     ['limit (plain client-node)', `${f(result.limit.seconds)} s`, `best concurrency ${result.limit.bestConcurrency}`],
     ['operator ÷ limit', f(result.ratio), 'target ≤ 1.25'],
     ['restart: writes', `${result.steadyState.writes}`, 'target 0'],

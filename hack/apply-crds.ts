@@ -24,10 +24,15 @@ export async function loadApiManifests(): Promise<KubernetesObject[]> {
  * is Established before the objects that use it; returns `kind/name` of each.
  */
 export async function applyCrds(kc: KubeConfig, fieldManager: string, timeoutMs = 30_000): Promise<string[]> {
+  return applyManifests(kc, await loadApiManifests(), fieldManager, timeoutMs);
+}
+
+/** Applies `manifests` in order, waiting until each CRD among them is Established; returns `kind/name` of each. */
+export async function applyManifests(kc: KubeConfig, manifests: readonly KubernetesObject[], fieldManager: string, timeoutMs = 30_000): Promise<string[]> {
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const extensions = kc.makeApiClient(ApiextensionsV1Api);
   const applied: string[] = [];
-  for (const object of await loadApiManifests()) {
+  for (const object of manifests) {
     await objects.patch(object, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
     const name = object.metadata?.name ?? '';
     if (object.kind === 'CustomResourceDefinition') {

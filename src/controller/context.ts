@@ -52,6 +52,8 @@ export interface ControllerContext {
   readonly managed: ManagedCaches;
   /** The cluster-scoped managed kinds (admission policies and bindings). */
   readonly clusterManaged: ManagedCaches;
+  /** The namespaces' compliance reports (controller/reports.ts); no informer while the cluster does not serve them. */
+  readonly reports: ManagedCaches;
   readonly operatorNamespace: string;
   readonly recorder: EventRecorder;
   readonly tracker: BaselineStatusTracker;

@@ -3,6 +3,7 @@ import { API_VERSION, KIND, PLURAL } from '../api/types.ts';
 import { EXCEPTION_KIND, EXCEPTION_PLURAL } from '../api/exception.ts';
 import { RBAC_API_VERSION } from '../resources/rolebinding.ts';
 import { ADMISSION_API_VERSION } from '../resources/imagepolicy.ts';
+import { REPORT_API_VERSION } from '../resources/report.ts';
 import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
@@ -36,8 +37,11 @@ export function clusterManagedKind(kind: string): ResourceType | undefined {
   return CLUSTER_MANAGED_KINDS.find((type) => type.kind === kind);
 }
 
+/** The namespace's compliance report (resources/report.ts); not a managed kind: no baseline owns it. */
+export const REPORTS: ResourceType = { apiVersion: REPORT_API_VERSION, kind: 'Report', plural: 'reports', namespaced: true };
+
 /** Kinds from CRDs that may not be installed: the operator works without them and says so. */
-export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow']);
+export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow', kindKey(REPORTS)]);
 
 /** `apiVersion/kind`, which names a kind across groups. */
 export function kindKey(type: { apiVersion: string; kind: string }): string {

@@ -23,8 +23,9 @@ import { registerEventHandlers } from './eventkeys.ts';
 import { observeExceptions, reconcileException } from './exceptions.ts';
 import {
   ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, NAMESPACES,
-  OPTIONAL_KINDS, kindKey,
+  OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
+import { registerReportHandlers } from './reports.ts';
 import { reconcileNamespace } from './namespace.ts';
 import { Rollouts } from './rollouts.ts';
 import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
@@ -90,6 +91,7 @@ export class Manager {
   readonly #authoring: Informer<KubeObject>[];
   readonly #managed = new Map<string, Informer<KubeObject>>();
   readonly #clusterManaged = new Map<string, Informer<KubeObject>>();
+  readonly #reports: Informer<KubeObject>;
   /** Kinds whose API the cluster serves (an optional CRD may be missing). */
   readonly #available = new Set<string>();
   readonly #recorder: EventRecorder;
@@ -116,6 +118,7 @@ export class Manager {
       .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
     for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: slimManaged }));
     for (const type of CLUSTER_MANAGED_KINDS) this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR }));
+    this.#reports = informer(REPORTS, { labelSelector: MANAGED_SELECTOR, transform: slimManaged });
 
     this.#recorder = new EventRecorder(client, logger);
     this.#namespaceController = new Controller({
@@ -161,6 +164,9 @@ export class Manager {
       baseline: (name) => this.#enqueueBaseline(name),
       exception: (name) => { if (this.#running) this.#exceptionController.add(name); },
     });
+    registerReportHandlers({
+      reports: this.#reports, admission: [...this.#clusterManaged.values()], namespaces: this.#namespaces, baselines: this.#baselines,
+    }, options.operatorNamespace, (name) => this.#enqueueNamespace(name));
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
@@ -189,8 +195,12 @@ export class Manager {
       informer: (type) => this.#clusterManaged.get(kindKey(type)),
       all: () => [...this.#clusterManaged.values()],
     };
+    const reports: ManagedCaches = {
+      informer: () => (this.#available.has(kindKey(REPORTS)) ? this.#reports : undefined),
+      all: () => (this.#available.has(kindKey(REPORTS)) ? [this.#reports] : []),
+    };
     return {
-      client, logger, managed, clusterManaged, operatorNamespace,
+      client, logger, managed, clusterManaged, reports, operatorNamespace,
       writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
       namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, revisions: this.#revisions,
       rollouts: this.#rollouts,
@@ -220,7 +230,7 @@ export class Manager {
    * here, so that it takes over with warm caches when it becomes the leader.
    */
   async startInformers(): Promise<void> {
-    for (const type of MANAGED_KINDS) {
+    for (const type of [...MANAGED_KINDS, REPORTS]) {
       if (!OPTIONAL_KINDS.has(kindKey(type)) || await this.#served(type)) this.#available.add(kindKey(type));
       else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
     }
@@ -261,7 +271,10 @@ export class Manager {
 
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
-    return [this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values()];
+    return [
+      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
+      ...this.#clusterManaged.values(), ...this.#context.reports.all(),
+    ];
   }
 
   #activeManaged(): Informer<KubeObject>[] {

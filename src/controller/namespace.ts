@@ -10,7 +10,7 @@
 // operator does not manage are never touched; objects no longer wanted are
 // pruned per the baseline's deletionPolicy.
 import { APPLIED_ANNOTATION, BASELINE_LABEL, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
-import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject } from '../resources/index.ts';
+import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type DesiredObject, type ObjectIdentity } from '../resources/index.ts';
 import { atRevision, revisionContent as revisionContentOf } from '../resources/revision.ts';
 import { exceptionsFor, relaxBaseline } from '../resources/exception.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
@@ -24,6 +24,7 @@ import { recordExceptionChanges } from './exceptions.ts';
 import { preflight } from './preflight.ts';
 import { revisionContent } from './revisions.ts';
 import { managedKind, NAMESPACES } from './kinds.ts';
+import { reconcileReport } from './reports.ts';
 import { isAlwaysExcluded, isDeleting, selects } from './selection.ts';
 
 export interface NamespaceReport {
@@ -38,10 +39,13 @@ export interface NamespaceReport {
 /** The first problem of each baseline; a failure says more than a conflict. */
 class Problems {
   readonly #byBaseline = new Map<string, Problem>();
+  /** Every object's problem, for the report. */
+  readonly #byObject = new Map<string, Problem>();
   /** The first error retrying may fix: the reconcile fails with it, after doing all it can. */
   retriable: unknown;
 
-  note(baseline: string, problem: Problem): void {
+  note(baseline: string, problem: Problem, object?: ObjectIdentity): void {
+    if (object) this.#byObject.set(objectKey(object), problem);
     const existing = this.#byBaseline.get(baseline);
     if (!existing || (existing.state === 'conflict' && problem.state === 'failed')) this.#byBaseline.set(baseline, problem);
   }
@@ -50,11 +54,15 @@ class Problems {
   fail(baseline: string, object: { kind?: string; metadata: { name: string } }, error: unknown): void {
     if (isRetriable(error)) this.retriable ??= error;
     const message = `${object.kind} ${object.metadata.name}: ${error instanceof KubeApiError ? error.apiMessage : String(error)}`;
-    this.note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message });
+    this.note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message }, object);
   }
 
   of(baseline: string): Problem | undefined {
     return this.#byBaseline.get(baseline);
+  }
+
+  ofObject(object: ObjectIdentity): Problem | undefined {
+    return this.#byObject.get(objectKey(object));
   }
 
   get size(): number {
@@ -135,7 +143,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
         eventPrefix: `baseline ${baseline}: `,
         appliedBefore: atThisRevision(enforcingByName.get(baseline) as BaselineObject),
       });
-      if (result.outcome === 'refused') problems.note(baseline, result.problem);
+      if (result.outcome === 'refused') problems.note(baseline, result.problem, object);
       if (result.outcome === 'applied') {
         writes += result.writes;
         if (result.drift) drift++;
@@ -196,6 +204,9 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   for (const baseline of baselines) {
     if (!selectingNames.has(baseline.metadata.name)) ctx.tracker.forget(baseline.metadata.name, name);
   }
+  const compliance = await reconcileReport(ctx, { namespace, selecting, builds, desired, live, problemOf: (object) => problems.ofObject(object) });
+  writes += compliance.writes;
+  problems.retriable ??= compliance.retry;
 
   if (problems.retriable !== undefined) throw problems.retriable;
   return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });

@@ -1,6 +1,7 @@
 // The operator runs with exactly config/rbac: installed into the real control
 // plane, the operator runs as its ServiceAccount with a real token, and the
-// core scenario passes. Then each rule of the ClusterRole is removed in turn,
+// core scenario passes (with the OpenReports CRD installed, so reports are
+// written and removed too). Then each rule of the ClusterRole is removed in turn,
 // and the same scenario must fail: no rule is there without a use.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,8 @@ import { kubeConfigAsServiceAccount } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
 import { condition, createBaseline, deleteBaseline, getBaseline, replaceBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
 import { startOperator } from '../support/operator.ts';
+import { installReportsCrd, readReport } from '../support/reports.ts';
+import { declaredControls } from '../../src/resources/report.ts';
 import { createException, deleteException, getException, inFuture } from '../support/exceptions.ts';
 
 const OPERATOR_NAMESPACE = 'security-baseline-system';
@@ -43,8 +46,9 @@ async function operatorKubeconfig(): Promise<string> {
  * every kind (a binding to `view`, a Role from rules, the workload policy
  * with its CONNECT rule), report status, put back
  * drift twice (the second Event updates the first), apply an exception and
- * report its state, serve an authorised
- * scrape, and on deletion prune and drop the finalizer. Throws on the first
+ * report its state, write the namespace's compliance report, serve an
+ * authorised scrape, and on deletion prune, remove the report and drop the
+ * finalizer. Throws on the first
  * thing that does not happen within `timeoutMs`.
  */
 async function scenario(tag: string, timeoutMs: number): Promise<void> {
@@ -81,6 +85,12 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       const baseline = await getBaseline(name);
       return condition(baseline, 'Ready')?.status === 'True' && baseline.status?.namespaces?.compliant === 1;
     });
+    // One result per control the baseline sets, every one passing.
+    const controls = declaredControls((await getBaseline(name)).spec).length;
+    await wait(async () => {
+      const report = await readReport(namespace);
+      return report?.summary.pass === controls && report.results.length === controls;
+    });
     const quotaType = managedKind('v1', 'ResourceQuota')!;
     for (const pods of ['40', '400']) {
       await writerAs('kubectl-edit').mergePatch(quotaType, `${name}-quota`, namespace, { spec: { hard: { pods } } });
@@ -108,6 +118,7 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
     await deleteBaseline(name);
     await waitForBaselineGone(name, timeoutMs);
     expect(await rbac.readNamespacedRoleBinding({ namespace, name: `${name}-readers` }).then(() => 'present', () => 'gone')).toBe('gone');
+    await wait(async () => (await readReport(namespace)) === undefined);
   } finally {
     await operator.stop();
   }
@@ -140,6 +151,7 @@ async function roleInEffect(rules: V1PolicyRule[], removed?: V1PolicyRule): Prom
 
 beforeAll(async () => {
   await installCrds();
+  await installReportsCrd();
   await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => undefined);
   const objects: KubernetesObject[] = await renderKustomization('config/rbac');
   await applyObjects(objects);
