@@ -9,6 +9,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DEV_DIR := $(CURDIR)/.dev
 KUBECONFIG ?= $(HOME)/.kube/config
 IMAGE ?= security-baseline-operator:dev
+# The base images of `make image`: local stand-ins made from Debian's archive
+# and the npm registry (hack/image/bases.sh), or the Dockerfile's published ones.
+BASES ?= local
 KUBECTL ?= $(shell command -v kubectl || echo $(DEV_DIR)/bin/kubectl)
 
 .PHONY: help
@@ -31,9 +34,29 @@ kube: ## build (or reuse) the control plane binaries
 limit: ## build (or reuse) the client-go writer that sets the benchmark's limit
 	@hack/limit/build.sh >/dev/null
 
+.PHONY: openreports
+openreports: ## fetch (or reuse) the OpenReports Report CRD the reports tests install
+	@hack/openreports/crd.sh >/dev/null
+
+.PHONY: toxiproxy
+toxiproxy: ## build (or reuse) toxiproxy-server, the TCP fault proxy of the fault tests
+	@hack/toxiproxy/build.sh >/dev/null
+
 .PHONY: promtool
 promtool: ## install promtool (Debian's prometheus package) when missing, for the alert rule tests
 	@hack/prometheus/ensure-promtool.sh >/dev/null
+
+.PHONY: helm
+helm: ## build (or reuse) the helm CLI the chart's tests use (hack/helm)
+	@hack/helm/build.sh >/dev/null
+
+.PHONY: chart
+chart: deps ## copy crds/, the alert rules and the dashboard into the Helm chart (charts/)
+	node hack/helm/sync.ts
+
+.PHONY: alerting
+alerting: ## install Prometheus and Alertmanager (Debian's packages) when missing, for the alert path test
+	@hack/prometheus/ensure-servers.sh >/dev/null
 
 .PHONY: build
 build: deps ## compile src/ to dist/
@@ -48,13 +71,22 @@ lint: deps
 	npm run --silent lint
 
 .PHONY: test
-test: deps kube limit promtool typecheck lint ## every check and test, against a real control plane it starts itself
+test: deps kube limit helm alerting openreports toxiproxy promtool test-image typecheck lint ## every check and test, against a real control plane it starts itself
 	@echo "node $$(node --version)"
-	npm test
+	SBO_TEST_IMAGE=$(IMAGE) npm test
 
 .PHONY: unit
 unit: deps promtool ## the tests that need no cluster
 	npm test -- --selectProjects unit
+
+.PHONY: chaos
+chaos: deps kube toxiproxy ## the long fault and load tests (410 Gone, network faults, restarts over 2,000 namespaces, throttling): a table, and JSON under bench/results/
+	SBO_CHAOS=long SBO_CHAOS_RESULTS=1 SBO_CHAOS_RESULTS_NAME=chaos npm test -- test/chaos --selectProjects cluster --testPathIgnorePatterns soak.test.ts
+
+.PHONY: soak
+soak: deps kube ## the soak test, SOAK_MINUTES (30) of churn: the series, a table, and JSON under bench/results/
+	SBO_CHAOS=long SBO_CHAOS_RESULTS=1 SBO_CHAOS_RESULTS_NAME=soak SBO_SOAK_SECONDS=$$(( $${SOAK_MINUTES:-30} * 60 )) \
+	  npm test -- test/chaos/soak.test.ts --selectProjects cluster
 
 .PHONY: dev
 dev: deps kube ## from a fresh clone: local control plane, CRD, samples, tenant namespaces, the operator in the foreground
@@ -90,7 +122,7 @@ run: deps ## run the operator in the foreground against $$KUBECONFIG
 	  METRICS_SECURE=$${METRICS_SECURE:-false} METRICS_BIND_ADDRESS=$${METRICS_BIND_ADDRESS:-127.0.0.1:8080} HEALTH_PROBE_BIND_ADDRESS=$${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081} node src/main.ts
 
 .PHONY: bench
-bench: deps kube limit ## the benchmarks (N=200 by default; see docs/performance.md for the published runs): a table, and JSON under bench/results/
+bench: deps kube limit openreports ## the benchmarks (N=200 by default; see docs/performance.md for the published runs): a table, and JSON under bench/results/
 	node bench/bench.ts --namespaces $${N:-200} --rates $${RATES:-20,50} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10} \
 	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500}
 
@@ -99,8 +131,12 @@ bench-plot: deps ## the scaling table and docs/scaling.svg from the published re
 	node bench/plot.ts
 
 .PHONY: image
-image: ## build the container image $(IMAGE) (needs a container engine)
-	docker build --build-arg VERSION=$$(node -p 'require("./package.json").version') -t $(IMAGE) .
+image: ## build the container image $(IMAGE) with podman; BASES=local (default: stand-ins made here) or published
+	@BASES=$(BASES) hack/image/build.sh $(IMAGE)
+
+.PHONY: test-image
+test-image: ## the image the cluster tests run: `make image`, or a note why not where podman cannot run at all
+	@hack/image/build.sh --optional $(IMAGE)
 
 .PHONY: deploy
 deploy: ## install everything into the cluster in $$KUBECONFIG (kubectl apply -k config/default)

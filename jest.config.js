@@ -32,16 +32,24 @@ export default {
     {
       ...common,
       displayName: 'cluster',
-      testMatch: ['<rootDir>/test/cluster/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      // test/chaos: faults, load and soak; short versions unless SBO_CHAOS=long (make chaos, make soak).
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/chaos/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       slowTestThreshold: 30,
     },
   ],
-  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  // One order on every machine (see the file).
+  testSequencer: '<rootDir>/test/support/sequencer.js',
+  reporters: ['default', '<rootDir>/test/chaos/reporter.js', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
   // Cluster tests share one control plane and run an operator each, and
   // operators must not run side by side (they would reconcile each other's
   // baselines): run test files one at a time.
   maxWorkers: 1,
+  // Files run in this one process, so a handle a failed test leaves open (a
+  // child process, a socket, a timer) would keep jest alive after the summary
+  // and turn a red run into a CI timeout. Tests still close what they open;
+  // this only bounds the cost of one that did not.
+  forceExit: true,
 };

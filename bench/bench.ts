@@ -15,6 +15,7 @@ import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
 import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
+import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
@@ -22,6 +23,7 @@ import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, ope
 import { clientNodeLimit, goLimit, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
+import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
 
 const QUOTAS = managedKind('v1', 'ResourceQuota')!;
 const OPERATOR_USER = 'bench-operator';
@@ -80,7 +82,7 @@ export interface BenchResult {
   readonly namespaces: number;
   readonly desiredObjectsPerNamespace: number;
   readonly coldStart: {
-    seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; otherWrites: number;
+    seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
     /** GETs: objects absent from the label-filtered caches are read once before their creation (foreign-object check). */
     reads: number; cpuSeconds: number;
   };
@@ -105,6 +107,14 @@ export interface BenchResult {
   readonly manyBaselines?: ManyBaselinesResult;
   /** The progressive rollout scenario, once rollouts land: its place in the JSON and the table. */
   readonly rollout: null;
+}
+
+/** The API the operator serves (its CRDs, the OpenReports Report CRD) and its namespace, where its revisions live. */
+async function prepareApi(cluster: BenchCluster): Promise<void> {
+  await applyCrds(cluster.admin, 'bench');
+  await cluster.client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
+    .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
+  await installReports(cluster.admin);
 }
 
 async function memorySample(operator: Operator): Promise<MemorySample> {
@@ -199,7 +209,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const selector = { bench: run };
     const operatorKubeconfig = await cluster.kubeconfigFor(OPERATOR_USER);
     const limitKubeconfig = await cluster.kubeconfigFor(LIMIT_USER);
-    await applyCrds(cluster.admin, 'bench');
+    await prepareApi(cluster);
     const baseline: SecurityBaseline = {
       apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', metadata: { name: BASELINE },
       spec: { ...benchSpec, namespaceSelector: { matchLabels: selector } },
@@ -237,7 +247,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       objectWrites: count((w) => objectResources.includes(w.resource)),
       namespaceWrites: count((w) => w.resource === 'namespaces'),
       baselineWrites: count((w) => w.resource === 'securitybaselines'),
-      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines'].includes(w.resource)),
+      reportWrites: count((w) => w.resource === REPORT_RESOURCE),
+      otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines', REPORT_RESOURCE].includes(w.resource)),
       reads: await operator.metric('security_baseline_api_requests_total', { verb: 'get' }),
       cpuSeconds: await operator.metric('process_cpu_seconds_total'),
     };
@@ -293,7 +304,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         await started.stop();
         started = await startControlPlane();
         manyCluster = openCluster(started);
-        await applyCrds(manyCluster.admin, 'bench');
+        await prepareApi(manyCluster);
       }
       manyBaselines = await runManyBaselines(manyCluster, main, { baselines: options.manyBaselines, namespaces: options.manyNamespaces, log });
     }
@@ -333,6 +344,7 @@ export function formatTable(result: BenchResult): string {
   const rows: [string, string, string][] = [
     ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU`],
     ['cold start: writes', `${coldStart.writes}`, `${f(coldStart.writesPerNamespace)}/namespace: ${coldStart.objectWrites} objects, ${coldStart.namespaceWrites} namespaces, ${coldStart.baselineWrites} baseline, ${coldStart.otherWrites} other; ${coldStart.reads} reads`],
+    reportRow(coldStart.reportWrites, result.namespaces),
     ['limit: client-go', `${f(limit.go.seconds)} s`, `best concurrency ${limit.go.bestConcurrency} of ${Object.keys(limit.go.ratesPerConcurrency).join('/')}, over ${limit.go.namespaces} namespaces`],
     ['limit: client-node', `${f(limit.clientNode.seconds)} s`, `best concurrency ${limit.clientNode.bestConcurrency}`],
     ['operator ÷ limit', f(result.ratio), `target ≤ 1.25 (÷ client-node: ${f(result.ratioClientNode)})`],

@@ -1,4 +1,4 @@
-// Writes docs/api.md, the API reference, from the CRD's own descriptions, so
+// Writes docs/api.md, the API reference, from the CRDs' own descriptions, so
 // the reference and `kubectl explain` always say the same. `--check` fails
 // when docs/api.md is out of date (the unit tests run it).
 import { readFile, writeFile } from 'node:fs/promises';
@@ -48,26 +48,34 @@ function rows(schema: Schema, prefix: string, out: string[]): void {
   }
 }
 
+/** The CRDs the reference covers, in the order it lists them. */
+const CRD_FILES = ['crds/securitybaseline.yaml', 'crds/baselineexception.yaml'];
+
+interface Crd {
+  kind?: string;
+  spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
+}
+
 export async function renderApiDocs(): Promise<string> {
-  const crd = (loadAllYaml(await readFile(path.join(root, 'crds/securitybaseline.yaml'), 'utf8')) as {
-    kind?: string; spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
-  }[]).find((doc) => doc?.kind === 'CustomResourceDefinition');
-  if (!crd) throw new Error('no CustomResourceDefinition in crds/securitybaseline.yaml');
   const out = [
     '# API reference',
     '',
-    '<!-- Generated from crds/securitybaseline.yaml by `node hack/api-docs.ts`; do not edit. -->',
+    `<!-- Generated from ${CRD_FILES.join(' and ')} by \`node hack/api-docs.ts\`; do not edit. -->`,
     '',
   ];
-  for (const version of crd.spec.versions) {
-    const schema = version.schema.openAPIV3Schema;
-    out.push(`## ${crd.spec.names.kind} (\`${crd.spec.group}/${version.name}\`)`, '', schema.description ?? '', '');
-    for (const section of ['spec', 'status']) {
-      const part = schema.properties?.[section];
-      if (!part) continue;
-      out.push(`### ${section}`, '', part.description ?? '', '', '| field | type | notes | description |', '| --- | --- | --- | --- |');
-      rows(part, `${section}.`, out);
-      out.push('');
+  for (const file of CRD_FILES) {
+    const crd = (loadAllYaml(await readFile(path.join(root, file), 'utf8')) as Crd[]).find((doc) => doc?.kind === 'CustomResourceDefinition');
+    if (!crd) throw new Error(`no CustomResourceDefinition in ${file}`);
+    for (const version of crd.spec.versions) {
+      const schema = version.schema.openAPIV3Schema;
+      out.push(`## ${crd.spec.names.kind} (\`${crd.spec.group}/${version.name}\`)`, '', schema.description ?? '', '');
+      for (const section of ['spec', 'status']) {
+        const part = schema.properties?.[section];
+        if (!part) continue;
+        out.push(`### ${crd.spec.names.kind} ${section}`, '', part.description ?? '', '', '| field | type | notes | description |', '| --- | --- | --- | --- |');
+        rows(part, `${section}.`, out);
+        out.push('');
+      }
     }
   }
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;

@@ -13,9 +13,9 @@
 // Fast paths (bind on every ClusterRole, escalate on Roles, holding `*`) make
 // one check do for the whole list, so people with broad rights never reach
 // the slots.
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dumpYaml } from '@kubernetes/client-node';
+import { isMain, writeOrCheck } from './generated.ts';
 import { AUTHORING_POLICY_NAME, OPERATOR_NAME } from '../src/api/constants.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
 
@@ -138,9 +138,9 @@ function variables(): { name: string; expression: string }[] {
 }
 
 /** A CEL string concatenation: plain strings are literals, `expr(...)` parts are CEL. */
-interface Expr { readonly cel: string }
-const expr = (cel: string): Expr => ({ cel });
-const concat = (...parts: (string | Expr)[]): string => parts.map((part) => (typeof part === 'string' ? JSON.stringify(part) : `(${part.cel})`)).join(' + ');
+export interface Expr { readonly cel: string }
+export const expr = (cel: string): Expr => ({ cel });
+export const concat = (...parts: (string | Expr)[]): string => parts.map((part) => (typeof part === 'string' ? JSON.stringify(part) : `(${part.cel})`)).join(' + ');
 
 const who = expr('request.userInfo.username');
 const baseline = expr(`'SecurityBaseline ' + object.metadata.name + ': '`);
@@ -211,8 +211,13 @@ export function buildAuthoringPolicy(): [Record<string, unknown>, Record<string,
     metadata: { name: AUTHORING_POLICY_NAME, labels },
     spec: {
       failurePolicy: 'Fail',
+      // With the API server's defaults spelt out: matchConstraints is atomic for
+      // server-side apply, so a value without them differs from the stored one,
+      // and a second field manager (`kubectl apply --server-side -k config/default`
+      // after `make install`) would conflict with the first over it.
       matchConstraints: {
-        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] }],
+        matchPolicy: 'Equivalent', namespaceSelector: {}, objectSelector: {},
+        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL], scope: '*' }],
       },
       // Writes that leave the spec alone (the operator's finalizer, labels) cannot grant anything.
       matchConditions: [{ name: 'spec-changes', expression: `request.operation == 'CREATE' || object.spec != oldObject.spec` }],
@@ -241,15 +246,4 @@ export function renderAuthoringPolicy(): string {
   return `${header}\n${buildAuthoringPolicy().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const rendered = renderAuthoringPolicy();
-  if (process.argv.includes('--check')) {
-    if ((await readFile(output, 'utf8')) !== rendered) {
-      console.error(`${path.relative(root, output)} is out of date: run node hack/authoring-policy.ts`);
-      process.exit(1);
-    }
-  } else {
-    await writeFile(output, rendered);
-    console.log(`wrote ${path.relative(root, output)}`);
-  }
-}
+if (isMain(import.meta.url)) await writeOrCheck(output, renderAuthoringPolicy(), 'hack/authoring-policy.ts');

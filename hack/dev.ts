@@ -23,6 +23,7 @@ const k = (...args: string[]) => run(kubectl, args, { env });
 const admin = new KubeConfig();
 admin.loadFromFile(kubeconfig);
 await applyCrds(admin, 'security-baseline-operator-install');
+await k('create', 'namespace', 'security-baseline-system'); // where the operator keeps its revisions
 for (const [name, labels] of [['team-a', ['tenant=true']], ['team-b', ['tenant=true']], ['fronto', []], ['sandbox', []]] as const) {
   await k('create', 'namespace', name);
   if (labels.length > 0) await k('label', 'namespace', name, ...labels);

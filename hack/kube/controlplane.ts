@@ -43,8 +43,18 @@ export interface ControlPlane {
   mintIdentity(user: string, groups?: readonly string[]): Promise<ClientIdentity>;
   /** Renders a self-contained kubeconfig for an identity. */
   kubeconfigFor(identity: ClientIdentity): string;
+  /** etcd's client URL (http://127.0.0.1:PORT): the fault tests compact through its API. */
+  readonly etcdUrl: string;
+  /**
+   * Stops one component (SIGTERM, or SIGKILL with `kill`) and starts it again
+   * with the same flags, ports and data; resolves once it is ready again.
+   * For the fault tests: the others keep running throughout.
+   */
+  restart(component: Component, options?: { readonly kill?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
+
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
 export interface StartOptions {
   /** Directory holding the four binaries; default: build (or reuse) them with build.sh. */
@@ -53,6 +63,11 @@ export interface StartOptions {
   readonly log?: (line: string) => void;
   /** The process whose death makes the reaper clean up; default: this process. */
   readonly ownerPid?: number;
+  /**
+   * Extra kube-apiserver flags, after the defaults (a later flag wins), such
+   * as `--watch-cache=false` so that watches read etcd and meet its compaction.
+   */
+  readonly apiServerArgs?: readonly string[];
 }
 
 /**
@@ -87,8 +102,11 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   await writeFile(pidFile, '');
   const reaper = startReaper(options.ownerPid ?? process.pid, dir, pidFile);
   const children: { name: string; child: ChildProcess }[] = [];
+  const launched = new Map<Component, { args: string[]; ready: () => Promise<boolean> }>();
 
-  const launch = async (name: string, args: string[]): Promise<ChildProcess> => {
+  const launch = async (name: Component, args: string[]): Promise<ChildProcess> => {
+    // Its readiness check is set once it is known (below); a restart keeps both.
+    if (!launched.has(name)) launched.set(name, { args, ready: async () => false });
     const out = await open(path.join(dir, `${name}.log`), 'a');
     const child = spawn(path.join(binDir, name), args, {
       detached: true, // its own process group: Ctrl-C on the owner reaches the reaper's cleanup, not a half-stop
@@ -99,6 +117,17 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     await appendFile(pidFile, `${child.pid}\n`);
     children.push({ name, child });
     return child;
+  };
+
+  const restart = async (name: Component, { kill = false } = {}): Promise<void> => {
+    const component = launched.get(name);
+    const index = children.findIndex((entry) => entry.name === name);
+    if (!component || index < 0) throw new Error(`${name} was never started`);
+    await terminate(children[index]!.child, kill ? 'SIGKILL' : 'SIGTERM');
+    await launch(name, component.args);
+    // In the old one's place, so that stop() still goes in reverse start order.
+    children.splice(index, 1, children.pop()!);
+    await waitFor(name, component.ready, dir, log);
   };
 
   const stop = async (): Promise<void> => {
@@ -124,7 +153,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       '--unsafe-no-fsync',
       '--log-level=warn',
     ]);
-    await waitFor('etcd', async () => (await httpGet(`${etcdUrl}/health`)).status === 200, dir, log);
+    const etcdReady = async () => (await httpGet(`${etcdUrl}/health`)).status === 200;
+    launched.get('etcd')!.ready = etcdReady;
+    await waitFor('etcd', etcdReady, dir, log);
 
     const server = `https://127.0.0.1:${apiPort}`;
     // Every write, with who made it: tests count the operator's writes from here,
@@ -162,15 +193,15 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       // Nothing answers on 10.0.0.1: do not keep an Endpoints object for a network that does not exist.
       '--endpoint-reconciler-type=none',
       '--v=0',
+      ...options.apiServerArgs ?? [],
     ]);
     const admin = await mintClientCertificate(dir, pki, 'sbo-admin', ['system:masters']);
     const caPem = await readFile(pki.caCert, 'utf8');
     const kubeconfigPath = path.join(dir, 'admin.kubeconfig');
     await writeFile(kubeconfigPath, renderKubeconfig(server, caPem, admin), { mode: 0o600 });
-    await waitFor('kube-apiserver', async () => {
-      const res = await httpGet(`${server}/readyz`, { ca: caPem, cert: admin.certPem, key: admin.keyPem });
-      return res.status === 200;
-    }, dir, log);
+    const apiServerReady = async () => (await httpGet(`${server}/readyz`, { ca: caPem, cert: admin.certPem, key: admin.keyPem })).status === 200;
+    launched.get('kube-apiserver')!.ready = apiServerReady;
+    await waitFor('kube-apiserver', apiServerReady, dir, log);
 
     await launch('kube-controller-manager', [
       `--kubeconfig=${kubeconfigPath}`,
@@ -191,6 +222,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       });
       return res.status === 200;
     }, dir, log);
+    // On a restart that proof is already there: a running process is all it can show (it has no health port).
+    launched.get('kube-controller-manager')!.ready = async () => children.some(({ name, child }) =>
+      name === 'kube-controller-manager' && child.exitCode === null && child.signalCode === null);
 
     const versions = {
       kubernetes: JSON.parse((await httpGet(`${server}/version`, { ca: caPem, cert: admin.certPem, key: admin.keyPem })).body).gitVersion as string,
@@ -201,6 +235,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       dir, binDir, server, caPem, admin, kubeconfigPath, versions,
       mintIdentity: (user, groups = []) => mintIdentityIn(dir, user, groups),
       kubeconfigFor: (identity) => renderKubeconfig(server, caPem, identity),
+      etcdUrl, restart,
       stop,
     };
   } catch (error) {
@@ -209,11 +244,11 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   }
 }
 
-/** Stops one component: SIGTERM, then SIGKILL after a grace period. */
-async function terminate(child: ChildProcess): Promise<void> {
+/** Stops one component: SIGTERM (or the signal given), then SIGKILL after a grace period. */
+async function terminate(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   // The grace timer is cancelled once the process is gone: left running, it alone
   // would keep whoever stopped the control plane alive for ten more seconds.
   const grace = new AbortController();

@@ -17,6 +17,13 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${OPERATOR_NAME}`;
 
 /** On a namespace: which baselines were applied, at which generation (JSON `{name: generation}`). */
 export const APPLIED_ANNOTATION = 'security.baseline.dev/applied';
+/**
+ * On a namespace: the BaselineExceptions in effect there, per baseline (JSON
+ * `{baseline: [exception, …]}`), as last applied; on a baseline's image policy
+ * or gate, the exceptions it lets through (`[exception, …]`). A change of this
+ * set is an exception starting or ending, not drift, also after a restart.
+ */
+export const EXCEPTIONS_ANNOTATION = 'security.baseline.dev/exceptions';
 /** On a baseline: deletion waits until its managed objects are handled per deletionPolicy. */
 export const FINALIZER = 'security.baseline.dev/finalizer';
 

@@ -12,7 +12,8 @@ export type Mode = 'Enforce' | 'Audit';
 export type DeletionPolicy = 'Delete' | 'Orphan';
 export type PolicyType = 'Ingress' | 'Egress';
 export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflict';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflict' | 'RolloutHalted';
+export type RolloutStrategy = 'Immediate' | 'Progressive';
 
 /** metav1.LabelSelector; `{}` selects every namespace that is not excluded. */
 export interface LabelSelector {
@@ -94,6 +95,11 @@ export interface PolicyRule {
 }
 
 export interface Subject {
+  /**
+   * Optional, as written in any RoleBinding: `rbac.authorization.k8s.io` for
+   * User and Group, `""` for ServiceAccount. The operator writes the right one either way.
+   */
+  apiGroup?: '' | 'rbac.authorization.k8s.io';
   kind: 'User' | 'Group' | 'ServiceAccount';
   /** May contain ${namespace} and ${label:KEY}, expanded per namespace. */
   name: string;
@@ -123,6 +129,23 @@ export interface ImagePolicySpec {
   allowedRegistries: string[];
 }
 
+/** Security context beyond Pod Security, enforced by admission policies like the image policy. */
+export interface WorkloadPolicySpec {
+  /** Every container, init and ephemeral container must set securityContext.readOnlyRootFilesystem: true. */
+  readOnlyRootFilesystem?: boolean;
+  /** Every image must carry a tag other than `latest`, or a digest (no tag means `latest`). */
+  disallowLatestTag?: boolean;
+  exec?: ExecPolicySpec;
+}
+
+/** CONNECT on pods/exec, pods/attach and pods/portforward. */
+export interface ExecPolicySpec {
+  /** Refuses them in the selected namespaces, except for members of allowGroups. */
+  deny?: boolean;
+  /** Members of any of these groups are exempt from deny. */
+  allowGroups?: string[];
+}
+
 /** logging.banzaicloud.io/v1beta1 Flow spec (the part a baseline sets). */
 export interface LoggingFlowSpec {
   globalOutputRefs?: string[];
@@ -133,18 +156,40 @@ export interface LoggingSpec {
   flow: LoggingFlowSpec;
 }
 
+/** One step of a Progressive rollout: how many namespaces have moved by its end (exactly one of the two). */
+export interface RolloutStep {
+  namespaces?: number;
+  percent?: number;
+  /** Wait after the step's namespaces have moved. */
+  pauseSeconds?: number;
+}
+
+export interface RolloutSpec {
+  strategy?: RolloutStrategy;
+  /** These namespaces move first. */
+  canarySelector?: LabelSelector;
+  steps?: RolloutStep[];
+  /** Halt once this many namespaces fail pre-flight or fail to apply. */
+  maxFailures?: number;
+}
+
 export interface SecurityBaselineSpec {
   namespaceSelector: LabelSelector;
   excludeNamespaces?: string[];
   mode?: Mode;
   priority?: number;
   deletionPolicy?: DeletionPolicy;
+  /** No namespace moves to a new revision while true; drift correction goes on. */
+  paused?: boolean;
+  revisionHistoryLimit?: number;
+  rollout?: RolloutSpec;
   networkPolicy?: NetworkPolicySpec;
   resourceQuota?: ResourceQuotaSpec;
   limitRange?: LimitRangeSpec;
   roleBindings?: RoleBindingSpec[];
   podSecurity?: PodSecuritySpec;
   imagePolicy?: ImagePolicySpec;
+  workloadPolicy?: WorkloadPolicySpec;
   admissionGate?: boolean;
   logging?: LoggingSpec;
 }
@@ -164,9 +209,25 @@ export interface NamespaceCounts {
   compliant: number;
   drifted: number;
   failed: number;
+  /** Selected namespaces where a BaselineException of this baseline is in effect. */
+  excepted?: number;
+}
+
+export interface RolloutStatus {
+  /** The updateRevision this progress is about. */
+  revision?: string;
+  step?: number;
+  /** When the current step's namespaces had all moved (its pause counts from here). */
+  stepCompletedAt?: string;
+  updated?: number;
+  pending?: number;
+  held?: number;
 }
 
 export interface SecurityBaselineStatus {
+  currentRevision?: string;
+  updateRevision?: string;
+  rollout?: RolloutStatus;
   observedGeneration?: number;
   conditions?: Condition[];
   namespaces?: NamespaceCounts;

@@ -1,20 +1,52 @@
 // The cluster-scoped part of a baseline: the ValidatingAdmissionPolicies (and
-// their bindings) of its image policy and admission gate. One set per
+// their bindings) of its image policy, workload policy and admission gate. One set per
 // baseline, reconciled with the baseline rather than with each namespace.
-import { BASELINE_LABEL } from '../api/constants.ts';
+import { BASELINE_LABEL, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
+import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
+import type { AdmissionObject } from '../resources/imagepolicy.ts';
+import { admissionByRevision, type RevisionContent } from '../resources/revision.ts';
+import { admissionRelaxations, type ExceptionLike } from '../resources/exception.ts';
+import type { SecurityBaseline } from '../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
+import { exceptionsOf } from './exceptions.ts';
 import { clusterManagedKind } from './kinds.ts';
 
-/** The policies and bindings the baseline wants: none in Audit mode (which changes nothing). */
-export function desiredAdmissionObjects(baseline: BaselineObject, operatorNamespace: string): DesiredObject[] {
-  if (baseline.spec.mode === 'Audit') return [];
+/**
+ * The policies and bindings the baseline wants (in Audit mode they warn instead
+ * of refusing: see validationActions); while namespaces are still at `older`
+ * revisions, theirs too. Each revision's image policy and gate let through what
+ * the `exceptions` (of this baseline, not expired) valid against it relax.
+ */
+export function desiredAdmissionObjects(
+  baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
+  exceptions: readonly ExceptionLike[] = [],
+): DesiredObject[] {
+  const build = (at: SecurityBaseline) => {
+    const relaxed = admissionRelaxations(at, exceptions);
+    return [
+      ...naming(buildImagePolicy(at, operatorNamespace, relaxed.registries), relaxed.imageExceptions), ...buildWorkloadPolicy(at, operatorNamespace),
+      ...naming(buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen), relaxed.gateExceptions),
+    ];
+  };
   // Policies before bindings, so a binding never waits for its policy.
-  return [...buildImagePolicy(baseline, operatorNamespace), ...buildAdmissionGate(baseline, operatorNamespace)] as unknown as DesiredObject[];
+  const objects = admissionByRevision(baseline, build, older);
+  return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
+}
+
+/**
+ * The policies annotated with the exceptions they let through: people see them
+ * in `kubectl describe`, and an exception starting or ending changes the
+ * annotation with the policy, so that the write is not taken for drift.
+ */
+function naming(objects: AdmissionObject[], exceptions: readonly string[]): AdmissionObject[] {
+  if (exceptions.length === 0) return objects;
+  return objects.map((object) => (object.kind !== 'ValidatingAdmissionPolicy' ? object
+    : { ...object, metadata: { ...object.metadata, annotations: { [EXCEPTIONS_ANNOTATION]: JSON.stringify(exceptions) } } }));
 }
 
 function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObject[] {
@@ -26,11 +58,13 @@ function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObj
  * Applies what differs and deletes what is no longer wanted. Returns the
  * first problem, for the baseline's Degraded condition, or undefined.
  */
-export async function reconcileAdmission(ctx: ControllerContext, baseline: BaselineObject): Promise<Problem | undefined> {
+export async function reconcileAdmission(
+  ctx: ControllerContext, baseline: BaselineObject, older: readonly { name: string; content: RevisionContent }[],
+): Promise<Problem | undefined> {
   const name = baseline.metadata.name;
   let desired: DesiredObject[];
   try {
-    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace);
+    desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace, older, exceptionsOf(ctx, name, Date.now()));
   } catch (error) {
     if (error instanceof SpecError) return { state: 'failed', reason: 'InvalidSpec', message: error.message };
     throw error;
@@ -42,12 +76,14 @@ export async function reconcileAdmission(ctx: ControllerContext, baseline: Basel
     if (!type) continue;
     wanted.add(`${object.kind}/${object.metadata.name}`);
     const cache = ctx.clusterManaged.informer(type);
+    const cached = cache?.get(object.metadata.name);
     const result = await ensureObject(ctx, {
-      object, baseline: name, type, cache,
-      cached: cache?.get(object.metadata.name),
+      object, baseline: name, type, cache, cached,
       about: baselineRef(baseline),
       eventPrefix: '',
-      appliedBefore: baseline.status?.observedGeneration === baseline.metadata.generation,
+      // Drift only at the same generation, letting through the same exceptions.
+      appliedBefore: baseline.status?.observedGeneration === baseline.metadata.generation
+        && cached?.metadata.annotations?.[EXCEPTIONS_ANNOTATION] === object.metadata.annotations?.[EXCEPTIONS_ANNOTATION],
     });
     if (result.outcome === 'refused') problem ??= result.problem;
   }

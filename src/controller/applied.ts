@@ -4,21 +4,49 @@
 import { FIELD_MANAGER } from '../api/constants.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 
-/** `{baseline: generation}` from the namespace annotation; a damaged value reads as empty. */
-export function parseApplied(value: string | undefined): Record<string, number> {
+/**
+ * `{baseline: revision}` from the namespace annotation: the revision of each
+ * baseline the namespace is at. A damaged value reads as empty. Before
+ * revisions the values were generations: one reads as `generation-<n>`, a
+ * revision no baseline has, so the namespace moves to its baseline's current one.
+ */
+export function parseApplied(value: string | undefined): Record<string, string> {
   if (!value) return {};
   try {
     const parsed: unknown = JSON.parse(value);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
+    return Object.fromEntries(Object.entries(parsed).flatMap(([baseline, entry]: [string, unknown]) => {
+      if (typeof entry === 'string') return [[baseline, entry]];
+      if (typeof entry === 'number') return [[baseline, `generation-${entry}`]];
+      return [];
+    }));
   } catch {
     return {};
   }
 }
 
 /** The annotation value: keys sorted, so equal content is equal text. */
-export function formatApplied(applied: Record<string, number>): string {
+export function formatApplied(applied: Record<string, string>): string {
   return JSON.stringify(Object.fromEntries(Object.entries(applied).sort(([a], [b]) => a.localeCompare(b))));
+}
+
+/** `{baseline: [exception, …]}` from the exceptions annotation; a damaged value reads as empty. */
+export function parseExceptions(value: string | undefined): Record<string, string[]> {
+  if (!value) return {};
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).flatMap(([baseline, names]: [string, unknown]) =>
+      (Array.isArray(names) && names.every((n) => typeof n === 'string') ? [[baseline, names as string[]]] : [])));
+  } catch {
+    return {};
+  }
+}
+
+/** The annotation value, or undefined when no exception is in effect: keys sorted, so equal content is equal text. */
+export function formatExceptions(exceptions: Record<string, readonly string[]>): string | undefined {
+  const entries = Object.entries(exceptions).filter(([, names]) => names.length > 0).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
 }
 
 /** The labels and annotations of a namespace that the operator's apply owns (from managedFields). */

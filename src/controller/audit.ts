@@ -2,7 +2,7 @@
 // holds, report the differences (status, an Event when they change, a metric),
 // and write nothing.
 import type { KubeObject } from '../runtime/kube.ts';
-import { objectKey, ownObjects, type BaselineBuild } from '../resources/index.ts';
+import { objectKey, ownObjects, type BaselineBuild, type DesiredObject } from '../resources/index.ts';
 import { namespaceRef, type BaselineObject, type ControllerContext, type ManagedRecord, type NamespaceObject } from './context.ts';
 import { containsDesired, firstDifference } from './diff.ts';
 import { recordHolds } from './ensure.ts';
@@ -26,15 +26,16 @@ export function auditDifferences(build: BaselineBuild, namespace: NamespaceObjec
 }
 
 /**
- * The live objects to compare with: the caches keep fingerprints, not objects
- * (records.ts). A record whose fingerprint matches holds every desired field,
- * so the desired object stands for it; any other is read in full.
+ * The live objects to compare `objects` with: the caches keep fingerprints, not
+ * objects (records.ts). A record whose fingerprint matches holds every desired
+ * field, so the desired object stands for it; any other is read in full. An
+ * object without a record is not there (the caches hold every managed object).
  */
-async function liveObjects(
-  ctx: ControllerContext, auditing: readonly { build: BaselineBuild }[], records: ReadonlyMap<string, ManagedRecord>,
+export async function liveObjects(
+  ctx: ControllerContext, objects: readonly DesiredObject[], records: ReadonlyMap<string, ManagedRecord>,
 ): Promise<Map<string, KubeObject>> {
   const live = new Map<string, KubeObject>();
-  await Promise.all(auditing.flatMap(({ build }) => ownObjects(build)).map(async (object) => {
+  await Promise.all(objects.map(async (object) => {
     const key = objectKey(object);
     const record = records.get(key);
     const type = managedKind(object.apiVersion, object.kind);
@@ -47,13 +48,16 @@ async function liveObjects(
   return live;
 }
 
-/** Reports every Audit baseline's differences; returns how many there are in all. */
-export async function reportAudit(
+/** The objects the Audit baselines would apply: compared with their live versions (liveObjects). */
+export function auditedObjects(auditing: readonly { build: BaselineBuild }[]): DesiredObject[] {
+  return auditing.flatMap(({ build }) => ownObjects(build));
+}
+
+/** Reports every Audit baseline's differences from the live objects (liveObjects); returns how many there are in all. */
+export function reportAudit(
   ctx: ControllerContext, namespace: NamespaceObject, auditing: readonly { baseline: BaselineObject; build: BaselineBuild }[],
-  records: ReadonlyMap<string, ManagedRecord>,
-): Promise<number> {
-  if (auditing.length === 0) return 0;
-  const live = await liveObjects(ctx, auditing, records);
+  live: ReadonlyMap<string, KubeObject>,
+): number {
   let total = 0;
   for (const { baseline, build } of auditing) {
     const name = baseline.metadata.name;

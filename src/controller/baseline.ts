@@ -4,11 +4,14 @@
 // to a namespace.
 import { APPLIED_ANNOTATION, BASELINE_LABEL, FINALIZER } from '../api/constants.ts';
 import { API_VERSION, KIND, type Condition, type SecurityBaselineStatus } from '../api/types.ts';
-import { isNotFound } from '../runtime/errors.ts';
+import { isNotFound, isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
+import { planRollout, type RolloutPlan } from '../resources/rollout.ts';
+import { revisionName } from '../resources/revision.ts';
 import { reconcileAdmission, releaseAdmission } from './admission.ts';
+import { deleteRevisions, ensureRevision, pruneRevisions, revisionContent } from './revisions.ts';
 import { ownedNamespaceKeys, parseApplied } from './applied.ts';
-import type { BaselineObject, ControllerContext } from './context.ts';
+import { baselineRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
 import { BASELINES } from './kinds.ts';
 import type { StatusSummary } from './status.ts';
 import { isDeleting } from './selection.ts';
@@ -45,7 +48,9 @@ export async function reconcileBaseline(
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+    await deleteRevisions(ctx, name);
     ctx.tracker.forgetBaseline(name);
+    ctx.rollouts.forgetBaseline(name);
     return { baseline: name, action: 'finalizer-removed' };
   }
 
@@ -53,39 +58,139 @@ export async function reconcileBaseline(
     baseline = await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers: [FINALIZER] } }, ctx.baselines);
   }
 
-  ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline));
-
-  const selected = new Set<string>();
+  let updateRevision = revisionName(name, baseline.spec);
+  let revisionProblem: Problem | undefined;
+  try {
+    updateRevision = await ensureRevision(ctx, baseline);
+  } catch (error) {
+    // Retrying cannot help a missing namespace or permission: say so, and go on without a stored revision.
+    if (isRetriable(error)) throw error;
+    revisionProblem = {
+      state: 'failed', reason: 'RevisionsUnavailable',
+      message: `cannot store revision ${updateRevision} in namespace ${ctx.operatorNamespace}: ${error instanceof KubeApiError ? error.apiMessage : String(error)}`,
+    };
+  }
+  const selected: NamespaceObject[] = [];
   for (const selectedName of ctx.selection.namespacesSelectedBy(baseline)) {
     const namespace = ctx.namespaces.get(selectedName);
-    if (namespace && !isDeleting(namespace)) selected.add(selectedName);
+    if (namespace && !isDeleting(namespace)) selected.push(namespace);
   }
-  const summary = ctx.tracker.summarize(name, selected, baseline.metadata.generation ?? 0);
-  const status = desiredStatus(baseline, summary);
-  if (sameStatus(baseline.status, status)) return { baseline: name, action: 'unchanged' };
+  const revisionOf = (namespace: NamespaceObject) => parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION])[name];
+  const plan = planRollout({
+    spec: baseline.spec.rollout, paused: baseline.spec.paused === true, updateRevision,
+    namespaces: selected.map((namespace) => ({ name: namespace.metadata.name, labels: namespace.metadata.labels ?? {}, revision: revisionOf(namespace) })),
+    held: ctx.rollouts.held(name), failed: ctx.rollouts.failed(name), previous: baseline.status?.rollout, now: Date.now(),
+  });
+  // Namespaces the plan now lets move, and (now and then) the held ones, whose pre-flight may pass by now.
+  const newlyPermitted = ctx.rollouts.setPlan(name, plan);
+  const moving = selected.filter((namespace) => revisionOf(namespace) !== updateRevision
+    && (newlyPermitted === 'all' || newlyPermitted.has(namespace.metadata.name)));
+  for (const namespace of moving) enqueueNamespace(namespace.metadata.name);
+  const held = ctx.rollouts.held(name);
+  if (held.size > 0 && ctx.tracker.dueForRecheck(name)) for (const namespace of held.keys()) enqueueNamespace(namespace);
+
+  // Namespaces still at older revisions keep those revisions' admission rules.
+  const older = [...new Set(selected.map(revisionOf))].filter((revision): revision is string => revision !== undefined && revision !== updateRevision)
+    .flatMap((revision) => {
+      const content = revisionContent(ctx, revision);
+      return content ? [{ name: revision, content }] : [];
+    });
+  ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline, older) ?? revisionProblem);
+
+  const currentRevision = plan.complete ? updateRevision
+    : baseline.status?.currentRevision ?? (baseline.status?.updateRevision !== updateRevision ? baseline.status?.updateRevision : undefined) ?? older[0]?.name;
+  const keep = new Set([updateRevision, ...(currentRevision ? [currentRevision] : []), ...selected.map(revisionOf).filter((r): r is string => r !== undefined)]);
+  await pruneRevisions(ctx, name, keep, baseline.spec.revisionHistoryLimit ?? 10);
+
+  recordRolloutEvents(ctx, baseline, plan, currentRevision);
+  const summary = ctx.tracker.summarize(name, new Set(selected.map((namespace) => namespace.metadata.name)), baseline.metadata.generation ?? 0);
+  const status = desiredStatus(baseline, summary, { plan, updateRevision, currentRevision, progressive: baseline.spec.rollout?.strategy === 'Progressive' });
+  const requeues = [plan.requeueAfterMs, held.size > 0 ? HELD_RECHECK_MS : undefined].filter((ms): ms is number => ms !== undefined);
+  const requeueAfterMs = requeues.length > 0 ? Math.min(...requeues) : undefined;
+  if (sameStatus(baseline.status, status)) return { baseline: name, action: 'unchanged', requeueAfterMs };
   // Mid-way through a generation the status already describes (after a restart,
   // say), partial counts would only churn: wait for the namespaces to report.
-  if (!summary.upToDate && baseline.status?.observedGeneration === baseline.metadata.generation) {
-    return { baseline: name, action: 'unchanged' };
+  const written = baseline.status;
+  if (written && !summary.upToDate && written.observedGeneration === baseline.metadata.generation
+    && sameStatus(written, { ...status, namespaces: written.namespaces, conditions: written.conditions })) {
+    return { baseline: name, action: 'unchanged', requeueAfterMs };
   }
   // At most one status write per interval, however many namespaces report in it.
   const wait = ctx.tracker.untilNextWrite(name);
-  if (wait > 0) return { baseline: name, action: 'unchanged', requeueAfterMs: wait };
+  if (wait > 0) return { baseline: name, action: 'unchanged', requeueAfterMs: Math.min(wait, requeueAfterMs ?? wait) };
   ctx.tracker.statusWritten(name);
   await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status }, ctx.baselines, { subresource: 'status' });
-  return { baseline: name, action: 'status-written' };
+  return { baseline: name, action: 'status-written', requeueAfterMs };
 }
 
-/** The status to write for a summary of the baseline's namespaces (conditions keep their transition times). */
-export function desiredStatus(baseline: BaselineObject, summary: StatusSummary): SecurityBaselineStatus {
+/** How often namespaces held by pre-flight are checked again. */
+const HELD_RECHECK_MS = 30_000;
+
+/**
+ * Events on the baseline as a rollout (a move from one revision to another:
+ * not a new baseline's first provisioning) starts, reaches a step, halts and
+ * completes; each once.
+ */
+function recordRolloutEvents(ctx: ControllerContext, baseline: BaselineObject, plan: RolloutPlan, currentRevision: string | undefined): void {
+  const { revision, step, updated, pending, held } = plan.status;
+  const from = baseline.status?.currentRevision;
+  if (from === undefined || from === revision) return;
+  const once = (what: string, type: 'Normal' | 'Warning', reason: string, message: string) => {
+    if (ctx.rollouts.firstTime(baseline.metadata.name, `${revision}/${what}`)) void ctx.recorder.event(baselineRef(baseline), type, reason, message);
+  };
+  const total = updated + pending + held;
+  const progressive = baseline.spec.rollout?.strategy === 'Progressive';
+  once('started', 'Normal', 'RolloutStarted', `rolling out revision ${revision} (from ${from}) to ${total} namespaces${progressive ? ` in ${plan.steps} steps` : ''}`);
+  if (progressive && step > 0) once(`step-${step}`, 'Normal', 'RolloutStep', `revision ${revision}: step ${step + 1} of ${plan.steps} (${updated}/${total} namespaces updated)`);
+  if (plan.halted) once(`halted-${step}-${held}`, 'Warning', 'RolloutHalted', `revision ${revision}: ${plan.halted.message}`);
+  if (plan.complete && currentRevision === revision) once('complete', 'Normal', 'RolloutComplete', `revision ${revision} is in all ${total} namespaces`);
+}
+
+/** Where the baseline's rollout stands, for its status. */
+export interface RolloutState {
+  readonly plan: RolloutPlan;
+  readonly updateRevision: string;
+  readonly currentRevision: string | undefined;
+  readonly progressive: boolean;
+}
+
+/**
+ * The status to write for a summary of the baseline's namespaces and its
+ * rollout (conditions keep their transition times).
+ */
+export function desiredStatus(baseline: BaselineObject, summary: StatusSummary, rollout?: RolloutState): SecurityBaselineStatus {
   const generation = baseline.metadata.generation ?? 0;
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const previous = new Map((baseline.status?.conditions ?? []).map((c) => [c.type, c]));
-  const conditions: Condition[] = summary.conditions.map((condition) => {
+  const wanted: Omit<Condition, 'lastTransitionTime'>[] = summary.conditions.map((condition) => {
+    if (condition.type !== 'Progressing' || !rollout || rollout.plan.complete || condition.status === 'True') return condition;
+    const { updated, pending, held, step } = rollout.plan.status;
+    const where = rollout.progressive ? `; step ${step + 1} of ${rollout.plan.steps}` : '';
+    const reason = baseline.spec.paused ? 'Paused' : rollout.plan.halted ? 'RolloutHalted' : 'RollingOut';
+    return {
+      ...condition, status: 'True', reason,
+      message: `${updated}/${updated + pending + held} namespaces at revision ${rollout.updateRevision}${held > 0 ? `, ${held} held by pre-flight` : ''}${where}`
+        + (baseline.spec.paused ? '; paused' : ''),
+    };
+  });
+  if (rollout?.progressive) {
+    const halted = rollout.plan.halted;
+    wanted.push({
+      type: 'RolloutHalted', status: halted ? 'True' : 'False', observedGeneration: generation,
+      reason: halted?.reason ?? (rollout.plan.complete ? 'RolloutComplete' : 'NotHalted'),
+      message: halted?.message ?? (rollout.plan.complete ? `revision ${rollout.updateRevision} is in every selected namespace` : 'no namespace failed pre-flight or apply'),
+    });
+  }
+  const conditions: Condition[] = wanted.map((condition) => {
     const before = previous.get(condition.type);
     return { ...condition, lastTransitionTime: before && before.status === condition.status ? before.lastTransitionTime : now };
   });
   return {
+    ...(rollout ? {
+      ...(rollout.currentRevision ? { currentRevision: rollout.currentRevision } : {}),
+      updateRevision: rollout.updateRevision,
+      rollout: rollout.plan.status,
+    } : {}),
     observedGeneration: summary.upToDate ? generation : baseline.status?.observedGeneration,
     conditions,
     namespaces: summary.namespaces,

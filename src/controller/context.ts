@@ -2,13 +2,16 @@
 // the manager keeps for them, and the context it hands to every reconcile.
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type SecurityBaseline } from '../api/types.ts';
+import type { BaselineException } from '../api/exception.ts';
 import type { EventRecorder, InvolvedObject } from '../runtime/events.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { Rollouts } from './rollouts.ts';
 import type { BaselineStatusTracker } from './status.ts';
 import type { CachedWriter } from './writer.ts';
 
 export type BaselineObject = SecurityBaseline & KubeObject;
+export type ExceptionObject = BaselineException & KubeObject;
 
 export interface NamespaceObject extends KubeObject {
   status?: { phase?: string };
@@ -30,10 +33,25 @@ export interface ManagedRecord extends KubeObject {
 export type ManagedCache = Informer<ManagedRecord, KubeObject>;
 
 /** The informers of the managed kinds; undefined for a kind the cluster does not serve (a missing CRD). */
-export interface ManagedCaches {
-  informer(type: ResourceType): ManagedCache | undefined;
-  all(): ManagedCache[];
+export interface ManagedCaches<C = ManagedCache> {
+  informer(type: ResourceType): C | undefined;
+  all(): C[];
 }
+
+/**
+ * A namespace's compliance report as its cache keeps it (records.ts): the
+ * report's identity and labels, a fingerprint of what it says, and the
+ * baselines it names (the release of the report follows their deletionPolicy).
+ */
+export interface ReportRecord extends KubeObject {
+  /** reportContentFingerprint (reports.ts) of the cached version. */
+  readonly content: string;
+  /** The baselines (`policy`) its results name. */
+  readonly policies: readonly string[];
+}
+
+/** The cache of the namespaces' reports: records (records.ts) of what the API server sends. */
+export type ReportCache = Informer<ReportRecord, KubeObject>;
 
 /** Which baselines select which namespaces, as the caches say now (selectionindex.ts). */
 export interface Selection {
@@ -64,12 +82,18 @@ export interface ControllerContext {
   readonly writer: CachedWriter;
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
+  readonly exceptions: Informer<ExceptionObject>;
   readonly clusterRoles: Informer<KubeObject>;
-  /** Which baselines select which namespaces (from the two caches above). */
+  /** Which baselines select which namespaces (from the namespace and baseline caches). */
   readonly selection: Selection;
+  /** The baselines' ControllerRevisions, in the operator's namespace. */
+  readonly revisions: Informer<KubeObject>;
+  readonly rollouts: Rollouts;
   readonly managed: ManagedCaches;
   /** The cluster-scoped managed kinds (admission policies and bindings). */
   readonly clusterManaged: ManagedCaches;
+  /** The namespaces' compliance reports (controller/reports.ts); no informer while the cluster does not serve them. */
+  readonly reports: ManagedCaches<ReportCache>;
   readonly operatorNamespace: string;
   readonly recorder: EventRecorder;
   readonly tracker: BaselineStatusTracker;

@@ -23,28 +23,40 @@ export function containsDesired(desired: unknown, live: unknown): boolean {
  * Used for readable drift Events and Audit reports.
  */
 export function firstDifference(desired: unknown, live: unknown, path = ''): string | undefined {
-  if (desired === undefined) return undefined;
+  for (const difference of differences(desired, live, path)) return difference.path;
+  return undefined;
+}
+
+/**
+ * Every field of `desired` that `live` lacks or holds with another value, in
+ * order, with both values (a list of another length counts as one difference):
+ * the field diff the CLI prints.
+ */
+export function* differences(desired: unknown, live: unknown, path = ''): Generator<{ path: string; desired: unknown; live: unknown }> {
+  if (desired === undefined) return;
   if (Array.isArray(desired)) {
     const liveArray = live === undefined || live === null ? [] : live;
-    if (!Array.isArray(liveArray) || liveArray.length !== desired.length) return path || '.';
-    for (let i = 0; i < desired.length; i++) {
-      const difference = firstDifference(desired[i], liveArray[i], `${path}[${i}]`);
-      if (difference !== undefined) return difference;
+    if (!Array.isArray(liveArray) || liveArray.length !== desired.length) {
+      yield { path: path || '.', desired, live };
+      return;
     }
-    return undefined;
+    for (let i = 0; i < desired.length; i++) yield* differences(desired[i], liveArray[i], `${path}[${i}]`);
+    return;
   }
   if (desired !== null && typeof desired === 'object') {
     const liveObject = live === undefined || live === null ? {} : live;
-    if (typeof liveObject !== 'object' || Array.isArray(liveObject)) return path || '.';
-    for (const [key, value] of Object.entries(desired as Record<string, Json>)) {
-      const difference = firstDifference(value, (liveObject as Record<string, unknown>)[key], `${path}.${key}`);
-      if (difference !== undefined) return difference;
+    if (typeof liveObject !== 'object' || Array.isArray(liveObject)) {
+      yield { path: path || '.', desired, live };
+      return;
     }
-    return undefined;
+    for (const [key, value] of Object.entries(desired as Record<string, Json>)) {
+      yield* differences(value, (liveObject as Record<string, unknown>)[key], `${path}.${key}`);
+    }
+    return;
   }
-  if (desired === live) return undefined;
-  if (typeof desired === 'string' && typeof live === 'string' && sameQuantity(desired, live)) return undefined;
-  return path || '.';
+  if (desired === live) return;
+  if (typeof desired === 'string' && typeof live === 'string' && sameQuantity(desired, live)) return;
+  yield { path: path || '.', desired, live };
 }
 
 function sameQuantity(a: string, b: string): boolean {

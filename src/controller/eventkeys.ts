@@ -9,15 +9,19 @@
 //   Admission policy or binding changed or gone ─► its baseline
 //   ClusterRole added or removed ─► namespaces of the baselines that bind it
 //   Authoring policy or binding added or removed ─► namespaces of the baselines with roleBindings
+//   Exception added, deleted or its spec changed ─► the exception, the namespaces it names, its baseline
+//                                     (before and after); a status write ─► the exception only
+//   Namespace or baseline changed as above ─► also the exceptions that name it (their state may change)
 import { BASELINE_LABEL } from '../api/constants.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import type { BaselineObject, ManagedCache, NamespaceObject, Selection } from './context.ts';
+import type { BaselineObject, ExceptionObject, ManagedCache, NamespaceObject, Selection } from './context.ts';
 import { isDeleting } from './selection.ts';
 
 export interface Caches {
   readonly namespaces: Informer<NamespaceObject>;
   readonly baselines: Informer<BaselineObject>;
+  readonly exceptions: Informer<ExceptionObject>;
   readonly clusterRoles: Informer<KubeObject>;
   readonly authoring: readonly Informer<KubeObject>[];
   readonly managed: readonly ManagedCache[];
@@ -27,6 +31,7 @@ export interface Caches {
 export interface Queues {
   namespace(name: string): void;
   baseline(name: string): void;
+  exception(name: string): void;
 }
 
 /** A namespace needs a look when what selection and the reconcile read changed. */
@@ -46,30 +51,63 @@ export function registerEventHandlers(caches: Caches, selection: Selection, queu
     for (const namespace of selection.namespacesSelectedBy(baseline)) queues.namespace(namespace);
   };
 
+  const exceptionsNaming = (match: (exception: ExceptionObject) => boolean): void => {
+    for (const exception of caches.exceptions.list()) if (match(exception)) queues.exception(exception.metadata.name);
+  };
+  const onNamespace = (namespace: NamespaceObject): void => {
+    queues.namespace(namespace.metadata.name);
+    exceptionsNaming((e) => e.spec.namespaces.includes(namespace.metadata.name));
+  };
   caches.namespaces.addHandlers({
-    onAdd: (namespace) => queues.namespace(namespace.metadata.name),
+    onAdd: onNamespace,
     onUpdate: (previous, current) => {
-      if (namespaceChangeMatters(previous, current)) queues.namespace(current.metadata.name);
+      if (namespaceChangeMatters(previous, current)) onNamespace(current);
     },
     // A deleted namespace needs no reconcile; its key tells the reconcile to forget it.
-    onDelete: (namespace) => queues.namespace(namespace.metadata.name),
+    onDelete: onNamespace,
   });
 
   caches.baselines.addHandlers({
     onAdd: (baseline) => {
       queues.baseline(baseline.metadata.name);
       namespacesSelectedBy(baseline);
+      exceptionsNaming((e) => e.spec.baseline === baseline.metadata.name);
     },
     onUpdate: (previous, current) => {
       queues.baseline(current.metadata.name);
       if (baselineSpecChanged(previous, current)) {
         namespacesSelectedBy(previous);
         namespacesSelectedBy(current);
+        exceptionsNaming((e) => e.spec.baseline === current.metadata.name);
       }
     },
     onDelete: (baseline) => {
       queues.baseline(baseline.metadata.name);
       namespacesSelectedBy(baseline);
+      exceptionsNaming((e) => e.spec.baseline === baseline.metadata.name);
+    },
+  });
+
+  // An exception relaxes its baseline in the namespaces it names: those, and the baseline's admission policies.
+  const relaxedBy = (exception: ExceptionObject): void => {
+    for (const namespace of exception.spec.namespaces) queues.namespace(namespace);
+    queues.baseline(exception.spec.baseline);
+  };
+  caches.exceptions.addHandlers({
+    onAdd: (exception) => {
+      queues.exception(exception.metadata.name);
+      relaxedBy(exception);
+    },
+    onUpdate: (previous, current) => {
+      queues.exception(current.metadata.name);
+      if (previous.metadata.generation !== current.metadata.generation || isDeleting(previous) !== isDeleting(current)) {
+        relaxedBy(previous);
+        relaxedBy(current);
+      }
+    },
+    onDelete: (exception) => {
+      queues.exception(exception.metadata.name);
+      relaxedBy(exception);
     },
   });
 

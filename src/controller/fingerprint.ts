@@ -96,3 +96,19 @@ export function desiredFingerprint(object: KubeObject & Record<string, unknown>)
   const { apiVersion: _apiVersion, kind: _kind, metadata, ...body } = object;
   return hash(canonicalJson({ ...body, metadata: { labels: metadata.labels, annotations: metadata.annotations } }));
 }
+
+/** JSON with sorted keys and nothing else changed: reports.ts's comparison of reports, as text. */
+function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}
+
+/**
+ * The fingerprint of what a compliance report says (its scope, source, summary
+ * and results), for the cached report and the desired one alike: equal when
+ * reports.ts's sameReport finds their content equal.
+ */
+export function reportFingerprint(report: { scope?: unknown; source?: unknown; summary?: unknown; results?: unknown }): string {
+  return hash(sortedJson({ scope: report.scope, source: report.source, summary: report.summary, results: report.results }));
+}

@@ -1,11 +1,18 @@
 // The kinds the operator reads and writes, as REST resources.
 import { API_VERSION, KIND, PLURAL } from '../api/types.ts';
+import { EXCEPTION_KIND, EXCEPTION_PLURAL } from '../api/exception.ts';
 import { RBAC_API_VERSION } from '../resources/rolebinding.ts';
 import { ADMISSION_API_VERSION } from '../resources/imagepolicy.ts';
+import { REPORT_API_VERSION } from '../resources/report.ts';
 import type { ResourceType } from '../runtime/kube.ts';
 
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 export const BASELINES: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: false };
+export const EXCEPTIONS: ResourceType = { apiVersion: API_VERSION, kind: EXCEPTION_KIND, plural: EXCEPTION_PLURAL, namespaced: false };
+/** The revisions of the baselines, in the operator's namespace. */
+export const CONTROLLER_REVISIONS: ResourceType = { apiVersion: 'apps/v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true };
+/** Read by pre-flight: the images of a namespace's pods. */
+export const PODS: ResourceType = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 export const CLUSTER_ROLES: ResourceType = { apiVersion: RBAC_API_VERSION, kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
 
 /** The namespaced kinds a baseline creates; each gets one label-filtered informer. */
@@ -30,8 +37,11 @@ export function clusterManagedKind(kind: string): ResourceType | undefined {
   return CLUSTER_MANAGED_KINDS.find((type) => type.kind === kind);
 }
 
+/** The namespace's compliance report (resources/report.ts); not a managed kind: no baseline owns it. */
+export const REPORTS: ResourceType = { apiVersion: REPORT_API_VERSION, kind: 'Report', plural: 'reports', namespaced: true };
+
 /** Kinds from CRDs that may not be installed: the operator works without them and says so. */
-export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow']);
+export const OPTIONAL_KINDS = new Set(['logging.banzaicloud.io/v1beta1/Flow', kindKey(REPORTS)]);
 
 /** `apiVersion/kind`, which names a kind across groups. */
 export function kindKey(type: { apiVersion: string; kind: string }): string {

@@ -3,7 +3,8 @@
 //
 //   namespaces, baselines, managed objects, ClusterRoles, authoring policy (informers)
 //        └─ eventkeys.ts ─► namespace controller ─► reconcileNamespace (namespace.ts)
-//                      └──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
+//                      ├──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
+//                      └──► exception controller ─► reconcileException (exceptions.ts: status, expiry)
 //
 // One informer per kind, never one per baseline or namespace. Workers start
 // only after every informer has synced, so no reconcile ever decides on a
@@ -17,13 +18,17 @@ import { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import { reconcileBaseline } from './baseline.ts';
-import type { BaselineObject, ControllerContext, ManagedCache, ManagedCaches, NamespaceObject } from './context.ts';
+import type { BaselineObject, ControllerContext, ExceptionObject, ManagedCache, ManagedCaches, NamespaceObject, ReportCache } from './context.ts';
 import { registerEventHandlers } from './eventkeys.ts';
+import { observeExceptions, reconcileException } from './exceptions.ts';
 import {
-  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, MANAGED_KINDS, NAMESPACES, OPTIONAL_KINDS, kindKey,
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, NAMESPACES,
+  OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
+import { registerReportHandlers } from './reports.ts';
 import { reconcileNamespace } from './namespace.ts';
 import { nameOnly, RecordMaker } from './records.ts';
+import { Rollouts } from './rollouts.ts';
 import { SelectionIndex } from './selectionindex.ts';
 import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
 import { CachedWriter } from './writer.ts';
@@ -44,17 +49,22 @@ export class Manager {
   readonly #logger: Logger;
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #baselines: Informer<BaselineObject>;
+  readonly #exceptions: Informer<ExceptionObject>;
   readonly #clusterRoles: Informer<KubeObject>;
+  readonly #revisions: Informer<KubeObject>;
+  readonly #rollouts: Rollouts;
   readonly #selection: SelectionIndex;
   /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
   readonly #authoring: Informer<KubeObject>[];
   readonly #managed = new Map<string, ManagedCache>();
   readonly #clusterManaged = new Map<string, ManagedCache>();
+  readonly #reports: ReportCache;
   /** Kinds whose API the cluster serves (an optional CRD may be missing). */
   readonly #available = new Set<string>();
   readonly #recorder: EventRecorder;
   readonly #namespaceController: Controller;
   readonly #baselineController: Controller;
+  readonly #exceptionController: Controller;
   readonly #tracker: BaselineStatusTracker;
   readonly #context: ControllerContext;
   #running = false;
@@ -65,17 +75,23 @@ export class Manager {
     const { client, metrics } = options;
     const logger = this.#logger = options.logger;
     const informer = <T extends KubeObject, Raw extends KubeObject = T>(
-      type: ResourceType, extra: { labelSelector?: string; fieldSelector?: string; transform?: (o: Raw) => T } = {},
+      type: ResourceType, extra: { namespace?: string; labelSelector?: string; fieldSelector?: string; transform?: (o: Raw) => T } = {},
     ) => new Informer<T, Raw>({ client, logger, type, metrics: metrics.informer(type.plural), watchdogMs: options.watchdogMs, ...extra });
     const records = new RecordMaker((name) => this.#namespaces.get(name)?.metadata.name);
     this.#namespaces = informer<NamespaceObject>(NAMESPACES, { transform: (namespace) => records.namespace(namespace) });
     this.#baselines = informer<BaselineObject>(BASELINES);
+    this.#exceptions = informer<ExceptionObject>(EXCEPTIONS);
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
+    this.#revisions = informer(CONTROLLER_REVISIONS, { namespace: options.operatorNamespace, labelSelector: MANAGED_SELECTOR });
     this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
       .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
-    const managed = (type: ResourceType): ManagedCache => informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) });
-    for (const type of MANAGED_KINDS) this.#managed.set(kindKey(type), managed(type));
-    for (const type of CLUSTER_MANAGED_KINDS) this.#clusterManaged.set(kindKey(type), managed(type));
+    for (const type of MANAGED_KINDS) {
+      this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) }));
+    }
+    for (const type of CLUSTER_MANAGED_KINDS) {
+      this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.clusterManaged(object) }));
+    }
+    this.#reports = informer(REPORTS, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.report(object) });
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
     this.#recorder = new EventRecorder(client, logger);
@@ -103,18 +119,39 @@ export class Manager {
         };
       },
     });
+    this.#exceptionController = new Controller({
+      name: 'exception', queueName: 'exceptions', keyField: 'exception', concurrency: 2, logger, metrics,
+      reconcile: async (name) => {
+        const report = await reconcileException(this.#context, name, { namespace: (n) => this.#enqueueNamespace(n), baseline: (n) => this.#enqueueBaseline(n) });
+        return { requeueAfterMs: report.requeueAfterMs, log: { changed: report.action === 'status-written', message: 'exception reconciled', fields: { state: report.state } } };
+      },
+    });
     const statusIntervalMs = options.statusIntervalMs ?? 1_000;
     this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs), statusIntervalMs);
+    this.#rollouts = new Rollouts((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs));
 
     registerEventHandlers({
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
+      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
       managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
     }, this.#selection, {
       namespace: (name) => this.#enqueueNamespace(name),
       baseline: (name) => this.#enqueueBaseline(name),
+      exception: (name) => { if (this.#running) this.#exceptionController.add(name); },
     });
+    registerReportHandlers({
+      reports: this.#reports, admission: [...this.#clusterManaged.values()], baselines: this.#baselines,
+    }, this.#selection, (name) => this.#enqueueNamespace(name));
     this.#context = this.#buildContext();
+    metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
+      metrics.rolloutNamespaces.reset();
+      metrics.rolloutHalted.reset();
+      for (const baseline of this.#baselines.list()) {
+        const plan = this.#rollouts.lastPlan(baseline.metadata.name);
+        if (!plan) continue;
+        for (const state of ['updated', 'pending', 'held'] as const) metrics.rolloutNamespaces.set({ baseline: baseline.metadata.name, state }, plan.status[state]);
+        metrics.rolloutHalted.set({ baseline: baseline.metadata.name }, plan.halted ? 1 : 0);
+      }
       metrics.namespaces.reset();
       for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), (b) => this.#selectedNamespaces(b))) {
         for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
@@ -132,10 +169,15 @@ export class Manager {
       informer: (type) => this.#clusterManaged.get(kindKey(type)),
       all: () => [...this.#clusterManaged.values()],
     };
+    const reports: ManagedCaches<ReportCache> = {
+      informer: () => (this.#available.has(kindKey(REPORTS)) ? this.#reports : undefined),
+      all: () => (this.#available.has(kindKey(REPORTS)) ? [this.#reports] : []),
+    };
     return {
-      client, logger, managed, clusterManaged, operatorNamespace,
+      client, logger, managed, clusterManaged, reports, operatorNamespace,
       writer: new CachedWriter(client, (kind, verb) => metrics.writes.inc({ kind, verb })),
-      namespaces: this.#namespaces, baselines: this.#baselines, clusterRoles: this.#clusterRoles, selection: this.#selection,
+      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, revisions: this.#revisions,
+      selection: this.#selection, rollouts: this.#rollouts,
       recorder: this.#recorder,
       tracker: this.#tracker,
       authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
@@ -162,7 +204,7 @@ export class Manager {
    * here, so that it takes over with warm caches when it becomes the leader.
    */
   async startInformers(): Promise<void> {
-    for (const type of MANAGED_KINDS) {
+    for (const type of [...MANAGED_KINDS, REPORTS]) {
       if (!OPTIONAL_KINDS.has(kindKey(type)) || await this.#served(type)) this.#available.add(kindKey(type));
       else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
     }
@@ -180,12 +222,13 @@ export class Manager {
     this.#logger.info('starting workers');
     for (const namespace of this.#namespaces.list()) this.#namespaceController.add(namespace.metadata.name);
     for (const baseline of this.#baselines.list()) this.#baselineController.add(baseline.metadata.name);
+    for (const exception of this.#exceptions.list()) this.#exceptionController.add(exception.metadata.name);
   }
 
   /** Stops intake, lets in-flight reconciles and Event writes finish, stops the informers: no write is in flight after it. */
   async stop(): Promise<void> {
     this.#running = false;
-    await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown()]);
+    await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown(), this.#exceptionController.shutdown()]);
     await this.#recorder.flush();
     await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
   }
@@ -210,7 +253,10 @@ export class Manager {
 
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
-    return [this.#namespaces, this.#baselines, this.#clusterRoles, ...this.#authoring, ...this.#activeManaged(), ...this.#clusterManaged.values()];
+    return [
+      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
+      ...this.#clusterManaged.values(), ...this.#context.reports.all(),
+    ];
   }
 
   #activeManaged(): ManagedCache[] {

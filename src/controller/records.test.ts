@@ -59,3 +59,19 @@ test('a namespace keeps its labels, the operator\'s annotations and which of the
   expect(a.status).toBeUndefined();
   expect(records.namespace(namespace('b')).metadata.managedFields).toBe(a.metadata.managedFields);
 });
+
+test('a cluster-scoped managed record keeps the body and the owned fingerprint, but not the field sets', () => {
+  const policy = {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy',
+    metadata: {
+      name: 'tenants-images', resourceVersion: '9', labels, annotations: { 'security.baseline.dev/exceptions': '["legacy"]' },
+      managedFields: [{ manager: 'security-baseline-operator', operation: 'Apply', time: '2026-01-01T00:00:00Z', fieldsV1: { 'f:spec': { 'f:failurePolicy': {} } } }],
+    },
+    spec: { failurePolicy: 'Fail', validations: [{ expression: 'true' }] },
+  } as KubeObject;
+  const record = new RecordMaker().clusterManaged(policy);
+  expect(record.owned).toBeDefined();
+  expect((record as unknown as { spec: unknown }).spec).toEqual({ failurePolicy: 'Fail', validations: [{ expression: 'true' }] });
+  expect(record.metadata.annotations).toEqual({ 'security.baseline.dev/exceptions': '["legacy"]' });
+  expect(record.metadata.managedFields).toEqual([{ manager: 'security-baseline-operator', operation: 'Apply', time: '2026-01-01T00:00:00Z', subresource: undefined }]);
+});

@@ -5,6 +5,12 @@
 //   managed objects ─► a ManagedRecord: name, namespace, resourceVersion,
 //                      labels, and the fingerprint of the fields the operator
 //                      owns (fingerprint.ts)
+//   cluster-scoped managed objects (admission policies and bindings, a few
+//                      per baseline) ─► the same, with the object's body: the
+//                      reports and the exceptions annotation read it
+//   compliance reports ─► a ReportRecord: name, namespace, resourceVersion,
+//                      labels, a fingerprint of what it says, and the
+//                      baselines its results name
 //   namespaces      ─► name, identity, labels, the operator's annotations, and
 //                      which labels and annotations the operator's apply owns
 //   ClusterRoles, the authoring policy ─► the name only
@@ -13,8 +19,8 @@
 // their names, the operator's field set on a namespace) are shared, not copied.
 import { FIELD_MANAGER } from '../api/constants.ts';
 import type { KubeObject, ManagedFieldsEntry } from '../runtime/kube.ts';
-import type { ManagedRecord, NamespaceObject } from './context.ts';
-import { canonicalJson, ownedFingerprint } from './fingerprint.ts';
+import type { ManagedRecord, NamespaceObject, ReportRecord } from './context.ts';
+import { canonicalJson, ownedFingerprint, reportFingerprint } from './fingerprint.ts';
 
 /**
  * Shares equal values by a key. Bounded: past `max` distinct keys it stops
@@ -44,6 +50,7 @@ export class RecordMaker {
   readonly #names = new Interner<string>(20_000);
   readonly #labels = new Interner<Readonly<Record<string, string>>>(20_000);
   readonly #fieldSets = new Interner<ManagedFieldsEntry[]>(1_000);
+  readonly #policies = new Interner<readonly string[]>(1_000);
   /** The namespace name as the namespace cache holds it, so that records share that string. */
   readonly #namespaceName: (name: string) => string | undefined;
 
@@ -65,6 +72,42 @@ export class RecordMaker {
       },
       owned: ownedFingerprint(object),
       holds: undefined,
+    };
+  }
+
+  /**
+   * A cluster-scoped managed object: its record and its body, less the field
+   * sets of managedFields. There are a few per baseline, whatever the number
+   * of namespaces, and the reports compare them field by field.
+   */
+  clusterManaged(object: KubeObject): ManagedRecord {
+    const { managedFields } = object.metadata;
+    return {
+      ...object,
+      metadata: {
+        ...object.metadata,
+        managedFields: managedFields?.map(({ manager, operation, time, subresource }) => ({ manager, operation, time, subresource })),
+      },
+      owned: ownedFingerprint(object),
+      holds: undefined,
+    };
+  }
+
+  /** A namespace's compliance report: what reports.ts compares and releases by, not its results. */
+  report(object: KubeObject & { results?: { policy?: string }[] }): ReportRecord {
+    const { name, namespace, resourceVersion, labels } = object.metadata;
+    const policies = [...new Set((object.results ?? []).map((result) => result.policy ?? ''))].sort();
+    return {
+      apiVersion: object.apiVersion,
+      kind: object.kind,
+      metadata: {
+        name: this.#names.get(name, () => name),
+        namespace: namespace === undefined ? undefined : this.#namespaceName(namespace) ?? namespace,
+        resourceVersion,
+        labels: labels && this.#labels.get(canonicalJson(labels), () => Object.freeze({ ...labels })),
+      },
+      content: reportFingerprint(object as Parameters<typeof reportFingerprint>[0]),
+      policies: this.#policies.get(JSON.stringify(policies), () => Object.freeze(policies)),
     };
   }
 

@@ -11,6 +11,10 @@ export interface NamespaceOutcome {
   readonly state: NamespaceState;
   /** The baseline generation the namespace was reconciled against. */
   readonly generation: number;
+  /** The revision of the baseline the namespace was reconciled to (Enforce mode). */
+  readonly revision?: string;
+  /** The BaselineExceptions of the baseline in effect in the namespace, by name. */
+  readonly exceptions?: readonly string[];
   /** For failed and conflict: a machine-readable reason and a message for people. */
   readonly reason?: string;
   readonly message?: string;
@@ -38,6 +42,15 @@ export class BaselineStatusTracker {
     this.statusIntervalMs = statusIntervalMs;
   }
 
+  /** Whether it is time to look at the namespaces pre-flight held again (at most once per interval); notes that it is. */
+  dueForRecheck(baseline: string, now = Date.now(), intervalMs = 30_000): boolean {
+    if (now - (this.#lastRecheck.get(baseline) ?? -Infinity) < intervalMs) return false;
+    this.#lastRecheck.set(baseline, now);
+    return true;
+  }
+
+  readonly #lastRecheck = new Map<string, number>();
+
   /** Milliseconds until the baseline's status may be written again (0: now). */
   untilNextWrite(baseline: string, now = Date.now()): number {
     return Math.max(0, (this.#lastWrite.get(baseline) ?? -Infinity) + this.statusIntervalMs - now);
@@ -53,8 +66,8 @@ export class BaselineStatusTracker {
     if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
     const previous = outcomes.get(namespace);
     outcomes.set(namespace, outcome);
-    if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation
-      || previous.reason !== outcome.reason || previous.message !== outcome.message) {
+    if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation || previous.revision !== outcome.revision
+      || (previous.exceptions ?? []).join() !== (outcome.exceptions ?? []).join() || previous.reason !== outcome.reason || previous.message !== outcome.message) {
       this.#onChange(baseline);
     }
   }
@@ -72,6 +85,7 @@ export class BaselineStatusTracker {
     this.#outcomes.delete(baseline);
     this.#baselineProblems.delete(baseline);
     this.#lastWrite.delete(baseline);
+    this.#lastRecheck.delete(baseline);
   }
 
   /** A problem of the baseline itself, not of a namespace (its admission policies); undefined clears it. */
@@ -99,6 +113,7 @@ export class BaselineStatusTracker {
     let failed = 0;
     let conflicts = 0;
     let pending = 0;
+    let excepted = 0;
     const failures: { namespace: string; outcome: NamespaceOutcome }[] = [];
     const conflicted: { namespace: string; outcome: NamespaceOutcome }[] = [];
     for (const namespace of selected) {
@@ -107,6 +122,7 @@ export class BaselineStatusTracker {
         pending++;
         continue;
       }
+      if ((outcome.exceptions ?? []).length > 0) excepted++;
       if (outcome.state === 'compliant') compliant++;
       else if (outcome.state === 'drifted') drifted++;
       else if (outcome.state === 'failed') {
@@ -135,7 +151,7 @@ export class BaselineStatusTracker {
         conflicts > 0 ? describe(conflicted, conflicts) : 'no conflicts'),
     ];
     return {
-      namespaces: { selected: total, compliant, drifted, failed },
+      namespaces: { selected: total, compliant, drifted, failed, ...(excepted > 0 ? { excepted } : {}) },
       conflicts,
       conditions,
       upToDate: pending === 0,

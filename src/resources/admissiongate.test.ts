@@ -39,6 +39,11 @@ describe('buildAdmissionGate', () => {
     expect(buildAdmissionGate(baseline({ admissionGate: false }), 'sbo-system')).toEqual([]);
   });
 
+  test('nothing in Audit mode: an Audit baseline is never applied, so its gate would never open', () => {
+    expect(buildAdmissionGate(baseline({ admissionGate: true, mode: 'Audit' }), 'sbo-system')).toEqual([]);
+    expect(buildAdmissionGate(baseline({ admissionGate: true, mode: 'Enforce' }), 'sbo-system')).toHaveLength(2);
+  });
+
   test('a policy refusing pod creation until the annotation names the baseline, and its binding', () => {
     const { policy, binding } = build('tenants', { namespaceSelector: { matchLabels: { tenant: 'true' } }, excludeNamespaces: ['sandbox'] });
     const labels = { 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': 'tenants' };

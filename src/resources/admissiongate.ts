@@ -15,19 +15,22 @@
 
 import { APPLIED_ANNOTATION } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
-import { ADMISSION_API_VERSION, admissionObjectName, buildBinding, celString } from './imagepolicy.ts';
+import { ADMISSION_API_VERSION, admissionObjectName, buildBinding, celString, celStringList } from './imagepolicy.ts';
 import type { AdmissionObject, ValidatingAdmissionPolicyObject } from './imagepolicy.ts';
 import { ownershipLabels } from './metadata.ts';
 
 export const ADMISSION_GATE_SUFFIX = 'gate';
 
 /**
- * The policy and binding for `spec.admissionGate: true`, or nothing otherwise.
+ * The policy and binding for `spec.admissionGate: true` in Enforce mode, or
+ * nothing otherwise: an Audit baseline is never applied, so its gate would never
+ * open, and a warning on every pod would say nothing about the pod.
  * `operatorNamespace` is excluded from the binding like kube-system (the
- * operator's own pods must start for the gate ever to open).
+ * operator's own pods must start for the gate ever to open); `openIn` are the
+ * namespaces where a BaselineException switches the gate off.
  */
-export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
-  if (baseline.spec.admissionGate !== true) return [];
+export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace: string, openIn: readonly string[] = []): AdmissionObject[] {
+  if (baseline.spec.admissionGate !== true || baseline.spec.mode === 'Audit') return [];
   const baselineName = baseline.metadata.name;
   const name = admissionObjectName(baselineName, ADMISSION_GATE_SUFFIX);
   const annotations = 'namespaceObject.metadata.annotations';
@@ -44,7 +47,9 @@ export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace
         resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
       },
       validations: [{
-        expression: `has(${annotations}) && ${annotation} in ${annotations}`
+        // Open where a BaselineException switches the gate off (see resources/exception.ts).
+        expression: (openIn.length > 0 ? `request.namespace in ${celStringList(openIn)} || ` : '')
+          + `has(${annotations}) && ${annotation} in ${annotations}`
           + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`,
         messageExpression: `${celString(`the security baseline ${baselineName} of namespace `)} + request.namespace + ${celString(refusal)}`,
         message: `the security baseline ${baselineName} of this namespace${refusal}`,

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import type { SecurityBaseline, SecurityBaselineSpec } from '../api/types.ts';
 import { SpecError } from './errors.ts';
 import {
-  bindingNamespaceSelector, buildImagePolicy, celString, celStringList, normalizePrefix,
+  allowedPrefixes, bindingNamespaceSelector, buildImagePolicy, celString, celStringList, imageAllowed, imageReferenceVariables, normalizeImage,
+  normalizePrefix,
   type ValidatingAdmissionPolicyBindingObject, type ValidatingAdmissionPolicyObject,
 } from './imagepolicy.ts';
 
@@ -187,6 +188,31 @@ describe('buildImagePolicy', () => {
   test('deterministic', () => {
     expect(build(['ghcr.io/acme/', 'registry.example.com/'])).toEqual(build(['ghcr.io/acme/', 'registry.example.com/']));
   });
+
+  test('in Audit mode the binding warns and records instead of refusing; the policy is the same', () => {
+    const audit = build(['ghcr.io/'], { mode: 'Audit' });
+    expect(audit.binding.spec.validationActions).toEqual(['Warn', 'Audit']);
+    expect(audit.policy).toEqual(build(['ghcr.io/']).policy);
+    expect(build(['ghcr.io/'], { mode: 'Enforce' }).binding.spec.validationActions).toEqual(['Deny']);
+  });
+});
+
+describe('imageReferenceVariables', () => {
+  test('each element keeps the fields it carries, image first, and gains the normalised reference after them', () => {
+    const steps = Object.fromEntries(imageReferenceVariables('variables.tagged', 2).map((v) => [v.name, v.expression]));
+    expect(Object.keys(steps)).toEqual(['parts', 'located', 'refs']);
+    expect(steps.parts).toBe('variables.tagged.map(e, e + e[0].split("/", 2))');
+    // Both fields carried, then the host and path of the split: p[2] and p[3].
+    expect(steps.located).toMatch(/^variables\.parts\.map\(p, size\(p\) == 4 && \(p\[2\]\.contains\("\."\)/);
+    expect(steps.located).toContain('? [p[0], p[1], p[2], p[3]] : [p[0], p[1], "docker.io", size(p) == 4 ? p[2] + "/" + p[3] : p[2]]');
+    expect(steps.refs).toMatch(/^variables\.located\.map\(q, \[q\[0\], q\[1\], q\[2\] == "docker\.io"/);
+  });
+
+  test('the image policy carries only the image, as [as written, normalised]', () => {
+    const { policy } = build(['ghcr.io/']);
+    expect(variable(policy, 'parts')).toBe('variables.introduced.map(i, [i]).map(e, e + e[0].split("/", 2))');
+    expect(variable(policy, 'denied')).toBe('variables.refs.filter(r, !variables.allowed.exists(p, r[1].startsWith(p)))');
+  });
 });
 
 describe('normalizePrefix', () => {
@@ -270,5 +296,29 @@ describe('celString', () => {
     fc.assert(fc.property(fc.array(fc.oneof(printableAscii, fc.string({ unit: 'binary' }))), (values) => {
       expect(readCelStringList(celStringList(values))).toEqual(values);
     }));
+  });
+});
+
+describe('normalizeImage and imageAllowed (the policy CEL, in TypeScript, for pre-flight checks)', () => {
+  test.each([
+    ['nginx', 'docker.io/library/nginx'],
+    ['nginx:1.27', 'docker.io/library/nginx:1.27'],
+    ['acme/app:1', 'docker.io/acme/app:1'],
+    ['index.docker.io/nginx', 'docker.io/library/nginx'],
+    ['docker.io/library/nginx', 'docker.io/library/nginx'],
+    ['Registry.Example.com/App', 'registry.example.com/App'],
+    ['localhost:5000/app', 'localhost:5000/app'],
+    ['localhost/app', 'localhost/app'],
+    ['ghcr.io/acme/tool@sha256:00', 'ghcr.io/acme/tool@sha256:00'],
+  ])('%s → %s', (image, normalized) => {
+    expect(normalizeImage(image)).toBe(normalized);
+  });
+
+  test('prefixes normalised the same way decide; a longer host never matches a shorter one', () => {
+    const prefixes = allowedPrefixes({ allowedRegistries: ['registry.example.com/', 'library/'] });
+    expect(imageAllowed('REGISTRY.example.com/app', prefixes)).toBe(true);
+    expect(imageAllowed('nginx', prefixes)).toBe(true);
+    expect(imageAllowed('registry.example.com.evil.io/x', prefixes)).toBe(false);
+    expect(imageAllowed('evil/nginx', prefixes)).toBe(false);
   });
 });

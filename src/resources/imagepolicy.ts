@@ -41,13 +41,20 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export interface ClusterScopedMetadata {
   name: string;
   labels: Record<string, string>;
+  /** The BaselineExceptions a policy lets through (see controller/admission.ts). */
+  annotations?: Record<string, string>;
 }
 
 export interface ResourceRule {
   apiGroups: string[];
   apiVersions: string[];
-  operations: ('CREATE' | 'UPDATE')[];
+  operations: ('CREATE' | 'UPDATE' | 'CONNECT')[];
   resources: string[];
+}
+
+export interface CelVariable {
+  name: string;
+  expression: string;
 }
 
 export interface Validation {
@@ -64,11 +71,18 @@ export interface ValidatingAdmissionPolicyObject {
   spec: {
     failurePolicy: 'Fail';
     matchConstraints: { resourceRules: ResourceRule[] };
-    variables?: { name: string; expression: string }[];
+    variables?: CelVariable[];
     validations: Validation[];
   };
   [field: string]: unknown;
 }
+
+/**
+ * What the API server does with a request a policy fails: Enforce refuses it;
+ * Audit lets it through with a warning to the client and an annotation in the
+ * API server's audit log.
+ */
+export type ValidationActions = ['Deny'] | ['Warn', 'Audit'];
 
 export interface ValidatingAdmissionPolicyBindingObject {
   apiVersion: typeof ADMISSION_API_VERSION;
@@ -76,7 +90,7 @@ export interface ValidatingAdmissionPolicyBindingObject {
   metadata: ClusterScopedMetadata;
   spec: {
     policyName: string;
-    validationActions: ['Deny'];
+    validationActions: ValidationActions;
     matchResources: { namespaceSelector: LabelSelector };
   };
   [field: string]: unknown;
@@ -87,14 +101,24 @@ export type AdmissionObject = ValidatingAdmissionPolicyObject | ValidatingAdmiss
 /**
  * The policy and binding for `spec.imagePolicy`, or nothing when the baseline
  * has none. `operatorNamespace` is excluded from the binding like kube-system.
+ * `excepted` maps namespaces to the extra prefixes BaselineExceptions allow
+ * there (see resources/exception.ts); they are written into the policy, so that
+ * one policy per baseline holds everywhere and no parameter object that people
+ * in a namespace might edit decides what it admits.
  * Throws a SpecError for a prefix that could match more than it says.
  */
-export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
+export function buildImagePolicy(
+  baseline: SecurityBaseline, operatorNamespace: string, excepted: Readonly<Record<string, readonly string[]>> = {},
+): AdmissionObject[] {
   const spec = baseline.spec.imagePolicy;
   if (!spec) return [];
   const name = admissionObjectName(baseline.metadata.name, IMAGE_POLICY_SUFFIX);
-  const allowed = [...new Set(spec.allowedRegistries.map((prefix, i) => normalizePrefix(prefix, `spec.imagePolicy.allowedRegistries[${i}]`)))];
+  const allowed = allowedPrefixes(spec);
   if (allowed.length === 0) throw new SpecError('spec.imagePolicy.allowedRegistries', 'must name at least one prefix');
+  const extra = Object.entries(excepted).flatMap(([namespace, prefixes]) => {
+    const more = [...new Set(prefixes.map((prefix) => normalizePrefix(prefix, 'spec.relax.imagePolicy.allowedRegistries')))].filter((p) => !allowed.includes(p));
+    return more.length > 0 ? [[namespace, more] as const] : [];
+  });
 
   const policy: ValidatingAdmissionPolicyObject = {
     apiVersion: ADMISSION_API_VERSION,
@@ -102,15 +126,8 @@ export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: 
     metadata: { name, labels: ownershipLabels(baseline.metadata.name) },
     spec: {
       failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [
-          // pods/ephemeralcontainers is how `kubectl debug` adds a container to a running pod.
-          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers', 'replicationcontrollers'] },
-          { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'replicasets', 'statefulsets'] },
-          { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs', 'jobs'] },
-        ],
-      },
-      variables: imageVariables(allowed),
+      matchConstraints: { resourceRules: podAndTemplateRules() },
+      variables: imageVariables(allowed, Object.fromEntries(extra)),
       validations: [{
         expression: 'size(variables.denied) == 0',
         messageExpression: `${celString(`SecurityBaseline ${baseline.metadata.name} allows images only from `)} + variables.allowed.join(", ")`
@@ -130,36 +147,51 @@ export function buildImagePolicy(baseline: SecurityBaseline, operatorNamespace: 
  * number of containers, which keeps the runtime cost far below the per-call limit.
  * Each normalised reference travels as `[as written, normalised]`.
  */
-function imageVariables(allowed: readonly string[]): { name: string; expression: string }[] {
-  const hub = celString(DOCKER_HUB);
+function imageVariables(allowed: readonly string[], excepted: Readonly<Record<string, readonly string[]>>): CelVariable[] {
+  const exceptions = Object.entries(excepted).map(([namespace, prefixes]) => `${celString(namespace)}: ${celStringList(prefixes)}`).join(', ');
   return [
-    { name: 'allowed', expression: celStringList(allowed) },
-    { name: 'podSpec', expression: podSpecOf('object') },
-    // An UPDATE is refused only for images it introduces: a workload admitted before
-    // the policy existed can still have its labels changed or its finalizers removed.
-    { name: 'oldPodSpec', expression: `oldObject == null ? {} : ${podSpecOf('oldObject')}` },
+    // A BaselineException adds prefixes in the namespaces it names, and only there.
+    ...(exceptions === '' ? [{ name: 'allowed', expression: celStringList(allowed) }] : [
+      { name: 'exceptedRegistries', expression: `{${exceptions}}` },
+      {
+        name: 'allowed',
+        expression: `${celStringList(allowed)} + (request.namespace in variables.exceptedRegistries ? variables.exceptedRegistries[request.namespace] : [])`,
+      },
+    ]),
+    ...podSpecVariables(),
     { name: 'images', expression: imagesOf('variables.podSpec') },
     { name: 'oldImages', expression: imagesOf('variables.oldPodSpec') },
+    // An UPDATE is refused only for images it introduces: a workload admitted before
+    // the policy existed can still have its labels changed or its finalizers removed.
     { name: 'introduced', expression: 'variables.images.filter(i, !(i in variables.oldImages))' },
-    // [image, first path component, rest] or, without a `/`, [image, image].
-    { name: 'parts', expression: 'variables.introduced.map(i, [i] + i.split("/", 2))' },
-    // [image, registry host as written, repository path and tag/digest]. The first
-    // component is a host when it has a `.` or `:`, is `localhost`, or has upper case
-    // (a repository path never does); otherwise the image is on Docker Hub.
-    {
-      name: 'located',
-      expression: 'variables.parts.map(p, size(p) == 3 && (p[1].contains(".") || p[1].contains(":") || p[1] == "localhost" || p[1].lowerAscii() != p[1])'
-        + ` ? p : [p[0], ${hub}, size(p) == 3 ? p[1] + "/" + p[2] : p[1]])`,
-    },
-    // [image, normalised]: Docker Hub's single-component names are official images
-    // (library/); other hosts compare in lower case, as DNS and TLS do.
-    {
-      name: 'refs',
-      expression: `variables.located.map(q, [q[0], q[1] == ${hub} || q[1] == ${celString(LEGACY_DOCKER_HUB)}`
-        + ` ? ${celString(`${DOCKER_HUB}/`)} + (q[2].contains("/") ? q[2] : ${celString(OFFICIAL_REPOSITORIES)} + q[2])`
-        + ' : q[1].lowerAscii() + "/" + q[2]])',
-    },
+    ...imageReferenceVariables('variables.introduced.map(i, [i])', 1),
     { name: 'denied', expression: 'variables.refs.filter(r, !variables.allowed.exists(p, r[1].startsWith(p)))' },
+  ];
+}
+
+// The building blocks below are shared by every policy about pods and their
+// templates (this one and the workload policy), so that they cover the same
+// objects and read image references the same way.
+
+/**
+ * What a policy about pods matches: pods, and the pod templates of workloads,
+ * so that people learn of a refusal when they apply a Deployment rather than
+ * from a ReplicaSet's events.
+ */
+export function podAndTemplateRules(): ResourceRule[] {
+  return [
+    // pods/ephemeralcontainers is how `kubectl debug` adds a container to a running pod.
+    { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers', 'replicationcontrollers'] },
+    { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'replicasets', 'statefulsets'] },
+    { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs', 'jobs'] },
+  ];
+}
+
+/** `podSpec` and `oldPodSpec` (`{}` on CREATE): the pod spec of the object, whichever kind podAndTemplateRules matched. */
+export function podSpecVariables(): CelVariable[] {
+  return [
+    { name: 'podSpec', expression: podSpecOf('object') },
+    { name: 'oldPodSpec', expression: `oldObject == null ? {} : ${podSpecOf('oldObject')}` },
   ];
 }
 
@@ -169,10 +201,55 @@ function podSpecOf(root: string): string {
     + ` : has(${root}.spec.template) ? ${root}.spec.template.spec : ${root}.spec`;
 }
 
+/** The three container lists of a pod spec, and how a message names a container of each. */
+export const CONTAINER_LISTS = [
+  { field: 'containers', noun: 'container' },
+  { field: 'initContainers', noun: 'init container' },
+  { field: 'ephemeralContainers', noun: 'ephemeral container' },
+] as const;
+
+/** The list `field` of the pod spec `spec` (a CEL expression), or `[]` when it is absent. */
+export function containerList(spec: string, field: string): string {
+  return `(has(${spec}.${field}) ? ${spec}.${field} : [])`;
+}
+
 /** The images of every container, init container and ephemeral container of a pod spec. */
 function imagesOf(spec: string): string {
-  const list = (field: string) => `(has(${spec}.${field}) ? ${spec}.${field} : [])`;
-  return `(${list('containers')} + ${list('initContainers')} + ${list('ephemeralContainers')}).map(c, has(c.image), string(c.image))`;
+  const all = CONTAINER_LISTS.map(({ field }) => containerList(spec, field)).join(' + ');
+  return `(${all}).map(c, has(c.image), string(c.image))`;
+}
+
+/**
+ * The CEL variables `parts`, `located` and `refs` that read image references the
+ * way the container runtime (distribution/reference) does. `source` is a CEL list
+ * of string lists, each `width` long with an image reference first; every element
+ * of `refs` is that list with the normalised reference appended, at index `width`.
+ */
+export function imageReferenceVariables(source: string, width: number): CelVariable[] {
+  const hub = celString(DOCKER_HUB);
+  const carried = (list: string) => Array.from({ length: width }, (_, i) => `${list}[${i}]`).join(', ');
+  const [first, rest] = [width, width + 1];
+  return [
+    // [...carried, first path component, rest] or, without a `/`, [...carried, image].
+    { name: 'parts', expression: `${source}.map(e, e + e[0].split("/", 2))` },
+    // [...carried, registry host as written, repository path and tag/digest]. The first
+    // component is a host when it has a `.` or `:`, is `localhost`, or has upper case
+    // (a repository path never does); otherwise the image is on Docker Hub.
+    {
+      name: 'located',
+      expression: `variables.parts.map(p, size(p) == ${rest + 1} && (p[${first}].contains(".") || p[${first}].contains(":")`
+        + ` || p[${first}] == "localhost" || p[${first}].lowerAscii() != p[${first}])`
+        + ` ? [${carried('p')}, p[${first}], p[${rest}]] : [${carried('p')}, ${hub}, size(p) == ${rest + 1} ? p[${first}] + "/" + p[${rest}] : p[${first}]])`,
+    },
+    // [...carried, normalised]: Docker Hub's single-component names are official images
+    // (library/); other hosts compare in lower case, as DNS and TLS do.
+    {
+      name: 'refs',
+      expression: `variables.located.map(q, [${carried('q')}, q[${first}] == ${hub} || q[${first}] == ${celString(LEGACY_DOCKER_HUB)}`
+        + ` ? ${celString(`${DOCKER_HUB}/`)} + (q[${rest}].contains("/") ? q[${rest}] : ${celString(OFFICIAL_REPOSITORIES)} + q[${rest}])`
+        + ` : q[${first}].lowerAscii() + "/" + q[${rest}]])`,
+    },
+  ];
 }
 
 /**
@@ -196,6 +273,32 @@ export function normalizePrefix(prefix: string, field = 'spec.imagePolicy.allowe
   return `${host}/${rest}`;
 }
 
+/**
+ * An image reference as the policy's CEL normalises it (see imageVariables):
+ * the same steps in TypeScript, for checks made before a policy changes (the
+ * pre-flight of a rollout), so that they and the API server always agree.
+ */
+export function normalizeImage(image: string): string {
+  const slash = image.indexOf('/');
+  const first = slash < 0 ? image : image.slice(0, slash);
+  const rest = slash < 0 ? undefined : image.slice(slash + 1);
+  const isHost = rest !== undefined && (first.includes('.') || first.includes(':') || first === 'localhost' || first.toLowerCase() !== first);
+  const [host, path] = isHost ? [first, rest] : [DOCKER_HUB, image];
+  if (host === DOCKER_HUB || host === LEGACY_DOCKER_HUB) return `${DOCKER_HUB}/${path.includes('/') ? path : OFFICIAL_REPOSITORIES + path}`;
+  return `${host.toLowerCase()}/${path}`;
+}
+
+/** Whether the image policy's normalised prefixes admit `image`. */
+export function imageAllowed(image: string, normalizedPrefixes: readonly string[]): boolean {
+  const normalized = normalizeImage(image);
+  return normalizedPrefixes.some((prefix) => normalized.startsWith(prefix));
+}
+
+/** The normalised allowed prefixes of an image policy spec (what the policy compares against). */
+export function allowedPrefixes(spec: { allowedRegistries: readonly string[] }): string[] {
+  return [...new Set(spec.allowedRegistries.map((prefix, i) => normalizePrefix(prefix, `spec.imagePolicy.allowedRegistries[${i}]`)))];
+}
+
 /** `security-baseline-<baseline>-<suffix>`, the name of a cluster-scoped admission object. */
 export function admissionObjectName(baseline: string, suffix: string): string {
   validateBaselineName(baseline);
@@ -208,6 +311,7 @@ export function admissionObjectName(baseline: string, suffix: string): string {
  * The binding of policy `name` to the namespaces the baseline selects: its
  * namespaceSelector as given, narrowed by a NotIn on the namespace name for
  * the namespaces never managed, the operator's own and excludeNamespaces.
+ * In Audit mode the binding warns and records instead of refusing.
  */
 export function buildBinding(baseline: SecurityBaseline, name: string, operatorNamespace: string): ValidatingAdmissionPolicyBindingObject {
   return {
@@ -216,10 +320,19 @@ export function buildBinding(baseline: SecurityBaseline, name: string, operatorN
     metadata: { name, labels: ownershipLabels(baseline.metadata.name) },
     spec: {
       policyName: name,
-      validationActions: ['Deny'],
+      validationActions: validationActions(baseline),
       matchResources: { namespaceSelector: bindingNamespaceSelector(baseline, operatorNamespace) },
     },
   };
+}
+
+/**
+ * Deny for a baseline in Enforce mode. In Audit mode, Warn (the client sees a
+ * warning, as kubectl prints it) and Audit (the API server's audit log records
+ * the violation): the request goes through, and nothing in the namespaces changes.
+ */
+export function validationActions(baseline: SecurityBaseline): ValidationActions {
+  return baseline.spec.mode === 'Audit' ? ['Warn', 'Audit'] : ['Deny'];
 }
 
 export function bindingNamespaceSelector(baseline: SecurityBaseline, operatorNamespace: string): LabelSelector {

@@ -64,6 +64,15 @@ describe('buildRoleBindings', () => {
     ]);
   });
 
+  test('subjects copied with their apiGroup make the same RoleBinding as without it', () => {
+    const plain = build({ name: 'readers', clusterRole: 'view', subjects: [{ kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'ci' }] });
+    const copied = build({
+      name: 'readers', clusterRole: 'view',
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'g' }, { apiGroup: '', kind: 'ServiceAccount', name: 'ci' }],
+    });
+    expect(copied).toEqual(plain);
+  });
+
   test('no subjects: the binding is kept without the field', () => {
     expect(build({ name: 'nobody', clusterRole: 'view', subjects: [] })[0]).not.toHaveProperty('subjects');
   });

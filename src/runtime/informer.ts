@@ -33,6 +33,8 @@ export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = 
   readonly client: KubeClient;
   readonly type: ResourceType;
   readonly labelSelector?: string;
+  /** Only this namespace's objects, for a namespaced kind. */
+  readonly namespace?: string;
   /** Such as `metadata.name=x`, to watch one object. */
   readonly fieldSelector?: string;
   /** Shrinks objects before they are stored (drop what no reader needs). */
@@ -177,8 +179,8 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   /** Lists everything, replaces the store, tells handlers the difference; returns the list's resourceVersion. */
   async #relist(): Promise<string> {
-    const { client, type, labelSelector, fieldSelector } = this.#options;
-    const listed = await client.list<Raw>(type, { labelSelector, fieldSelector });
+    const { client, type, namespace, labelSelector, fieldSelector } = this.#options;
+    const listed = await client.list<Raw>(type, { namespace, labelSelector, fieldSelector });
     const seen = new Set<string>();
     for (const raw of listed.items) {
       seen.add(cacheKey(raw));
@@ -197,7 +199,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   /** Runs one watch until it ends; returns the last resourceVersion seen and how it ended. */
   #watch(fromVersion: string): Promise<{ resourceVersion: string; error: unknown }> {
-    const { client, type, labelSelector, fieldSelector } = this.#options;
+    const { client, type, namespace, labelSelector, fieldSelector } = this.#options;
     let resourceVersion = fromVersion;
     return new Promise((resolve) => {
       const onEvent = (event: WatchEvent<Raw>): void => {
@@ -220,6 +222,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       };
       this.#stopWatch = client.watch<Raw>(type, {
         resourceVersion: fromVersion,
+        namespace,
         labelSelector,
         fieldSelector,
         // Like client-go: end each watch after a random 5–10 minutes, spreading reconnects.

@@ -6,7 +6,10 @@
 // client-node is imported by deep path: its package root loads the whole
 // generated API surface, which the operator never uses (see kubeconfig.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import {
+  HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type ResponseContext,
+} from '@kubernetes/client-node/dist/gen/http/http.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
 
@@ -74,13 +77,44 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
   return `${base}${ns}/${type.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
+export interface KubeClientOptions {
+  /**
+   * How long a request (not a watch) may take, answer body included, before it
+   * is abandoned; default 30 s. Without a bound, a request sent into a network
+   * blackhole waits forever, and with it the reconcile and the worker that sent
+   * it: the operator would stop without crashing.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** How often a request turned away with 429 is sent again before its caller sees the error. */
+export const THROTTLE_RETRIES = 5;
+
+interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+  resource?: string;
+  /** Receives the API server's warnings (Warning headers), such as Pod Security's about existing pods. */
+  onWarnings?: (warnings: string[]) => void;
+}
+
+/** Retry-After in seconds (what the API server sends), from 1 to 10 s; 1 s when absent or a date. */
+export function retryAfterMs(header: string | undefined): number {
+  const seconds = Number(header);
+  return (Number.isInteger(seconds) ? Math.min(Math.max(seconds, 1), 10) : 1) * 1000;
+}
+
 export class KubeClient {
   readonly config: KubeConfig;
   readonly #http = new IsomorphicFetchHttpLibrary();
   readonly #observers: RequestObserver[] = [];
+  readonly #requestTimeoutMs: number;
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.config = config;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /**
@@ -124,40 +158,66 @@ export class KubeClient {
     this.#observers.push(observer);
   }
 
-  async request<T>(verb: Verb, method: HttpMethod, path: string, options: {
-    query?: Record<string, string | undefined>;
-    body?: unknown;
-    contentType?: string;
-    resource?: string;
-  } = {}): Promise<T> {
+  /**
+   * One API request. A 429 (API Priority and Fairness, or max-requests-inflight,
+   * turning it away) is retried here after the Retry-After the API server sends,
+   * up to THROTTLE_RETRIES times, as client-go does: without it a throttled
+   * request failed at once, its reconcile failed, and the workqueue retried it
+   * within milliseconds, so the operator answered throttling with more requests
+   * (about 300 a second with 3 seats, in test/chaos/throttling.test.ts).
+   */
+  async request<T>(verb: Verb, method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
+    const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
+    for (let retries = 0; ; retries++) {
+      const answer = await this.#attempt(verb, method, url, resource, options);
+      if (answer.status === 429 && retries < THROTTLE_RETRIES) {
+        await sleep(retryAfterMs(answer.retryAfter));
+        continue;
+      }
+      if (answer.status >= 400) throw apiError(answer.status, answer.body, method, url.pathname);
+      return answer.body as T;
+    }
+  }
+
+  /** One HTTP exchange, reported to the observers, bounded by the request timeout. */
+  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
+    status: number; body: unknown; retryAfter?: string;
+  }> {
     const ctx = await this.#authenticated(url.toString(), method);
     ctx.setHeaderParam('Accept', 'application/json');
     if (options.body !== undefined) {
       ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(options.body));
     }
+    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
+    ctx.setSignal(timeout);
     const started = performance.now();
     let status = 0;
     try {
-      const response = await this.#http.send(ctx).toPromise().catch(async (error: unknown) => {
-        // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
-        if (method !== HttpMethod.GET || !isConnectionReset(error)) throw error;
-        return this.#http.send(ctx).toPromise();
-      });
+      let response: ResponseContext;
+      let text: string;
+      try {
+        response = await this.#http.send(ctx).toPromise().catch(async (error: unknown) => {
+          // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
+          if (method !== HttpMethod.GET || timeout.aborted || !isConnectionReset(error)) throw error;
+          return this.#http.send(ctx).toPromise();
+        });
+        text = await response.body.text();
+      } catch (error) {
+        if (timeout.aborted) throw new RequestTimeoutError(method, url.pathname, this.#requestTimeoutMs, { cause: error });
+        throw error;
+      }
       status = response.httpStatusCode;
-      const text = await response.body.text();
+      options.onWarnings?.(parseWarnings(response.headers.warning));
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
-      const parsed: unknown = parseJson(text);
-      if (status >= 400) throw apiError(status, parsed, method, url.pathname);
-      return parsed as T;
+      return { status, body: parseJson(text), retryAfter: response.headers['retry-after'] };
     } finally {
-      const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
       for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
     }
   }
@@ -210,6 +270,23 @@ export class KubeClient {
     });
   }
 
+  /**
+   * What a server-side apply would do, without doing it (dryRun=All): the
+   * object the API server would store and the warnings its admission gives.
+   * Nothing is written, so it is allowed on a replica that does not lead.
+   */
+  async dryRunApply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody): Promise<{ object: T; warnings: string[] }> {
+    const warnings: string[] = [];
+    const result = await this.request<T>('apply', HttpMethod.PATCH, resourcePath(type, object.metadata.namespace, object.metadata.name), {
+      resource: type.plural,
+      query: { fieldManager: FIELD_MANAGER, force: 'true', dryRun: 'All' },
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+      onWarnings: (received) => warnings.push(...received),
+    });
+    return { object: result, warnings };
+  }
+
   /** A JSON merge patch (status writes, label removal). */
   mergePatch<T extends KubeObject>(type: ResourceType, name: string, namespace: string | undefined, patch: unknown, subresource?: string): Promise<T> {
     this.#checkWrite('patch', resourcePath(type, namespace, name));
@@ -250,6 +327,8 @@ export class KubeClient {
    */
   watch<T>(type: ResourceType, options: {
     resourceVersion: string;
+    /** Only this namespace's objects (a namespaced kind); every namespace when absent. */
+    namespace?: string;
     labelSelector?: string;
     fieldSelector?: string;
     timeoutSeconds: number;
@@ -274,7 +353,7 @@ export class KubeClient {
     const run = async (): Promise<void> => {
       const cluster = this.config.getCurrentCluster();
       if (!cluster) throw new Error('the kubeconfig has no current cluster');
-      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type));
+      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type, options.namespace));
       url.searchParams.set('watch', 'true');
       url.searchParams.set('allowWatchBookmarks', 'true');
       url.searchParams.set('resourceVersion', options.resourceVersion);
@@ -314,6 +393,14 @@ export class KubeClient {
   }
 }
 
+/** A request that had no complete answer in time (a network blackhole, an overloaded server): retriable. */
+export class RequestTimeoutError extends Error {
+  constructor(method: string, path: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super(`${method} ${path}: no complete answer within ${timeoutMs} ms`, options);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
 /** A watch on which nothing arrived for too long: the informer relists. */
 export class WatchStalledError extends Error {
   constructor(resource: string, inactivityMs: number) {
@@ -340,4 +427,13 @@ function parseJson(text: string): unknown {
 function apiError(status: number, body: unknown, method: string, path: string): KubeApiError {
   const statusBody = (body && typeof body === 'object' ? body : {}) as { reason?: string; message?: string };
   return new KubeApiError(status, statusBody.reason ?? 'Unknown', statusBody.message ?? String(body ?? ''), method, path);
+}
+
+/**
+ * The texts of a response's Warning headers (RFC 7234: `299 - "text"`, which
+ * fetch joins with ", " when there are several; a text may contain commas).
+ */
+export function parseWarnings(header: string | undefined): string[] {
+  if (!header) return [];
+  return [...header.matchAll(/\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g)].map((match) => (match[1] as string).replace(/\\(.)/g, '$1'));
 }

@@ -31,6 +31,36 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly rolloutNamespaces = new Gauge({
+    name: 'security_baseline_rollout_namespaces',
+    help: 'Namespaces selected by each baseline by where they stand in the rollout of its current revision: updated, pending, or held by pre-flight.',
+    labelNames: ['baseline', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rolloutHalted = new Gauge({
+    name: 'security_baseline_rollout_halted',
+    help: '1 while the Progressive rollout of a baseline\'s current revision is halted (maxFailures reached), 0 otherwise.',
+    labelNames: ['baseline'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exceptions = new Gauge({
+    name: 'security_baseline_exceptions',
+    help: 'BaselineExceptions by state: Pending, Active, Expired, Invalid.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  // One series per exception that is Pending or Active: exceptions are few
+  // deliberate objects, and an expired one drops its series.
+  readonly exceptionExpiry = new Gauge({
+    name: 'security_baseline_exception_expiry_timestamp_seconds',
+    help: 'When each Pending or Active BaselineException expires (Unix time), by exception and baseline.',
+    labelNames: ['exception', 'baseline'] as const,
+    registers: [this.registry],
+  });
+
   readonly provisioningSeconds = new Histogram({
     name: 'security_baseline_provisioning_duration_seconds',
     help: 'From a namespace\'s creation to the first time all its baselines were applied.',
@@ -138,7 +168,7 @@ export class OperatorMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version, node_version: process.versions.node }, 1);
     // Series exist from the start at 0, so increase() sees their first increment.
-    for (const controller of ['namespace', 'baseline']) {
+    for (const controller of ['namespace', 'baseline', 'exception']) {
       for (const result of ['success', 'error']) this.reconcileTotal.inc({ controller, result }, 0);
     }
     // Polled at scrape time rather than pushed on a timer.

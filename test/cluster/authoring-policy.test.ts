@@ -134,6 +134,7 @@ describe('a baseline cannot grant more than its author may grant', () => {
       resourceQuota: { hard: { pods: '4' } },
       limitRange: { default: { cpu: '500m' } },
       imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+      workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } },
       admissionGate: true,
     })).toBe('created');
   });
@@ -238,6 +239,17 @@ describe('narrowing what a baseline grants needs no right to grant', () => {
     ['a looser Pod Security level', (spec) => ({ ...spec, podSecurity: { enforce: 'privileged' } }), /its podSecurity sets the Pod Security labels/],
   ])('%s is refused', async (_, widen, refusal) => {
     expect(await update(mallory.api, name, widen(full))).toMatch(refusal);
+  });
+
+  test('subjects copied from a RoleBinding with their apiGroup compare as written: one fewer is narrowing, one more is not', async () => {
+    const group = (groupName: string) => ({ apiGroup: 'rbac.authorization.k8s.io' as const, kind: 'Group' as const, name: groupName });
+    const spec = (subjects: ReturnType<typeof group>[]): SecurityBaselineSpec => ({
+      namespaceSelector: { matchLabels: { tenant: 'true' } }, roleBindings: [{ name: 'admins', clusterRole: 'admin', subjects }],
+    });
+    const copied = uniqueName('narrow-apigroup');
+    expect(await create(admin.makeApiClient(CustomObjectsApi), copied, spec([group('a'), group('b')]))).toBe('created');
+    expect(await update(mallory.api, copied, spec([group('a')]))).toBe('updated');
+    expect(await update(mallory.api, copied, spec([group('a'), group('mallory')]))).toMatch(/may not bind ClusterRole admin \(roleBindings admins\)/);
   });
 
   test('writes that leave the spec alone (the operator\'s finalizer) are never checked', async () => {

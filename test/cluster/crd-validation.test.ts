@@ -4,339 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import {
-  API_VERSION, GROUP, KIND, PLURAL, VERSION, type SecurityBaseline, type SecurityBaselineSpec, type SecurityBaselineStatus,
+  API_VERSION, GROUP, KIND, PLURAL, VERSION, type SecurityBaseline, type SecurityBaselineStatus,
 } from '../../src/api/types.ts';
 import { adminKubeConfig, ignoreNotFound, messageOf, statusOf, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
+import { full, invalid, minimal, type Json } from '../support/baseline-catalogue.ts';
 
 const api = adminKubeConfig().makeApiClient(CustomObjectsApi);
 const resource = { group: GROUP, version: VERSION, plural: PLURAL };
-
-/** Invalid input cannot be typed as a SecurityBaseline: the table spells it as plain JSON. */
-type Json = Record<string, unknown>;
-
-/** A valid baseline: one control, every namespace. Cases change one thing in it. */
-function minimal(name: string, spec: Json = {}): Json {
-  return {
-    apiVersion: API_VERSION,
-    kind: KIND,
-    metadata: { name },
-    spec: { namespaceSelector: {}, podSecurity: { enforce: 'restricted' }, ...spec },
-  };
-}
-
-const subject = { kind: 'Group', name: 'tenants' };
-const readers = { name: 'readers', clusterRole: 'view', subjects: [subject] };
-const podRule = { apiGroups: [''], resources: ['pods'], verbs: ['get'] };
-
-interface InvalidCase {
-  readonly name: string;
-  /** The object sent, given a unique name. */
-  readonly body: (name: string) => Json;
-  /** What a person reads in the refusal. */
-  readonly message: RegExp;
-}
-
-const invalid: readonly InvalidCase[] = [
-  {
-    name: 'a name longer than 63 characters',
-    body: () => minimal(`${uniqueName('too-long')}-${'x'.repeat(60)}`),
-    message: /"too-long-[0-9a-f]{8}-x{60}" is invalid: metadata\.name: Invalid value: a SecurityBaseline name is at most 63 characters, because it prefixes the name of every managed object/,
-  },
-  {
-    name: 'a name with a dot (a DNS subdomain, not a label)',
-    body: (name) => minimal(`${name}.example`),
-    message: /"sbl-[0-9a-f]{8}\.example" is invalid: metadata\.name: Invalid value: a SecurityBaseline name must be a DNS label: lowercase letters, digits and -/,
-  },
-  {
-    name: 'no control at all',
-    body: (name) => ({ apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec: { namespaceSelector: {} } }),
-    message: /spec: Required value: a SecurityBaseline must set at least one control: networkPolicy, resourceQuota, limitRange, roleBindings, podSecurity, imagePolicy, admissionGate: true or logging/,
-  },
-  {
-    name: 'admissionGate: false as the only control',
-    body: (name) => ({ apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec: { namespaceSelector: {}, admissionGate: false } }),
-    message: /spec: Required value: a SecurityBaseline must set at least one control/,
-  },
-  {
-    name: 'no namespaceSelector',
-    body: (name) => ({ apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec: { podSecurity: { enforce: 'restricted' } } }),
-    message: /spec\.namespaceSelector: Required value/,
-  },
-  {
-    name: 'an unknown mode',
-    body: (name) => minimal(name, { mode: 'Warn' }),
-    message: /spec\.mode: Unsupported value: "Warn": supported values: "Enforce", "Audit"/,
-  },
-  {
-    name: 'an unknown deletionPolicy',
-    body: (name) => minimal(name, { deletionPolicy: 'Retain' }),
-    message: /spec\.deletionPolicy: Unsupported value: "Retain": supported values: "Delete", "Orphan"/,
-  },
-  {
-    name: 'a matchExpression In without values',
-    body: (name) => minimal(name, { namespaceSelector: { matchExpressions: [{ key: 'tenant', operator: 'In' }] } }),
-    message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values: Invalid value: operator In needs at least one entry in values/,
-  },
-  {
-    name: 'a matchExpression Exists with values',
-    body: (name) => minimal(name, { namespaceSelector: { matchExpressions: [{ key: 'tenant', operator: 'Exists', values: ['a'] }] } }),
-    message: /spec\.namespaceSelector\.matchExpressions\[0\]\.values: Invalid value: operator Exists takes no values: remove them/,
-  },
-  {
-    name: 'an excludeNamespaces entry that is not a namespace name',
-    body: (name) => minimal(name, { excludeNamespaces: ['Team_A'] }),
-    message: /spec\.excludeNamespaces\[0\]: Invalid value: "Team_A": not a namespace name: use lowercase letters, digits and -/,
-  },
-  {
-    name: 'the same namespace twice in excludeNamespaces',
-    body: (name) => minimal(name, { excludeNamespaces: ['sandbox', 'sandbox'] }),
-    message: /spec\.excludeNamespaces\[1\]: Duplicate value: "sandbox"/,
-  },
-  {
-    name: 'a roleBinding with both clusterRole and rules',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, rules: [podRule] }] }),
-    message: /spec\.roleBindings\[0\]: Invalid value: roleBinding readers sets both clusterRole and rules: set exactly one/,
-  },
-  {
-    name: 'a roleBinding with neither clusterRole nor rules',
-    body: (name) => minimal(name, { roleBindings: [{ name: 'readers', subjects: [subject] }] }),
-    message: /spec\.roleBindings\[0\]: Invalid value: roleBinding readers sets neither clusterRole nor rules: set exactly one/,
-  },
-  {
-    name: 'two roleBindings with the same name',
-    body: (name) => minimal(name, { roleBindings: [readers, { ...readers, clusterRole: 'edit' }] }),
-    message: /spec\.roleBindings\[1\]: Duplicate value: \{"name":"readers"\}, spec\.roleBindings: Invalid value: roleBindings names must be unique/,
-  },
-  {
-    name: 'a roleBinding name that is not a DNS label',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, name: 'Readers' }] }),
-    message: /spec\.roleBindings\[0\]\.name: Invalid value: "Readers": a roleBindings name must be a DNS label/,
-  },
-  {
-    name: 'a roleBinding without subjects',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [] }] }),
-    message: /spec\.roleBindings\[0\]\.subjects: Invalid value: 0: spec\.roleBindings\[0\]\.subjects in body should have at least 1 items/,
-  },
-  {
-    name: 'a namespace on a User subject',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ kind: 'User', name: 'alice', namespace: 'team-a' }] }] }),
-    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.namespace: Forbidden: namespace is for ServiceAccount subjects only: remove it from the User alice/,
-  },
-  {
-    name: 'an unknown subject kind',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ kind: 'Team', name: 'a' }] }] }),
-    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.kind: Unsupported value: "Team": supported values: "User", "Group", "ServiceAccount"/,
-  },
-  {
-    name: 'an unknown placeholder in a subject name',
-    body: (name) => minimal(name, { roleBindings: [{ ...readers, subjects: [{ kind: 'Group', name: '${ns}-admins' }] }] }),
-    message: /spec\.roleBindings\[0\]\.subjects\[0\]\.name: Invalid value: "\$\{ns\}-admins": unknown placeholder: only \$\{namespace\} and \$\{label:KEY\} are expanded/,
-  },
-  {
-    name: 'a Role rule without verbs',
-    body: (name) => minimal(name, { roleBindings: [{ name: 'pods', rules: [{ apiGroups: [''], resources: ['pods'], verbs: [] }], subjects: [subject] }] }),
-    message: /spec\.roleBindings\[0\]\.rules\[0\]\.verbs: Invalid value: 0: spec\.roleBindings\[0\]\.rules\[0\]\.verbs in body should have at least 1 items/,
-  },
-  {
-    name: 'a Role rule without apiGroups',
-    body: (name) => minimal(name, { roleBindings: [{ name: 'pods', rules: [{ resources: ['pods'], verbs: ['get'] }], subjects: [subject] }] }),
-    message: /spec\.roleBindings\[0\]\.rules\[0\]: Required value: a Role rule needs apiGroups \(use "" for the core group\) and resources/,
-  },
-  {
-    name: 'an image registry prefix with a scheme',
-    body: (name) => minimal(name, { imagePolicy: { allowedRegistries: ['https://registry.example.com/'] } }),
-    message: /spec\.imagePolicy\.allowedRegistries\[0\]: Invalid value: "https:\/\/registry\.example\.com\/": image references have no scheme/,
-  },
-  {
-    name: 'an image registry prefix without the trailing /',
-    body: (name) => minimal(name, { imagePolicy: { allowedRegistries: ['registry.example.com'] } }),
-    message: /spec\.imagePolicy\.allowedRegistries\[0\]: Invalid value: "registry\.example\.com": a registry prefix ends with \//,
-  },
-  {
-    name: 'an image registry prefix with a tag',
-    body: (name) => minimal(name, { imagePolicy: { allowedRegistries: ['ghcr.io/acme/app:1.0/'] } }),
-    message: /spec\.imagePolicy\.allowedRegistries\[0\]: Invalid value: "ghcr\.io\/acme\/app:1\.0\/": not a registry prefix: write a host, an optional :port/,
-  },
-  {
-    name: 'an image registry prefix with whitespace',
-    body: (name) => minimal(name, { imagePolicy: { allowedRegistries: ['registry.example.com /'] } }),
-    message: /spec\.imagePolicy\.allowedRegistries\[0\]: Invalid value: "registry\.example\.com \/": not a registry prefix/,
-  },
-  {
-    name: 'an image policy that allows no registry',
-    body: (name) => minimal(name, { imagePolicy: { allowedRegistries: [] } }),
-    message: /spec\.imagePolicy\.allowedRegistries: Invalid value: 0: spec\.imagePolicy\.allowedRegistries in body should have at least 1 items/,
-  },
-  {
-    name: 'an unknown Pod Security level',
-    body: (name) => minimal(name, { podSecurity: { enforce: 'strict' } }),
-    message: /spec\.podSecurity\.enforce: Unsupported value: "strict": supported values: "privileged", "baseline", "restricted"/,
-  },
-  {
-    name: 'a Pod Security version that is not a Kubernetes minor version',
-    body: (name) => minimal(name, { podSecurity: { enforce: 'restricted', version: '1.37' } }),
-    message: /spec\.podSecurity\.version: Invalid value: "1\.37": must be latest or a Kubernetes minor version such as v1\.37/,
-  },
-  {
-    name: 'a quota value that is not a quantity',
-    body: (name) => minimal(name, { resourceQuota: { hard: { pods: 'ten' } } }),
-    message: /spec\.resourceQuota\.hard\[pods\]: Invalid value: "ten": not a quantity: write an amount such as "4", 500m or 1Gi/,
-  },
-  {
-    name: 'a quota without any resource',
-    body: (name) => minimal(name, { resourceQuota: { hard: {} } }),
-    message: /spec\.resourceQuota\.hard: Required value: resourceQuota\.hard needs at least one resource/,
-  },
-  {
-    name: 'a LimitRange default that is not a quantity',
-    body: (name) => minimal(name, { limitRange: { default: { memory: '512 MB' } } }),
-    message: /spec\.limitRange\.default\[memory\]: Invalid value: "512 MB": not a quantity/,
-  },
-  {
-    name: 'a default request above the default limit',
-    body: (name) => minimal(name, { limitRange: { defaultRequest: { cpu: '1' }, default: { cpu: '500m' } } }),
-    message: /spec\.limitRange: Invalid value: limitRange must satisfy min <= defaultRequest <= default <= max/,
-  },
-  {
-    name: 'an empty limitRange',
-    body: (name) => minimal(name, { limitRange: {} }),
-    message: /spec\.limitRange: Required value: limitRange needs at least one of defaultRequest, default, max or min/,
-  },
-  {
-    name: 'a networkPolicy that sets nothing',
-    body: (name) => minimal(name, { networkPolicy: { allowDNS: false } }),
-    message: /spec\.networkPolicy: Required value: networkPolicy sets nothing: declare defaultDeny, allowDNS: true, allowSameNamespace: true, ingress, egress or podPolicies/,
-  },
-  {
-    name: 'an unknown default-deny direction',
-    body: (name) => minimal(name, { networkPolicy: { defaultDeny: ['All'] } }),
-    message: /spec\.networkPolicy\.defaultDeny\[0\]: Unsupported value: "All": supported values: "Ingress", "Egress"/,
-  },
-  {
-    name: 'a port out of range',
-    body: (name) => minimal(name, { networkPolicy: { ingress: [{ ports: [{ port: 70000 }] }] } }),
-    message: /spec\.networkPolicy\.ingress\[0\]\.ports\[0\]\.port: Invalid value: 70000: port must be from 1 to 65535/,
-  },
-  {
-    name: 'a named port that is not a port name',
-    body: (name) => minimal(name, { networkPolicy: { ingress: [{ ports: [{ port: 'HTTP_PORT' }] }] } }),
-    message: /spec\.networkPolicy\.ingress\[0\]\.ports\[0\]\.port: Invalid value: "HTTP_PORT": spec\.networkPolicy\.ingress\[0\]\.ports\[0\]\.port in body should match/,
-  },
-  {
-    name: 'an endPort with a named port',
-    body: (name) => minimal(name, { networkPolicy: { egress: [{ ports: [{ port: 'http', endPort: 8080 }] }] } }),
-    message: /spec\.networkPolicy\.egress\[0\]\.ports\[0\]\.endPort: Invalid value: endPort needs a numeric port to start the range from/,
-  },
-  {
-    name: 'an endPort below port',
-    body: (name) => minimal(name, { networkPolicy: { egress: [{ ports: [{ port: 9000, endPort: 8000 }] }] } }),
-    message: /spec\.networkPolicy\.egress\[0\]\.ports\[0\]\.endPort: Invalid value: endPort must be at least port: the range is port\.\.endPort/,
-  },
-  {
-    name: 'an empty network peer',
-    body: (name) => minimal(name, { networkPolicy: { ingress: [{ from: [{}] }] } }),
-    message: /spec\.networkPolicy\.ingress\[0\]\.from\[0\]: Required value: an empty peer matches nothing: set podSelector, namespaceSelector or ipBlock/,
-  },
-  {
-    name: 'an ipBlock together with a podSelector in one peer',
-    body: (name) => minimal(name, {
-      networkPolicy: { egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' }, podSelector: {} }] }] },
-    }),
-    message: /spec\.networkPolicy\.egress\[0\]\.to\[0\]: Invalid value: ipBlock cannot be combined with podSelector or namespaceSelector in one peer/,
-  },
-  {
-    name: 'an ipBlock that is not a CIDR',
-    body: (name) => minimal(name, { networkPolicy: { egress: [{ to: [{ ipBlock: { cidr: '10.0.0.300/8' } }] }] } }),
-    message: /spec\.networkPolicy\.egress\[0\]\.to\[0\]\.ipBlock\.cidr: Invalid value: "10\.0\.0\.300\/8": not a CIDR/,
-  },
-  {
-    name: 'an ipBlock exception outside its CIDR',
-    body: (name) => minimal(name, { networkPolicy: { egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/16', except: ['192.168.0.0/24'] } }] }] } }),
-    message: /spec\.networkPolicy\.egress\[0\]\.to\[0\]\.ipBlock\.except: Invalid value: every ipBlock\.except range must lie inside ipBlock\.cidr 10\.0\.0\.0\/16/,
-  },
-  {
-    name: 'an ipBlock exception that is not a CIDR',
-    body: (name) => minimal(name, { networkPolicy: { egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/16', except: ['10.0.1.0'] } }] }] } }),
-    message: /spec\.networkPolicy\.egress\[0\]\.to\[0\]\.ipBlock\.except\[0\]: Invalid value: "10\.0\.1\.0": not a CIDR/,
-  },
-  {
-    name: 'two podPolicies with the same name',
-    body: (name) => minimal(name, {
-      networkPolicy: { podPolicies: [{ name: 'backend', podSelector: {} }, { name: 'backend', podSelector: { matchLabels: { a: 'b' } } }] },
-    }),
-    message: /spec\.networkPolicy\.podPolicies\[1\]: Duplicate value: \{"name":"backend"\}, spec\.networkPolicy\.podPolicies: Invalid value: podPolicies names must be unique/,
-  },
-  {
-    name: 'a podPolicies name that is not a DNS label',
-    body: (name) => minimal(name, { networkPolicy: { podPolicies: [{ name: 'Backend.Only', podSelector: {} }] } }),
-    message: /spec\.networkPolicy\.podPolicies\[0\]\.name: Invalid value: "Backend\.Only": a podPolicies name must be a DNS label/,
-  },
-  {
-    name: 'a podPolicy without podSelector',
-    body: (name) => minimal(name, { networkPolicy: { podPolicies: [{ name: 'backend' }] } }),
-    message: /spec\.networkPolicy\.podPolicies\[0\]\.podSelector: Required value/,
-  },
-  {
-    name: 'a log Flow without outputs',
-    body: (name) => minimal(name, { logging: { flow: {} } }),
-    message: /spec\.logging\.flow: Required value: logging\.flow needs at least one output in globalOutputRefs or localOutputRefs/,
-  },
-];
-
-/** Every field set, and valid: nothing may be pruned or refused. */
-const full: SecurityBaselineSpec = {
-  namespaceSelector: {
-    matchLabels: { tenant: 'true' },
-    matchExpressions: [{ key: 'team', operator: 'In', values: ['a', 'b'] }, { key: 'legacy', operator: 'DoesNotExist' }],
-  },
-  excludeNamespaces: ['sandbox'],
-  mode: 'Audit',
-  priority: 10,
-  deletionPolicy: 'Orphan',
-  networkPolicy: {
-    defaultDeny: ['Ingress', 'Egress'],
-    allowDNS: true,
-    allowSameNamespace: true,
-    ingress: [{
-      from: [
-        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchLabels: { app: 'nginx' } } },
-        { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } },
-      ],
-      ports: [{ port: 8080, protocol: 'TCP' }, { port: 'http' }, { port: 9000, endPort: 9100, protocol: 'UDP' }],
-    }],
-    egress: [{ to: [{ ipBlock: { cidr: '2001:db8::/32' } }], ports: [{ port: 443, protocol: 'SCTP' }] }],
-    podPolicies: [{
-      name: 'backend',
-      podSelector: { matchLabels: { tier: 'backend' } },
-      ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'frontend' } } }], ports: [{ port: 80, protocol: 'TCP' }] }],
-      egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] } }] }],
-    }],
-  },
-  resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'requests.memory': '1Gi', 'limits.cpu': '2', 'limits.memory': '2Gi' } },
-  limitRange: {
-    min: { cpu: '10m' },
-    defaultRequest: { cpu: '100m', memory: '128Mi' },
-    default: { cpu: '500m', memory: '512Mi' },
-    max: { cpu: '2', memory: '1Gi' },
-  },
-  roleBindings: [
-    {
-      name: 'readers',
-      clusterRole: 'view',
-      subjects: [{ kind: 'Group', name: '${namespace}-admins' }, { kind: 'ServiceAccount', name: 'ci', namespace: '${label:team}-ci' }],
-    },
-    {
-      name: 'pod-readers',
-      rules: [{ apiGroups: [''], resources: ['pods'], resourceNames: ['web'], verbs: ['get', 'list', 'watch'] }],
-      subjects: [{ kind: 'User', name: 'alice' }],
-    },
-  ],
-  podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'baseline', version: 'v1.37' },
-  imagePolicy: { allowedRegistries: ['registry.example.com/', 'ghcr.io/acme/', 'localhost:5000/'] },
-  admissionGate: true,
-  logging: { flow: { globalOutputRefs: ['central-elasticsearch'], localOutputRefs: ['team-output'] } },
-};
 
 const fullStatus: SecurityBaselineStatus = {
   observedGeneration: 1,
@@ -407,6 +82,8 @@ describe('the SecurityBaseline CRD on a real API server', () => {
         mode: 'Enforce',
         priority: 0,
         deletionPolicy: 'Delete',
+        paused: false,
+        revisionHistoryLimit: 10,
       });
     } finally {
       await remove(name);
@@ -444,5 +121,18 @@ describe('the SecurityBaseline CRD on a real API server', () => {
     }, (e: unknown) => e);
     expect(statusOf(error)).toBe(400);
     expect(messageOf(error)).toMatch(/unknown field "spec\.namespaceSelectors"/);
+  });
+
+  test('refuses an unknown field in workloadPolicy when the client asks for strict field validation, as kubectl does', async () => {
+    const name = uniqueName('sbl-typo');
+    const error = await api.createClusterCustomObject({
+      ...resource, body: minimal(name, { workloadPolicy: { readOnlyRootFileSystem: true, exec: { deny: true, allowGroup: ['sre'] } } }), fieldValidation: 'Strict',
+    }).then(async () => {
+      await remove(name);
+      return undefined;
+    }, (e: unknown) => e);
+    expect(statusOf(error)).toBe(400);
+    expect(messageOf(error)).toMatch(/unknown field "spec\.workloadPolicy\.exec\.allowGroup"/);
+    expect(messageOf(error)).toMatch(/unknown field "spec\.workloadPolicy\.readOnlyRootFileSystem"/);
   });
 });

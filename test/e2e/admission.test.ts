@@ -1,12 +1,17 @@
 // The admission-level controls, applied by the operator and enforced by the
-// real API server: Pod Security labels, the image policy, the first-pod gate.
+// real API server: Pod Security labels, the image policy, the workload policy,
+// the first-pod gate, and what Audit mode makes of them.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf, uniqueName, waitForDefaultServiceAccount } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
-import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { connect, kubectl } from '../support/admission.ts';
+import { auditMark, writesSince } from '../support/audit.ts';
+import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus, writerAs } from '../support/baselines.ts';
+import { kubeConfigAsUser } from '../support/identities.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { BASELINES as BASELINE_TYPE } from '../../src/controller/kinds.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 
 const run = randomBytes(3).toString('hex');
@@ -24,7 +29,7 @@ async function baseline(prefix: string, spec: Omit<SecurityBaselineSpec, 'namesp
   return name;
 }
 
-function pod(image: string, privileged = false): V1Pod {
+function pod(image: string, privileged = false, readOnlyRootFilesystem?: boolean): V1Pod {
   return {
     metadata: { name: uniqueName('pod') },
     spec: {
@@ -32,6 +37,7 @@ function pod(image: string, privileged = false): V1Pod {
         name: 'app', image,
         securityContext: privileged ? { privileged: true } : {
           runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+          ...(readOnlyRootFilesystem === undefined ? {} : { readOnlyRootFilesystem }),
         },
       }],
     },
@@ -96,8 +102,78 @@ describe('admission-level controls', () => {
       },
     }));
     expect(deployment?.message).toContain('refused: registry.example.com.evil.io/x:1');
-    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True');
+    // Ready with 0/0 is a status written before the namespace was seen: wait for the namespace's.
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
     expect(status.status?.namespaces?.compliant).toBe(1);
+  });
+
+  test('the workload policy refuses writable containers, latest images and exec, naming what to fix', async () => {
+    const name = await baseline('workloads', { workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } } });
+    const namespace = await createTestNamespace('workloads', { 'sbo-admission': name });
+    await waitForDefaultServiceAccount(namespace);
+    await eventually(() => admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-exec` }));
+    const refused = await eventually(async () => (await refusal(core.createNamespacedPod({ namespace, body: pod('nginx') }))) ?? false);
+    expect(refused.status).toBe(403);
+    expect(refused.message).toContain(`SecurityBaseline ${name}: container app: set securityContext.readOnlyRootFilesystem: true (workloadPolicy.readOnlyRootFilesystem); `
+      + 'container app: image nginx (docker.io/library/nginx:latest) is tagged latest; use a tag other than latest, or a digest (workloadPolicy.disallowLatestTag)');
+    const deployment = await refusal(apps.createNamespacedDeployment({
+      namespace,
+      body: { metadata: { name: 'web' }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: pod('nginx:1.27', false, false).spec! } } },
+    }));
+    expect(deployment?.message).toContain('container app: set securityContext.readOnlyRootFilesystem: true');
+    await core.createNamespacedPod({ namespace, body: { ...pod('nginx:1.27', false, true), metadata: { name: 'web' } } });
+
+    const dave = await kubeConfigAsUser('dave', ['dev']);
+    await kc.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({
+      namespace,
+      body: { metadata: { name: 'edit-dave' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'dave' }] },
+    });
+    const exec = await eventually(async () => {
+      const result = await connect(dave, namespace, 'web', 'exec', 'command=ls&stdout=true');
+      return result.status === 403 ? result : false;
+    });
+    expect(exec.message).toContain(`SecurityBaseline ${name} denies exec, attach and port-forward (workloadPolicy.exec.deny): dave may not use pods/exec on pod web in namespace ${namespace}; only members of sre may`);
+    const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
+    expect(status.status?.namespaces?.compliant).toBe(1);
+  });
+
+  test('an Audit baseline\'s admission policies warn and refuse nothing, with no gate and no write in the namespace; Enforce refuses', async () => {
+    const mark = await auditMark();
+    const name = await baseline('audit', {
+      mode: 'Audit', admissionGate: true,
+      imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+      workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true },
+    });
+    const namespace = await createTestNamespace('audit', { 'sbo-admission': name });
+    await waitForDefaultServiceAccount(namespace);
+    const workloads = `security-baseline-${name}-workloads`;
+    const bindings = await eventually(async () => Promise.all([`${name}-images`, `${name}-workloads`].map((suffix) =>
+      admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${suffix}` }))));
+    expect(bindings.map((b) => b.spec?.validationActions)).toEqual([['Warn', 'Audit'], ['Warn', 'Audit']]);
+    await waitForStatus(name, (b) => b.status?.namespaces?.selected === 1);
+    expect(await admission.readValidatingAdmissionPolicy({ name: `security-baseline-${name}-gate` }).then(() => 'present', (e: unknown) => statusOf(e))).toBe(404);
+
+    const manifest = (podName: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...pod('nginx'), metadata: { name: podName, namespace } });
+    const created = await eventually(async () => {
+      const result = await kubectl(['create', '-f', '-'], { stdin: manifest(uniqueName('warned')) });
+      return result.code === 0 && result.stderr.includes(workloads) ? result : false;
+    });
+    expect(created.stderr).toContain(`Warning: Validation failed for ValidatingAdmissionPolicy '${workloads}' with binding '${workloads}': SecurityBaseline ${name}: `
+      + 'container app: set securityContext.readOnlyRootFilesystem: true (workloadPolicy.readOnlyRootFilesystem)');
+    expect(created.stderr).toContain(`SecurityBaseline ${name} allows images only from registry.example.com/; refused: nginx (docker.io/library/nginx)`);
+    // Audit changes nothing in the namespaces: the operator wrote nothing there (but for the
+    // compliance report, when an earlier test installed the OpenReports CRD: reporting is what Audit does).
+    expect((await writesSince(mark, operator.user)).filter((w) => w.namespace === namespace && w.resource !== 'reports')).toEqual([]);
+
+    await writerAs('platform-team').mergePatch(BASELINE_TYPE, name, undefined, { spec: { mode: 'Enforce' } });
+    await eventually(async () => (await admission.readValidatingAdmissionPolicyBinding({ name: workloads })).spec?.validationActions?.join() === 'Deny');
+    await eventually(() => admission.readValidatingAdmissionPolicy({ name: `security-baseline-${name}-gate` }));
+    // The API server names only the first policy that refuses (the gate, until the baseline is applied, or the image policy).
+    const refused = await eventually(async () => {
+      const result = await kubectl(['create', '-f', '-'], { stdin: manifest(uniqueName('refused')) });
+      return result.code !== 0 ? result : false;
+    });
+    expect(refused.stderr).toMatch(new RegExp(`ValidatingAdmissionPolicy 'security-baseline-${name}-(images|workloads|gate)' with binding '[^']+' denied request`));
   });
 
   test('the first-pod gate refuses pods in a selected namespace until its baseline has been applied', async () => {

@@ -34,6 +34,7 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(result.desiredObjectsPerNamespace).toBe(6);
   expect(result.coldStart.objectWrites).toBe(12 * 6);
   expect(result.coldStart.namespaceWrites).toBe(12);
+  expect(result.coldStart.reportWrites).toBe(12);
   expect(result.steadyState.writes).toBe(0);
   expect(result.provisioning.map((p) => p.count)).toEqual([10, 20]);
   expect(result.drift.count).toBe(10);

@@ -245,7 +245,7 @@ async function elect(proof: string): Promise<Scenario> {
   const witness = await LeaseWitness.start(lease);
   watching.push(witness);
   const candidates = await Promise.all([`${proof}-a`, `${proof}-b`].map(async (identity) => startCandidate(identity, lease, proof)));
-  const firstTerm = await witness.waitForHolder((holder) => holder !== '', 20_000);
+  const firstTerm = await witness.waitForHolder((holder) => holder !== '', 60_000);
   const leader = candidates.find((candidate) => candidate.identity === firstTerm.holder);
   const follower = candidates.find((candidate) => candidate.identity !== firstTerm.holder);
   if (!leader || !follower) throw new Error(`unexpected holder ${firstTerm.holder}`);
@@ -284,6 +284,15 @@ async function proofWrites(proof: string): Promise<ProofWrite[]> {
     term: Number(item.data?.term),
     decidedAtMs: Date.parse(item.data?.decidedAt ?? ''),
   })).sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+}
+
+/** Waits until `candidate` has made `count` proof writes (on a loaded machine a second may hold fewer). */
+async function writtenBy(candidate: Candidate, proof: string, count: number): Promise<void> {
+  await eventually(async () => {
+    const writes = (await proofWrites(proof)).filter((write) => write.writer === candidate.identity).length;
+    if (writes < count) throw new Error(`${candidate.identity} has made ${writes} of ${count} proof writes`);
+    return true;
+  }, { timeoutMs: 30_000, intervalMs: 100 });
 }
 
 /**
@@ -365,6 +374,7 @@ describe('leader election between two processes on one Lease', () => {
     const scenario = await elect('kill');
     const { witness, leader, follower } = scenario;
     await assertExactlyOneLeads(scenario);
+    await writtenBy(leader, 'kill', 5);
 
     const killedAt = Date.now();
     leader.signal('SIGKILL');
@@ -382,7 +392,7 @@ describe('leader election between two processes on one Lease', () => {
     expect(takeover.transitions).toBe(scenario.firstTerm.transitions + 1);
 
     await follower.waitForLog('started leading');
-    await sleep(1_000);
+    await writtenBy(follower, 'kill', 5);
     follower.signal('SIGTERM');
     expect((await follower.exited).code).toBe(0);
 
@@ -394,6 +404,7 @@ describe('leader election between two processes on one Lease', () => {
     const scenario = await elect('term');
     const { witness, leader, follower } = scenario;
     await assertExactlyOneLeads(scenario);
+    await writtenBy(leader, 'term', 5);
 
     const terminatedAt = Date.now();
     leader.signal('SIGTERM');
@@ -411,7 +422,7 @@ describe('leader election between two processes on one Lease', () => {
     expect(takeoverMs).toBeLessThan(LEASE_MS);
 
     await follower.waitForLog('started leading');
-    await sleep(1_000);
+    await writtenBy(follower, 'term', 5);
     follower.signal('SIGTERM');
     expect((await follower.exited).code).toBe(0);
 
@@ -423,6 +434,7 @@ describe('leader election between two processes on one Lease', () => {
     const scenario = await elect('revoke');
     const { witness, leader, follower } = scenario;
     await assertExactlyOneLeads(scenario);
+    await writtenBy(leader, 'revoke', 5);
 
     // The leader can still write its proofs, but no longer touch the Lease.
     const revokedAt = Date.now();
@@ -438,7 +450,7 @@ describe('leader election between two processes on one Lease', () => {
     expect(exit.at).toBeLessThan(takeover.receivedAt);
 
     await follower.waitForLog('started leading');
-    await sleep(1_000);
+    await writtenBy(follower, 'revoke', 5);
     follower.signal('SIGTERM');
     expect((await follower.exited).code).toBe(0);
 

@@ -1,6 +1,6 @@
 // Creating, changing and reading SecurityBaselines in tests, and writing to
 // objects as another field manager (to cause drift the way people do).
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type SecurityBaseline, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { HttpMethod } from '@kubernetes/client-node';
 import { KubeClient, resourcePath, type KubeObject, type ResourceType } from '../../src/runtime/kube.ts';
@@ -13,6 +13,20 @@ export async function createBaseline(name: string, spec: SecurityBaselineSpec): 
     group: GROUP, version: VERSION, plural: PLURAL,
     body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'SecurityBaseline', metadata: { name }, spec },
   }) as SecurityBaseline;
+}
+
+/** Replaces the baseline's spec (an update, as `kubectl replace` makes), again if a status write came in between. */
+export async function replaceBaseline(name: string, spec: SecurityBaselineSpec): Promise<SecurityBaseline> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await getBaseline(name);
+    try {
+      return await custom().replaceClusterCustomObject({
+        group: GROUP, version: VERSION, plural: PLURAL, name, body: { ...current, spec },
+      }) as SecurityBaseline;
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 409) || attempt >= 10) throw error;
+    }
+  }
 }
 
 export async function getBaseline(name: string): Promise<SecurityBaseline> {

@@ -10,6 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { adminKubeConfig, eventually, statusOf, testControlPlane } from './cluster.ts';
 
 export const OPERATOR_USER = 'security-baseline-operator-e2e';
+export const OPERATOR_NAMESPACE = 'security-baseline-system';
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 export interface RunningOperator {
@@ -46,6 +47,9 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   }
   const [port, healthPort] = await freePorts(2) as [number, number];
   const scraperToken = await metricsScraperToken();
+  // Where the operator keeps its revisions, as a real install has it (config/manager/namespace.yaml).
+  await adminKubeConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } })
+    .catch((error: unknown) => { if (statusOf(error) !== 409) throw error; });
   // Outside the control plane's temp dir, so the log survives the run for whoever reads a failure.
   const logDir = path.join(repoRoot, '.dev', 'test-logs');
   await mkdir(logDir, { recursive: true });
@@ -57,7 +61,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       KUBECONFIG: kubeconfig,
       METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
       HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-      OPERATOR_NAMESPACE: 'security-baseline-system',
+      OPERATOR_NAMESPACE,
       LOG_LEVEL: 'debug',
       ...options.env,
     },

@@ -1,19 +1,28 @@
-// No container engine runs where the tests run, so the image is checked by
-// reading what builds it: a non-root runtime that gets only what it needs.
+// What builds the image, read as text: a non-root runtime that gets only what
+// it needs. test/e2e/container-image.test.ts builds and runs the image itself.
 import { describe, expect, test } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 
 const root = new URL('../../', import.meta.url);
 const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
-const stages = dockerfile.split(/^FROM /m).slice(1).map((stage) => `FROM ${stage}`);
+const [preamble = '', ...rest] = dockerfile.split(/^FROM /m);
+const stages = rest.map((stage) => `FROM ${stage}`);
 const runtime = stages.at(-1) ?? '';
 const instructions = (stage: string, name: string) => stage.split('\n').filter((line) => line.startsWith(`${name} `));
+/** The defaults of the ARGs declared before the first FROM (the base images). */
+const baseDefaults = Object.fromEntries(instructions(preamble, 'ARG').map((line) => line.slice(4).split('=') as [string, string]));
 
 describe('Dockerfile', () => {
-  test('builds in one stage and runs from a minimal Node.js 24 image in another', () => {
+  test('builds in one stage and runs from a minimal Node.js 24 image in another, both given as build arguments', () => {
     expect(stages).toHaveLength(2);
-    expect(stages[0]).toMatch(/^FROM node:24[\w.-]* AS build/);
-    expect(runtime).toMatch(/^FROM gcr\.io\/distroless\/nodejs24-[\w.:-]+ AS runtime/);
+    expect(stages[0]).toMatch(/^FROM \$\{BUILD_IMAGE\} AS build\n/);
+    expect(runtime).toMatch(/^FROM \$\{RUNTIME_IMAGE\} AS runtime\n/);
+    // The published defaults: Debian bookworm with Node.js 24 to build, distroless Debian 12 with Node.js 24 to run.
+    expect(baseDefaults).toEqual({
+      BUILD_IMAGE: 'node:24-bookworm-slim',
+      RUNTIME_IMAGE: 'gcr.io/distroless/nodejs24-debian12:nonroot',
+    });
+    expect(runtime).toContain('org.opencontainers.image.base.name="${RUNTIME_IMAGE}"');
   });
 
   test('the runtime stage runs as a numeric non-root user', () => {
@@ -32,6 +41,7 @@ describe('Dockerfile', () => {
       'COPY --from=build /src/dist ./dist',
     ]);
     expect(stages[0]).toContain('npm prune --omit=dev');
+    expect(stages[0]).toMatch(/find node_modules .*-name test .*-exec rm -rf/);
     expect(instructions(runtime, 'RUN')).toEqual([]); // nothing runs in the runtime image: no shell needed
   });
 

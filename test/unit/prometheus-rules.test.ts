@@ -62,12 +62,15 @@ describe('the rules', () => {
   test('the expected alerts exist', () => {
     expect(alerts.map((alert) => alert.alert).sort()).toEqual([
       'SecurityBaselineDriftDetected',
+      'SecurityBaselineExceptionExpiringSoon',
+      'SecurityBaselineExceptionInvalid',
       'SecurityBaselineInformerStalled',
       'SecurityBaselineNamespacesNonCompliant',
       'SecurityBaselineNoLeader',
       'SecurityBaselineOperatorAbsent',
       'SecurityBaselineProvisioningSlow',
       'SecurityBaselineReconcileErrors',
+      'SecurityBaselineRolloutHalted',
     ]);
   });
 

@@ -1,0 +1,94 @@
+// The client's behaviour on a bad network and under throttling, against a local
+// HTTP server that misbehaves on purpose (the real API server under the same
+// faults is test/chaos/network.test.ts and throttling.test.ts).
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError } from './errors.ts';
+import { KubeClient, RequestTimeoutError, retryAfterMs } from './kube.ts';
+
+let server: Server | undefined;
+const sockets = new Set<Socket>();
+
+afterEach(async () => {
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+  server = undefined;
+});
+
+/** A client of a local server answering with `handler`; records the status of every attempt. */
+async function clientOf(handler: (req: IncomingMessage, res: ServerResponse) => void, requestTimeoutMs = 300) {
+  server = createServer(handler);
+  server.on('connection', (socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'c', cluster: 'local', user: 'u' }],
+    currentContext: 'c',
+  });
+  const client = new KubeClient(kc, { requestTimeoutMs });
+  const statuses: number[] = [];
+  client.observe((_verb, _resource, status) => statuses.push(status));
+  const get = () => client.request('get', HttpMethod.GET, '/api/v1/namespaces/x', { resource: 'namespaces' });
+  return { get, statuses };
+}
+
+describe('KubeClient', () => {
+  test('gives up on a request that gets no answer (a blackhole) after the request timeout', async () => {
+    const { get, statuses } = await clientOf(() => undefined); // accepts, never answers
+    const started = performance.now();
+    const error = await get().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect((error as Error).message).toBe('GET /api/v1/namespaces/x: no complete answer within 300 ms');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(statuses).toEqual([0]);
+  });
+
+  test('gives up on an answer whose body stops arriving', async () => {
+    const { get } = await clientOf((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"kind":'); // and nothing more
+    });
+    await expect(get()).rejects.toBeInstanceOf(RequestTimeoutError);
+  });
+
+  test('sends a request turned away with 429 again after Retry-After, and returns its answer', async () => {
+    let calls = 0;
+    const { get, statuses } = await clientOf((_req, res) => {
+      calls++;
+      if (calls === 1) {
+        res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
+        res.end('{"kind":"Status","code":429,"reason":"TooManyRequests","message":"Too many requests"}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"kind":"Namespace","metadata":{"name":"x"}}');
+    }, 5_000);
+    const started = performance.now();
+    await expect(get()).resolves.toEqual({ kind: 'Namespace', metadata: { name: 'x' } });
+    expect(statuses).toEqual([429, 200]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  test('does not retry other errors', async () => {
+    const { get, statuses } = await clientOf((_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"kind":"Status","code":500,"reason":"InternalError","message":"boom"}');
+    });
+    const error = await get().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect((error as KubeApiError).status).toBe(500);
+    expect(statuses).toEqual([500]);
+  });
+
+  test.each([
+    [undefined, 1000], ['', 1000], ['0', 1000], ['1', 1000], ['3', 3000], ['120', 10_000], ['Wed, 21 Oct 2015 07:28:00 GMT', 1000],
+  ])('waits %p → %p ms after a 429', (header, ms) => {
+    expect(retryAfterMs(header)).toBe(ms);
+  });
+});

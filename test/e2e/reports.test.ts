@@ -1,0 +1,122 @@
+// Compliance reports against the real OpenReports CRD (from the Go module
+// proxy, hack/openreports): one Report per selected namespace with a result per
+// baseline and control, kept like a managed object, and removed when the
+// namespace leaves selection or the baseline goes, per its deletionPolicy.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { NAMESPACES } from '../../src/controller/kinds.ts';
+import type { SecurityBaselineSpec } from '../../src/api/types.ts';
+import type { ReportObject } from '../../src/resources/report.ts';
+import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import { createBaseline, deleteBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
+import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { installReportsCrd, readReport } from '../support/reports.ts';
+
+const run = randomBytes(3).toString('hex');
+const kc = adminKubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+const reports = { group: 'openreports.io', version: 'v1alpha1', plural: 'reports' };
+const created: string[] = [];
+let operator: RunningOperator;
+
+async function baseline(prefix: string, label: string, spec: Omit<SecurityBaselineSpec, 'namespaceSelector'>): Promise<string> {
+  const name = `${prefix}-${run}`;
+  await createBaseline(name, { namespaceSelector: { matchLabels: { [label]: 'true' } }, ...spec });
+  created.push(name);
+  return name;
+}
+
+/** `baseline/control: result` of each result, in report order. */
+const outcomes = (report: ReportObject | undefined) => report?.results.map((r) => `${r.policy}/${r.rule}: ${r.result}`);
+
+async function waitForReport(namespace: string, check: (report: ReportObject) => boolean, timeoutMs = 20_000): Promise<ReportObject> {
+  return eventually(async () => {
+    const report = await readReport(namespace);
+    return report && check(report) ? report : false;
+  }, { timeoutMs, intervalMs: 100 });
+}
+
+beforeAll(async () => {
+  await installCrds();
+  await installReportsCrd();
+  operator = await startOperator();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(created.map((name) => deleteBaseline(name)));
+  await Promise.all(created.map((name) => waitForBaselineGone(name).catch(() => undefined)));
+  expect(await operator.stop()).toBe(0);
+}, 60_000);
+
+describe('a namespace report', () => {
+  test('holds one result per baseline and control: pass, fail with why, warn for Audit, and the counts', async () => {
+    const label = `sbo-report-${run}`;
+    const enforce = await baseline('rep-enforce', label, {
+      networkPolicy: { allowDNS: true },
+      resourceQuota: { hard: { pods: '4' } },
+      roleBindings: [{ name: 'readers', clusterRole: `absent-${run}`, subjects: [{ kind: 'Group', name: 'readers' }] }],
+      podSecurity: { enforce: 'restricted' },
+      imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+    });
+    const audit = await baseline('rep-audit', label, { mode: 'Audit', resourceQuota: { hard: { pods: '2' } } });
+    const namespace = await createTestNamespace('report', { [label]: 'true' });
+
+    const report = await waitForReport(namespace, (r) => r.results.length === 6 && r.results.find((x) => x.rule === 'imagePolicy')?.result === 'pass');
+    expect(outcomes(report)).toEqual([
+      `${audit}/resourceQuota: warn`,
+      `${enforce}/networkPolicy: pass`,
+      `${enforce}/resourceQuota: pass`,
+      `${enforce}/roleBindings: fail`,
+      `${enforce}/podSecurity: pass`,
+      `${enforce}/imagePolicy: pass`,
+    ]);
+    expect(report.summary).toEqual({ pass: 4, fail: 1, warn: 1, error: 0, skip: 0 });
+    expect(report.source).toBe('security-baseline-operator');
+    expect(report.scope).toMatchObject({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+    expect(report.results.find((r) => r.rule === 'roleBindings')?.message)
+      .toContain(`RoleBinding ${enforce}-readers missing: RoleBinding ${enforce}-readers refers to ClusterRole absent-${run}, which does not exist`);
+    expect(report.results[0]?.message).toBe(`Audit: ResourceQuota ${audit}-quota missing`);
+    expect(report.metadata).not.toHaveProperty('annotations');
+    process.stderr.write(`\nreport of ${namespace}:\n${report.results.map((r) => `  ${r.policy} ${r.rule} ${r.result}: ${r.message}`).join('\n')}\n`);
+
+    // Deleted by someone: put back. Then the namespace leaves selection: gone.
+    await custom.deleteNamespacedCustomObject({ ...reports, namespace, name: 'security-baseline' });
+    await waitForReport(namespace, (r) => r.results.length === 6);
+    await writerAs('kubectl-label').mergePatch(NAMESPACES, namespace, undefined, { metadata: { labels: { [label]: null } } });
+    await eventually(async () => (await readReport(namespace)) === undefined, { timeoutMs: 20_000 });
+  }, 60_000);
+
+  test('goes with the baseline: deleted with Delete, left unmanaged with Orphan', async () => {
+    const deleting = await baseline('rep-delete', `sbo-report-del-${run}`, { resourceQuota: { hard: { pods: '4' } } });
+    const orphaning = await baseline('rep-orphan', `sbo-report-orph-${run}`, { resourceQuota: { hard: { pods: '4' } }, deletionPolicy: 'Orphan' });
+    const a = await createTestNamespace('report-del', { [`sbo-report-del-${run}`]: 'true' });
+    const b = await createTestNamespace('report-orph', { [`sbo-report-orph-${run}`]: 'true' });
+    await waitForReport(a, (r) => r.summary.pass === 1);
+    await waitForReport(b, (r) => r.summary.pass === 1);
+
+    await deleteBaseline(deleting);
+    await deleteBaseline(orphaning);
+    await waitForBaselineGone(deleting);
+    await waitForBaselineGone(orphaning);
+    await eventually(async () => (await readReport(a)) === undefined, { timeoutMs: 20_000 });
+    const orphan = await waitForReport(b, (r) => r.metadata.labels?.['app.kubernetes.io/managed-by'] === undefined);
+    expect(outcomes(orphan)).toEqual([`${orphaning}/resourceQuota: pass`]);
+  }, 60_000);
+
+  test('a report of that name from another source is left untouched', async () => {
+    const label = `sbo-report-foreign-${run}`;
+    const namespace = await createTestNamespace('report-foreign', { [label]: 'true' });
+    await custom.createNamespacedCustomObject({
+      ...reports, namespace,
+      body: { apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, source: 'someone-else', results: [] },
+    });
+    await baseline('rep-foreign', label, { resourceQuota: { hard: { pods: '4' } } });
+    await eventually(async () => (await readFile(operator.logFile, 'utf8')).includes(`"namespace":"${namespace}","report":"security-baseline","source":"someone-else"`));
+    const report = await readReport(namespace);
+    expect(report?.source).toBe('someone-else');
+    expect(report?.results).toEqual([]);
+  }, 60_000);
+});
