@@ -4,6 +4,7 @@
 // namespace does not grow with the number of baselines, and no single event
 // (a namespace relabelled, a baseline changed, a metrics scrape) costs
 // baselines × namespaces.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { LabelSelector, PodSecurityLevel, SecurityBaseline } from '../src/api/types.ts';
 import { BASELINES, NAMESPACES } from '../src/controller/kinds.ts';
@@ -103,8 +104,11 @@ export async function runManyBaselines(
   let begin = performance.now();
   let operator = await startOperator(main, kubeconfig);
   await until('the many-baselines cold start', () => settled(operator), 3_600_000, 200);
+  const coldSeconds = (performance.now() - begin) / 1000;
+  // The baselines' debounced status writes land before the stop: else the restart would make them, and count them.
+  await sleep(2_500);
   const coldStart = {
-    seconds: (performance.now() - begin) / 1000,
+    seconds: coldSeconds,
     writes: 0,
     cpuSeconds: await operator.metric('process_cpu_seconds_total'),
     reconcileMeanMs: await reconcileMean(operator),
