@@ -12,9 +12,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
-import type { SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
+import type { RolloutSpec, SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
 import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
+import { revisionName } from '../src/resources/revision.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
@@ -26,6 +27,10 @@ import { buildOperator, deployedRuntimeSettings, root, startOperator, type Opera
 import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
 
 const QUOTAS = managedKind('v1', 'ResourceQuota')!;
+/** The resources of the objects a namespace gets from the bench baseline. */
+const OBJECT_RESOURCES = ['networkpolicies', 'resourcequotas', 'limitranges', 'roles', 'rolebindings'];
+/** The Progressive rollout's steps: cumulative percentages of the namespaces, with no pauses, so the time is the steps' own cost. */
+const PROGRESSIVE_STEPS = [10, 50, 100];
 const OPERATOR_USER = 'bench-operator';
 const LIMIT_USER = 'bench-limit';
 /** Namespaces each limit writer writes: enough for steady rates at every concurrency level. */
@@ -105,8 +110,30 @@ export interface BenchResult {
   readonly provisioning: ProvisioningRun[];
   readonly drift: { rate: number; count: number; p50: number; p99: number; max: number };
   readonly manyBaselines?: ManyBaselinesResult;
-  /** The progressive rollout scenario, once rollouts land: its place in the JSON and the table. */
-  readonly rollout: null;
+  /** A quota change over every selected namespace, at once and then progressively. */
+  readonly rollout: { readonly immediate: RolloutRun; readonly progressive: RolloutRun };
+}
+
+/** One change of the baseline's quota rolled out over every namespace it selects. */
+export interface RolloutRun {
+  readonly strategy: 'Immediate' | 'Progressive';
+  /** The steps of a Progressive rollout, as cumulative percentages (no pauses). */
+  readonly steps: number[];
+  /** The quota's `pods` before → after. */
+  readonly change: string;
+  readonly namespaces: number;
+  /** The patch of the baseline → every namespace at the new revision (its applied annotation, seen on a watch). */
+  readonly seconds: number;
+  /** The patch → the first namespace, and half of them, at the new revision. */
+  readonly firstSeconds: number;
+  readonly halfSeconds: number;
+  /** The operator's writes from the patch until the debounced status writes landed. */
+  readonly writes: number;
+  readonly writesPerNamespace: number;
+  readonly objectWrites: number;
+  readonly namespaceWrites: number;
+  readonly reportWrites: number;
+  readonly otherWrites: number;
 }
 
 /** The API the operator serves (its CRDs, the OpenReports Report CRD) and its namespace, where its revisions live. */
@@ -196,6 +223,64 @@ async function drift(cluster: BenchCluster, baseline: string, namespaces: string
   return { rate, count: restored.length, p50: percentile(restored, 50), p99: percentile(restored, 99), max: Math.max(...restored) };
 }
 
+/**
+ * Changes the baseline's quota with the given rollout, and waits until every
+ * namespace it selects is at the new revision: the patch → each namespace's
+ * applied annotation naming that revision, seen on a watch. Then counts the
+ * operator's writes, once its debounced status writes have landed.
+ */
+async function rollOut(
+  cluster: BenchCluster, baseline: string, selector: Record<string, string>, rollout: RolloutSpec, pods: { from: string; to: string },
+): Promise<RolloutRun> {
+  const { client } = cluster;
+  const labelSelector = Object.entries(selector).map(([key, value]) => `${key}=${value}`).join(',');
+  const namespaces = new Set((await client.list(NAMESPACES, { labelSelector })).items.map((namespace) => namespace.metadata.name));
+  const movedAt = new Map<string, number>();
+  /** The revision the patch makes: known once the API server answered it. */
+  const target: { revision?: string } = {};
+  const seen = new Map<string, string | undefined>();
+  const moved = (name: string, at: string | undefined) => {
+    if (target.revision !== undefined && at === target.revision && namespaces.has(name) && !movedAt.has(name)) movedAt.set(name, performance.now());
+  };
+  const resourceVersion = await currentResourceVersion(client, NAMESPACES, labelSelector);
+  const stopWatch = client.watch<KubeObject>(NAMESPACES, { resourceVersion, labelSelector, timeoutSeconds: 1800, inactivityMs: 1_800_000 }, (event) => {
+    const name = event.object.metadata?.name;
+    if (!name) return;
+    const at = (JSON.parse(event.object.metadata.annotations?.[APPLIED_ANNOTATION] ?? '{}') as Record<string, string>)[baseline];
+    seen.set(name, at);
+    moved(name, at);
+  }, () => undefined);
+  const mark = await auditMark(cluster);
+  const sent = performance.now();
+  const patched = await client.mergePatch<KubeObject & { spec: SecurityBaselineSpec }>(BASELINES, baseline, undefined, {
+    spec: { rollout, resourceQuota: { hard: { pods: pods.to } } },
+  });
+  target.revision = revisionName(baseline, patched.spec);
+  // Events that arrived before the answer to the patch: none can name a revision that did not exist yet, but be exact.
+  for (const [name, at] of seen) moved(name, at);
+  await until(`the ${rollout.strategy} rollout`, async () => movedAt.size >= namespaces.size, 1_800_000, 50);
+  stopWatch();
+  const times = [...movedAt.values()].map((at) => (at - sent) / 1000).sort((a, b) => a - b);
+  await sleep(2_500); // debounced status writes land
+  const writes = await auditedWrites(cluster, mark, OPERATOR_USER);
+  const count = (predicate: (w: { resource: string }) => boolean) => writes.filter(predicate).length;
+  return {
+    strategy: rollout.strategy ?? 'Immediate',
+    steps: rollout.strategy === 'Progressive' ? PROGRESSIVE_STEPS : [100],
+    change: `${pods.from}→${pods.to}`,
+    namespaces: namespaces.size,
+    seconds: times.at(-1) ?? NaN,
+    firstSeconds: times[0] ?? NaN,
+    halfSeconds: percentile(times, 50),
+    writes: writes.length,
+    writesPerNamespace: writes.length / namespaces.size,
+    objectWrites: count((w) => OBJECT_RESOURCES.includes(w.resource)),
+    namespaceWrites: count((w) => w.resource === 'namespaces'),
+    reportWrites: count((w) => w.resource === REPORT_RESOURCE),
+    otherWrites: count((w) => ![...OBJECT_RESOURCES, 'namespaces', REPORT_RESOURCE].includes(w.resource)),
+  };
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let started = options.controlPlane ? undefined : await startControlPlane();
@@ -239,7 +324,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const coldWrites = await auditedWrites(cluster, mark, OPERATOR_USER);
     const coldMemory = await memorySample(operator);
     const count = (predicate: (w: { resource: string }) => boolean) => coldWrites.filter(predicate).length;
-    const objectResources = ['networkpolicies', 'resourcequotas', 'limitranges', 'roles', 'rolebindings'];
+    const objectResources = OBJECT_RESOURCES;
     const coldStart = {
       seconds: coldSeconds,
       writes: coldWrites.length,
@@ -294,9 +379,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // 5. Drift: quotas edited at a steady rate; edit request → restored value seen on the watch.
     log(`${options.driftRate} managed objects edited per second for ${options.seconds} s…`);
     const driftResult = await drift(cluster, BASELINE, operatorNamespaces, options.driftRate, options.seconds);
+
+    // 6. A quota change over every selected namespace: at once, then progressively.
+    log('a quota change rolled out at once…');
+    const immediate = await rollOut(cluster, BASELINE, selector, { strategy: 'Immediate' }, { from: '4', to: '5' });
+    log(`a quota change rolled out progressively (${PROGRESSIVE_STEPS.join('%, ')}%)…`);
+    const progressive = await rollOut(cluster, BASELINE, selector, {
+      strategy: 'Progressive', steps: PROGRESSIVE_STEPS.map((percent) => ({ percent })),
+    }, { from: '5', to: '6' });
     await operator.stop();
 
-    // 6. Many baselines, on a fresh control plane when this run started its own.
+    // 7. Many baselines, on a fresh control plane when this run started its own.
     let manyBaselines: ManyBaselinesResult | undefined;
     if (options.manyBaselines > 0 && options.manyNamespaces > 0) {
       let manyCluster = cluster;
@@ -331,7 +424,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         rssPerNamespaceKiB: ((coldMemory.rssMiB - idle.rssMiB) * 1024) / N,
       },
       steadyState, provisioning, drift: driftResult, manyBaselines,
-      rollout: null,
+      rollout: { immediate, progressive },
     };
   } finally {
     await started?.stop();
@@ -367,7 +460,18 @@ export function formatTable(result: BenchResult): string {
       ['many baselines: one scrape', `${f(many.scrapeMs, 1)} ms`, `RSS ${f(many.memory.rssMiB, 1)} MiB, live heap ${f(many.memory.liveHeapMiB, 1)} MiB`],
     );
   }
-  rows.push(['rollout (progressive)', 'n/a', 'not measured yet: added with progressive rollout']);
+  for (const run of [result.rollout.immediate, result.rollout.progressive]) {
+    const how = run.strategy === 'Immediate' ? 'at once' : `in steps of ${run.steps.join('/')}%, no pauses`;
+    rows.push([
+      `rollout ${run.strategy}: converged`, `${f(run.seconds)} s`,
+      `quota pods ${run.change} over ${run.namespaces} namespaces ${how}; first ${f(run.firstSeconds)} s, half ${f(run.halfSeconds)} s`,
+    ], [
+      `rollout ${run.strategy}: writes`, `${run.writes}`,
+      `${f(run.writesPerNamespace)}/namespace: ${run.objectWrites} objects, ${run.namespaceWrites} namespaces, ${run.reportWrites} reports, ${run.otherWrites} other`,
+    ]);
+  }
+  const { immediate, progressive } = result.rollout;
+  rows.push(['rollout Progressive ÷ Immediate', f(progressive.seconds / immediate.seconds), 'time to converge']);
   const widths = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
   const m = result.machine;
   return [

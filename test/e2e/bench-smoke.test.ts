@@ -43,6 +43,14 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(Object.keys(result.limit.clientNode.ratesPerConcurrency).length).toBe(4);
   expect(result.memory.coldStart.rssMiB).toBeGreaterThan(0);
   expect(result.memory.coldStart.liveHeapMiB).toBeGreaterThan(0);
+  // The quota change reaches every selected namespace, the first 12 and the provisioned ones, at once and in steps alike:
+  // one quota write and one namespace write (its applied annotation) each.
+  for (const rollout of [result.rollout.immediate, result.rollout.progressive]) {
+    expect(rollout.namespaces).toBe(12 + result.newNamespaces.length);
+    expect(rollout.objectWrites).toBe(rollout.namespaces);
+    expect(rollout.namespaceWrites).toBe(rollout.namespaces);
+    expect(rollout.seconds).toBeGreaterThan(0);
+  }
   const many = result.manyBaselines!;
   expect(many.pairs).toBeGreaterThan(0);
   expect(many.restart.writes).toBe(0);
