@@ -41,7 +41,11 @@ export interface ReportInput {
   readonly builds: ReadonlyMap<string, BaselineBuild>;
   /** What the Enforce baselines composed to. */
   readonly desired: DesiredState;
-  /** The managed objects as they were before the reconcile wrote (Audit compares with them). */
+  /**
+   * Live managed objects: those of the Audit baselines (Audit compares with
+   * them) and those of the objects that failed (their result names the field
+   * that differs). The caches keep records, so the reconcile reads these.
+   */
   readonly live: ReadonlyMap<string, KubeObject>;
   /** The problem met applying an object (a managed object, or the Namespace for its labels), if any. */
   problemOf(object: ObjectIdentity): Problem | undefined;
