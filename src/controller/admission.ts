@@ -58,18 +58,25 @@ function liveAdmissionObjects(ctx: ControllerContext, baseline: string): KubeObj
  * Applies what differs and deletes what is no longer wanted. Returns the
  * first problem, for the baseline's Degraded condition, or undefined.
  */
+export interface AdmissionOutcome {
+  readonly problem: Problem | undefined;
+  /** Whether an admission object was written or removed: what the namespaces' reports say of it changed. */
+  readonly changed: boolean;
+}
+
 export async function reconcileAdmission(
   ctx: ControllerContext, baseline: BaselineObject, older: readonly { name: string; content: RevisionContent }[],
-): Promise<Problem | undefined> {
+): Promise<AdmissionOutcome> {
   const name = baseline.metadata.name;
   let desired: DesiredObject[];
   try {
     desired = desiredAdmissionObjects(baseline, ctx.operatorNamespace, older, exceptionsOf(ctx, name, Date.now()));
   } catch (error) {
-    if (error instanceof SpecError) return { state: 'failed', reason: 'InvalidSpec', message: error.message };
+    if (error instanceof SpecError) return { problem: { state: 'failed', reason: 'InvalidSpec', message: error.message }, changed: false };
     throw error;
   }
   let problem: Problem | undefined;
+  let changed = false;
   const wanted = new Set<string>();
   for (const object of desired) {
     const type = clusterManagedKind(object.kind);
@@ -86,11 +93,14 @@ export async function reconcileAdmission(
         && cached?.metadata.annotations?.[EXCEPTIONS_ANNOTATION] === object.metadata.annotations?.[EXCEPTIONS_ANNOTATION],
     });
     if (result.outcome === 'refused') problem ??= result.problem;
+    if (result.outcome === 'applied') changed = true;
   }
   for (const object of liveAdmissionObjects(ctx, name)) {
-    if (!wanted.has(`${object.kind}/${object.metadata.name}`)) await removeAdmissionObject(ctx, object, 'Delete');
+    if (wanted.has(`${object.kind}/${object.metadata.name}`)) continue;
+    await removeAdmissionObject(ctx, object, 'Delete');
+    changed = true;
   }
-  return problem;
+  return { problem, changed };
 }
 
 /**

@@ -95,7 +95,13 @@ export async function reconcileBaseline(
       const content = revisionContent(ctx, revision);
       return content ? [{ name: revision, content }] : [];
     });
-  ctx.tracker.setBaselineProblem(name, await reconcileAdmission(ctx, baseline, older) ?? revisionProblem);
+  const admission = await reconcileAdmission(ctx, baseline, older);
+  ctx.tracker.setBaselineProblem(name, admission.problem ?? revisionProblem);
+  // The operator's own writes wake no handler, and a namespace reconciled just
+  // before them reported the policies as missing: report again.
+  if (admission.changed && ctx.reports.all().length > 0) {
+    for (const namespace of selected) enqueueNamespace(namespace.metadata.name);
+  }
 
   const currentRevision = plan.complete ? updateRevision
     : baseline.status?.currentRevision ?? (baseline.status?.updateRevision !== updateRevision ? baseline.status?.updateRevision : undefined) ?? older[0]?.name;

@@ -38,9 +38,17 @@ function oid(dotted: string): Buffer {
   return der(0x06, Buffer.from(bytes));
 }
 
-function positiveInteger(bytes: Buffer): Buffer {
-  // A leading 1 bit would make it negative: prefix a zero byte.
-  return der(0x02, (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A DER INTEGER of the unsigned big-endian `bytes`, in its one valid form:
+ * minimal (no leading zero byte unless the next has its top bit set, which
+ * would otherwise make it negative). OpenSSL refuses any other form ("illegal
+ * padding"), so a random serial starting with 0x00 must lose that byte.
+ */
+export function derPositiveInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.length === 0 ? Buffer.from([0]) : bytes.subarray(start);
+  return der(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function utcTime(date: Date): Buffer {
@@ -60,11 +68,18 @@ function subjectAltName(hosts: readonly string[]): Buffer {
   return sequence(oid('2.5.29.17'), octetString(sequence(...entries)));
 }
 
+/** 16 random bytes, never all zero: RFC 5280 serials are positive. */
+function randomSerial(): Buffer {
+  const serial = randomBytes(16);
+  serial.writeUInt8((serial.readUInt8(15) | 1), 15);
+  return serial;
+}
+
 /**
  * An ECDSA P-256 key and a self-signed server certificate for `hosts`, valid
  * from an hour ago (clock skew) for `days` days.
  */
-export function selfSignedCertificate(commonName: string, hosts: readonly string[], days = 365, now = new Date()): KeyAndCertificate {
+export function selfSignedCertificate(commonName: string, hosts: readonly string[], days = 365, now = new Date(), serial = randomSerial()): KeyAndCertificate {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
   const notBefore = new Date(now.getTime() - 3_600_000);
@@ -76,7 +91,7 @@ export function selfSignedCertificate(commonName: string, hosts: readonly string
   ));
   const tbs = sequence(
     der(0xa0, der(0x02, Buffer.from([2]))), // v3
-    positiveInteger(randomBytes(16)),
+    derPositiveInteger(serial),
     ecdsaWithSha256,
     name(commonName),
     sequence(utcTime(notBefore), utcTime(notAfter)),

@@ -33,10 +33,14 @@ async function baseline(prefix: string, label: string, spec: Omit<SecurityBaseli
 const outcomes = (report: ReportObject | undefined) => report?.results.map((r) => `${r.policy}/${r.rule}: ${r.result}`);
 
 async function waitForReport(namespace: string, check: (report: ReportObject) => boolean, timeoutMs = 20_000): Promise<ReportObject> {
+  let last: ReportObject | undefined;
   return eventually(async () => {
-    const report = await readReport(namespace);
-    return report && check(report) ? report : false;
-  }, { timeoutMs, intervalMs: 100 });
+    last = await readReport(namespace);
+    return last && check(last) ? last : false;
+  }, { timeoutMs, intervalMs: 100 }).catch((error: unknown) => {
+    const seen = last ? last.results.map((r) => `${r.policy}/${r.rule}: ${r.result}: ${r.message}`).join('; ') : 'no report';
+    throw new Error(`the report of ${namespace} did not become as expected within ${timeoutMs} ms; last seen: ${seen}`, { cause: error });
+  });
 }
 
 beforeAll(async () => {
