@@ -58,7 +58,8 @@ export class RecordMaker {
     this.#namespaceName = namespaceName;
   }
 
-  managed(object: KubeObject): ManagedRecord {
+  /** What a record keeps of an object's identity, its strings shared with every other record. */
+  #identity(object: KubeObject): Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'> {
     const { name, namespace, resourceVersion, labels } = object.metadata;
     return {
       apiVersion: object.apiVersion,
@@ -70,9 +71,11 @@ export class RecordMaker {
         resourceVersion,
         labels: labels && this.#labels.get(canonicalJson(labels), () => Object.freeze({ ...labels })),
       },
-      owned: ownedFingerprint(object),
-      holds: undefined,
     };
+  }
+
+  managed(object: KubeObject): ManagedRecord {
+    return { ...this.#identity(object), owned: ownedFingerprint(object), holds: undefined };
   }
 
   /**
@@ -95,17 +98,9 @@ export class RecordMaker {
 
   /** A namespace's compliance report: what reports.ts compares and releases by, not its results. */
   report(object: KubeObject & { results?: { policy?: string }[] }): ReportRecord {
-    const { name, namespace, resourceVersion, labels } = object.metadata;
     const policies = [...new Set((object.results ?? []).map((result) => result.policy ?? ''))].sort();
     return {
-      apiVersion: object.apiVersion,
-      kind: object.kind,
-      metadata: {
-        name: this.#names.get(name, () => name),
-        namespace: namespace === undefined ? undefined : this.#namespaceName(namespace) ?? namespace,
-        resourceVersion,
-        labels: labels && this.#labels.get(canonicalJson(labels), () => Object.freeze({ ...labels })),
-      },
+      ...this.#identity(object),
       content: reportFingerprint(object as Parameters<typeof reportFingerprint>[0]),
       policies: this.#policies.get(JSON.stringify(policies), () => Object.freeze(policies)),
     };
