@@ -11,7 +11,8 @@
 // install stays in the shared control plane afterwards: uninstalling would
 // delete the CRD and the operator's namespace under the tests that follow.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, test } from '@jest/globals';
@@ -46,7 +47,12 @@ async function readmeInstallCommands(): Promise<string[]> {
 
 /** Runs one README line as written: bash, the repository as working directory, the control plane's kubectl first on PATH. */
 async function runAsWritten(command: string): Promise<{ code: number; output: string }> {
-  const env = { ...process.env, PATH: `${testControlPlane().binDir}:${process.env.PATH ?? ''}`, KUBECONFIG: testControlPlane().kubeconfigPath };
+  // A discovery cache of its own per command: another test file's kubectl or helm may have cached
+  // prometheus-operator's kinds while their CRDs were installed, and a user's first install has none.
+  const env = {
+    ...process.env, PATH: `${testControlPlane().binDir}:${process.env.PATH ?? ''}`, KUBECONFIG: testControlPlane().kubeconfigPath,
+    KUBECACHEDIR: await mkdtemp(path.join(tmpdir(), 'sbo-kubectl-cache-')),
+  };
   try {
     const { stdout, stderr } = await run('bash', ['-euo', 'pipefail', '-c', command], { cwd: root, env });
     return { code: 0, output: stdout + stderr };
