@@ -175,6 +175,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       `--audit-log-path=${path.join(dir, 'audit.log')}`,
       '--audit-log-format=json',
       '--audit-log-mode=blocking',
+      // One file, never rotated (the default rotates at 100 MB): tests and the benchmark count
+      // writes from an offset into it, and a rotation under them would read as no writes at all.
+      '--audit-log-maxsize=0',
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
