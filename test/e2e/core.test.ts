@@ -91,6 +91,8 @@ describe('provisioning', () => {
       expect(limits.spec?.limits[0]?.defaultRequest?.cpu).toBe('100m');
       expect(binding.subjects?.[0]?.name).toBe(`${selected}-readers`);
       expect(role.rules?.[0]?.resources).toEqual(['pods']);
+      // The namespace's own apply (labels, annotation) comes after its objects.
+      expect((await core.readNamespace({ name: selected })).metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
       return true;
     });
     const ns = await core.readNamespace({ name: selected });
