@@ -21,6 +21,8 @@ import { revisionName } from '../../src/resources/revision.ts';
 import { KubeClient, resourcePath, type KubeObject, type KubeObjectBody } from '../../src/runtime/kube.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
 import { eventually } from '../support/cluster.ts';
+import { waitUntilReady } from '../support/operator.ts';
+import { benchSpec } from '../../bench/bench.ts';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -98,14 +100,7 @@ export async function startOperatorProcess(kubeconfig: string, options: { env?: 
     if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
     return response.text();
   };
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
-    return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
-  }, { timeoutMs: options.readyTimeoutMs ?? 120_000, intervalMs: 100 }).catch(async (error: unknown) => {
-    child.kill('SIGKILL');
-    await exited;
-    throw error;
-  });
+  await waitUntilReady(child, exited, healthPort, logFile, options.readyTimeoutMs ?? 120_000);
   return {
     pid: child.pid!,
     logFile,
@@ -133,17 +128,8 @@ export function metricValue(exposition: string, name: string, labels: Record<str
   return total;
 }
 
-/** The baseline the fault tests provision: every namespaced control but logging, 6 objects and one label set per namespace. */
-export const chaosSpec: Omit<SecurityBaselineSpec, 'namespaceSelector'> = {
-  networkPolicy: { defaultDeny: ['Ingress', 'Egress'], allowDNS: true, allowSameNamespace: true },
-  resourceQuota: { hard: { pods: '4', 'requests.cpu': '1', 'limits.cpu': '2', 'requests.memory': '1Gi', 'limits.memory': '2Gi' } },
-  limitRange: { defaultRequest: { cpu: '100m', memory: '128Mi' }, default: { cpu: '500m', memory: '512Mi' } },
-  roleBindings: [
-    { name: 'readers', clusterRole: 'view', subjects: [{ kind: 'Group', name: '${namespace}-readers' }] },
-    { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], subjects: [{ kind: 'User', name: 'alice' }] },
-  ],
-  podSecurity: { enforce: 'restricted' },
-};
+/** The baseline the fault tests provision: the benchmark's, every namespaced control but logging, 6 objects and one label set per namespace. */
+export const chaosSpec: Omit<SecurityBaselineSpec, 'namespaceSelector'> = benchSpec;
 
 /** `kind/name` of every object chaosSpec makes in a namespace, for baseline `name`. */
 export function expectedObjects(baseline: string): string[] {

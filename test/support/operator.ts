@@ -71,14 +71,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const metricsUrl = `https://127.0.0.1:${port}/metrics`;
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
-    return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
-  }, { timeoutMs: options.readyTimeoutMs ?? 60_000, intervalMs: 100 }).catch(async (error: unknown) => {
-    child.kill('SIGKILL');
-    await exited;
-    throw error;
-  });
+  await waitUntilReady(child, exited, healthPort, logFile, options.readyTimeoutMs ?? 60_000);
   return {
     metricsUrl,
     healthUrl: `http://127.0.0.1:${healthPort}`,
@@ -150,4 +143,16 @@ export function metricValue(exposition: string, name: string, labels: Record<str
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1));
   }
   return total;
+}
+
+/** Waits for the operator process's /readyz; kills it and throws if it exits or is not ready in time. */
+export async function waitUntilReady(child: ChildProcess, exited: Promise<unknown>, healthPort: number, logFile: string, timeoutMs: number): Promise<void> {
+  await eventually(async () => {
+    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
+    return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
+  }, { timeoutMs, intervalMs: 100 }).catch(async (error: unknown) => {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  });
 }
