@@ -5,11 +5,16 @@
 //
 // client-node is imported by deep path: its package root loads the whole
 // generated API surface, which the operator never uses (see kubeconfig.ts).
+//
+// Requests go through undici's Dispatcher.request, on the connection pool
+// client-node makes from the kubeconfig (TLS, proxies), not through fetch:
+// fetch's WHATWG layers (Request and Headers objects, web streams) cost about
+// 0.3 ms of CPU per request, half of all the client's cost, and as much again
+// in garbage (docs/performance.md).
 import type { KubeConfig } from '@kubernetes/client-node';
-import {
-  HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type ResponseContext,
-} from '@kubernetes/client-node/dist/gen/http/http.js';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, type Dispatcher } from 'undici';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
 
@@ -108,7 +113,6 @@ export function retryAfterMs(header: string | undefined): number {
 
 export class KubeClient {
   readonly config: KubeConfig;
-  readonly #http = new IsomorphicFetchHttpLibrary();
   readonly #observers: RequestObserver[] = [];
   readonly #requestTimeoutMs: number;
 
@@ -132,26 +136,23 @@ export class KubeClient {
   }
 
   /**
-   * A request context with the kubeconfig's credentials, sent through one
-   * long-lived connection pool. client-node makes a new undici Agent for every
-   * request, so no connection is ever reused: each request paid a TLS
-   * handshake (with the client certificate), and under load the operator spent
-   * its CPU and hundreds of MiB of native memory on them. Headers (tokens, exec
-   * plugins) are still computed per request; the TLS settings are fixed for the
-   * life of the process.
+   * The kubeconfig's credentials for one request (headers: tokens and exec
+   * plugins are asked each time), and the one long-lived connection pool all
+   * requests share. client-node makes a new undici Agent for every request, so
+   * no connection would ever be reused: each request paid a TLS handshake
+   * (with the client certificate), and under load the operator spent its CPU
+   * and hundreds of MiB of native memory on them. The TLS settings are fixed
+   * for the life of the process.
    */
-  async #authenticated(url: string, method: HttpMethod): Promise<RequestContext> {
-    const ctx = new RequestContext(url, method);
+  async #authenticated(url: URL, method: HttpMethod): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
+    const ctx = new RequestContext(url.toString(), method);
     await this.config.applySecurityAuthentication(ctx);
-    const dispatcher = ctx.getDispatcher();
-    if (dispatcher) {
-      this.#dispatcher ??= dispatcher;
-      ctx.setDispatcher(this.#dispatcher);
-    }
-    return ctx;
+    // A plain-HTTP server (kubectl proxy) gets no dispatcher from client-node.
+    this.#dispatcher ??= (ctx.getDispatcher() as Dispatcher | undefined) ?? new Agent();
+    return { headers: ctx.getHeaders(), dispatcher: this.#dispatcher };
   }
 
-  #dispatcher: ReturnType<RequestContext['getDispatcher']>;
+  #dispatcher: Dispatcher | undefined;
 
   /** Called after every request with its verb, resource plural and HTTP status. */
   observe(observer: RequestObserver): void {
@@ -189,34 +190,35 @@ export class KubeClient {
   async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
     status: number; body: unknown; retryAfter?: string;
   }> {
-    const ctx = await this.#authenticated(url.toString(), method);
-    ctx.setHeaderParam('Accept', 'application/json');
+    const { headers, dispatcher } = await this.#authenticated(url, method);
+    headers['Accept'] = 'application/json';
+    let body: string | undefined;
     if (options.body !== undefined) {
-      ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
-      ctx.setBody(JSON.stringify(options.body));
+      headers['Content-Type'] = options.contentType ?? 'application/json';
+      body = JSON.stringify(options.body);
     }
     const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    ctx.setSignal(timeout);
+    const send = () => dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body, signal: timeout });
     const started = performance.now();
     let status = 0;
     try {
-      let response: ResponseContext;
+      let response: Dispatcher.ResponseData;
       let text: string;
       try {
-        response = await this.#http.send(ctx).toPromise().catch(async (error: unknown) => {
+        response = await send().catch(async (error: unknown) => {
           // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
           if (method !== HttpMethod.GET || timeout.aborted || !isConnectionReset(error)) throw error;
-          return this.#http.send(ctx).toPromise();
+          return send();
         });
         text = await response.body.text();
       } catch (error) {
         if (timeout.aborted) throw new RequestTimeoutError(method, url.pathname, this.#requestTimeoutMs, { cause: error });
         throw error;
       }
-      status = response.httpStatusCode;
-      options.onWarnings?.(parseWarnings(response.headers.warning));
+      status = response.statusCode;
+      options.onWarnings?.(parseWarnings(response.headers['warning']));
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
-      return { status, body: parseJson(text), retryAfter: response.headers['retry-after'] };
+      return { status, body: parseJson(text), retryAfter: headerText(response.headers['retry-after']) };
     } finally {
       for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
     }
@@ -360,19 +362,17 @@ export class KubeClient {
       url.searchParams.set('timeoutSeconds', String(options.timeoutSeconds));
       if (options.labelSelector) url.searchParams.set('labelSelector', options.labelSelector);
       if (options.fieldSelector) url.searchParams.set('fieldSelector', options.fieldSelector);
-      const ctx = await this.#authenticated(url.toString(), HttpMethod.GET);
-      ctx.setSignal(abort.signal);
+      const { headers, dispatcher } = await this.#authenticated(url, HttpMethod.GET);
+      headers['Accept'] = 'application/json';
       resetTimer();
-      const response = await this.#http.send(ctx).toPromise();
-      if (response.httpStatusCode !== 200) {
+      const response = await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers, signal: abort.signal });
+      if (response.statusCode !== 200) {
         const text = await response.body.text();
-        throw apiError(response.httpStatusCode, parseJson(text), 'GET', url.pathname);
+        throw apiError(response.statusCode, parseJson(text), 'GET', url.pathname);
       }
-      const stream = response.body.stream();
-      if (!stream) throw new Error('watch response has no body');
       const decoder = new TextDecoder();
       let buffered = '';
-      for await (const chunk of stream) {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
         if (finished) return;
         resetTimer();
         buffered += decoder.decode(chunk, { stream: true });
@@ -409,10 +409,16 @@ export class WatchStalledError extends Error {
   }
 }
 
-/** fetch's error when the connection was reset or closed under a request (undici names it in `cause`). */
+/** undici's error when the connection was reset or closed under a request (its own code, or the socket's in `cause`). */
 function isConnectionReset(error: unknown): boolean {
-  const code = error instanceof Error ? (error.cause as { code?: string } | undefined)?.code : undefined;
-  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
+  if (!(error instanceof Error)) return false;
+  const codes = [(error as { code?: string }).code, (error.cause as { code?: string } | undefined)?.code];
+  return codes.some((code) => code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE');
+}
+
+/** A response header as one string (a repeated header comes as a list). */
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function parseJson(text: string): unknown {
@@ -430,10 +436,11 @@ function apiError(status: number, body: unknown, method: string, path: string): 
 }
 
 /**
- * The texts of a response's Warning headers (RFC 7234: `299 - "text"`, which
- * fetch joins with ", " when there are several; a text may contain commas).
+ * The texts of a response's Warning headers (RFC 7234: `299 - "text"`): one
+ * per header, or several in one joined with ", " (a text may contain commas).
  */
-export function parseWarnings(header: string | undefined): string[] {
+export function parseWarnings(header: string | string[] | undefined): string[] {
+  if (Array.isArray(header)) return header.flatMap((one) => parseWarnings(one));
   if (!header) return [];
   return [...header.matchAll(/\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g)].map((match) => (match[1] as string).replace(/\\(.)/g, '$1'));
 }
