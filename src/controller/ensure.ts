@@ -2,12 +2,15 @@
 // the namespace reconcile (each namespaced object) and the baseline reconcile
 // (its admission policies) share.
 //
-//   preconditions (pure, in order) ─► cached fingerprint ─► read ─► owner check (pure) ─► plan (pure) ─► write ─► drift Event
+//   preconditions (pure, in order) ─► cached fingerprint ─► create if absent ─► read ─► owner check (pure) ─► plan (pure) ─► write ─► drift Event
 //
 // The caches keep a fingerprint of each managed object, not the object
 // (records.ts): when it matches the desired object's, nothing is read or
-// written. Otherwise the live object is read, which the owner check, the plan
-// and the drift Event (the changed field, and who changed it) need anyway.
+// written. An object not in the cache is most often absent: it is created by
+// an apply the API server refuses when an object of that name exists
+// (writer.ts, createByApply), so a new namespace costs one write per object
+// and no read. Otherwise the live object is read, which the owner check, the
+// plan and the drift Event (the changed field, and who changed it) need anyway.
 //
 // Like cert-manager's policy chain, each check is a small pure function that
 // returns a Problem (a reason and a message) or nothing; the first Problem
@@ -154,8 +157,13 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   const fingerprint = desiredFingerprint(object);
   if (recordHolds(request.cached, fingerprint) && !foreignOwner(object, baseline, request.cached)) return { outcome: 'unchanged' };
 
-  // Not in the label-filtered cache (absent, just created, or someone else's object of that name),
-  // or its fields differ by fingerprint: read the live object.
+  // Not in the label-filtered cache: most often absent. Created without a read, unless an object
+  // of that name exists (just created, or someone else's), which the read below then looks at.
+  if (!request.cached && await ctx.writer.createByApply(type, object, cache)) {
+    return created(ctx, request);
+  }
+
+  // Someone else's object of that name, or its fields differ by fingerprint: read the live object.
   const current = await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
   const foreign = foreignOwner(object, baseline, current);
   if (foreign) {
@@ -173,13 +181,20 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   await ctx.writer.apply(type, object, cache);
   writes++;
 
+  if (!current) return created(ctx, request);
   // Only an object that was already right at this spec can have drifted; otherwise this write is the update.
   if (!request.appliedBefore) return { outcome: 'applied', writes, drift: false };
   ctx.metrics.driftCorrected(baseline, object.kind);
-  const managers = current ? otherManagers(current) : [];
+  const managers = otherManagers(current);
   void ctx.recorder.event(about, 'Warning', 'DriftCorrected', `${eventPrefix}${object.kind} ${object.metadata.name} `
-    + (current
-      ? `had ${firstDifference(object, current)} changed by ${managers.length > 0 ? managers.join(', ') : 'an unknown field manager'}; restored`
-      : 'was deleted; recreated'));
+    + `had ${firstDifference(object, current)} changed by ${managers.length > 0 ? managers.join(', ') : 'an unknown field manager'}; restored`);
   return { outcome: 'applied', writes, drift: true };
+}
+
+/** The object did not exist and was created: drift when the baseline had been applied here at this spec (someone deleted it). */
+function created(ctx: ControllerContext, { object, baseline, about, eventPrefix, appliedBefore }: EnsureRequest): EnsureResult {
+  if (!appliedBefore) return { outcome: 'applied', writes: 1, drift: false };
+  ctx.metrics.driftCorrected(baseline, object.kind);
+  void ctx.recorder.event(about, 'Warning', 'DriftCorrected', `${eventPrefix}${object.kind} ${object.metadata.name} was deleted; recreated`);
+  return { outcome: 'applied', writes: 1, drift: true };
 }

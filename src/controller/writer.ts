@@ -3,7 +3,7 @@
 // the watch catches up, as client-go's MutationCache), and the write metric.
 import { BASELINE_LABEL, MANAGED_BY_LABEL, RELEASED_FIELD_MANAGER } from '../api/constants.ts';
 import type { DeletionPolicy } from '../api/types.ts';
-import { isNotFound } from '../runtime/errors.ts';
+import { KubeApiError, isNotFound } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject, KubeObjectBody, ResourceType } from '../runtime/kube.ts';
 
 /** The cache a write lands in (an Informer): told of what the API server answered, or of a deletion. */
@@ -14,6 +14,13 @@ export interface WriteTarget<T extends KubeObject = KubeObject> {
 
 /** Counts a write (security_baseline_writes_total). */
 export type WriteCounter = (kind: string, verb: 'apply' | 'delete' | 'orphan') => void;
+
+/**
+ * A resourceVersion no object has (the largest etcd revision). An apply that
+ * carries it creates the object when none of its name exists (there is no
+ * version to compare), and is refused with 409 Conflict when one does.
+ */
+export const NO_OBJECT_VERSION = '18446744073709551615';
 
 export class CachedWriter {
   readonly #client: KubeClient;
@@ -44,6 +51,26 @@ export class CachedWriter {
     cache?.observeWrite(applied);
     this.#count(type.kind, 'apply');
     return applied;
+  }
+
+  /**
+   * Creates the object by server-side apply only when no object of its name
+   * exists, without reading first: the apply carries a resourceVersion as a
+   * precondition (NO_OBJECT_VERSION), which the API server checks against an
+   * existing object only. Returns undefined, having written nothing, when an
+   * object of that name exists (409 Conflict), and when the API server
+   * refuses the request as invalid: the caller then reads and decides as it
+   * would have without this, and an invalid object gets its usual error.
+   * The created object has the operator's Apply entry in its managedFields,
+   * exactly as an ordinary apply would have given it.
+   */
+  async createByApply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T | undefined> {
+    try {
+      return await this.apply(type, { ...object, metadata: { ...object.metadata, resourceVersion: NO_OBJECT_VERSION } }, cache);
+    } catch (error) {
+      if (error instanceof KubeApiError && [400, 409, 422].includes(error.status)) return undefined;
+      throw error;
+    }
   }
 
   /**
