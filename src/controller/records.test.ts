@@ -75,3 +75,17 @@ test('a cluster-scoped managed record keeps the body and the owned fingerprint, 
   expect(record.metadata.annotations).toEqual({ 'security.baseline.dev/exceptions': '["legacy"]' });
   expect(record.metadata.managedFields).toEqual([{ manager: 'security-baseline-operator', operation: 'Apply', time: '2026-01-01T00:00:00Z', subresource: undefined }]);
 });
+
+test('values unique to each object neither grow the sharing without end nor stop what repeats from being shared', () => {
+  const records = new RecordMaker();
+  const withLabels = (namespace: string, team: string): KubeObject => {
+    const object = quota(namespace);
+    object.metadata.labels = { ...labels, team };
+    return object;
+  };
+  // More distinct label sets than are remembered: sharing starts afresh rather than stopping.
+  for (let i = 0; i <= 20_000; i++) records.managed(withLabels(`ns-${i}`, `team-${i}`));
+  const a = records.managed(withLabels('x', 'shared'));
+  const b = records.managed(withLabels('y', 'shared'));
+  expect(b.metadata.labels).toBe(a.metadata.labels);
+});

@@ -23,8 +23,9 @@ import type { ManagedRecord, NamespaceObject, ReportRecord } from './context.ts'
 import { canonicalJson, ownedFingerprint, reportFingerprint } from './fingerprint.ts';
 
 /**
- * Shares equal values by a key. Bounded: past `max` distinct keys it stops
- * sharing (and remembering), so odd input cannot grow it without end.
+ * Shares equal values by a key. Bounded: past `max` distinct keys it starts
+ * afresh, so odd input (values unique to each namespace, say) can neither
+ * grow it without end nor keep the values that repeat from being shared.
  */
 class Interner<V> {
   readonly #values = new Map<string, V>();
@@ -38,8 +39,14 @@ class Interner<V> {
     const known = this.#values.get(key);
     if (known !== undefined) return known;
     const value = make();
-    if (this.#values.size < this.#max) this.#values.set(key, value);
+    if (this.#values.size >= this.#max) this.#values.clear();
+    this.#values.set(key, value);
     return value;
+  }
+
+  /** A string: the copy already held, if any. */
+  string<S extends string | undefined>(this: Interner<string>, text: S): S {
+    return (text === undefined ? text : this.get(text, () => text)) as S;
   }
 }
 
@@ -48,6 +55,12 @@ const OPERATOR_ANNOTATION_PREFIX = 'security.baseline.dev/';
 
 export class RecordMaker {
   readonly #names = new Interner<string>(20_000);
+  /**
+   * Kinds, API versions, fingerprints, label and annotation values: the same
+   * in most namespaces (every namespace's quota of one baseline has the same
+   * fingerprint), yet each parsed answer brings its own copy of each.
+   */
+  readonly #values = new Interner<string>(5_000);
   readonly #labels = new Interner<Readonly<Record<string, string>>>(20_000);
   readonly #fieldSets = new Interner<ManagedFieldsEntry[]>(1_000);
   readonly #policies = new Interner<readonly string[]>(1_000);
@@ -62,8 +75,8 @@ export class RecordMaker {
   #identity(object: KubeObject): Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'> {
     const { name, namespace, resourceVersion, labels } = object.metadata;
     return {
-      apiVersion: object.apiVersion,
-      kind: object.kind,
+      apiVersion: this.#values.string(object.apiVersion),
+      kind: this.#values.string(object.kind),
       metadata: {
         name: this.#names.get(name, () => name),
         namespace: namespace === undefined ? undefined : this.#namespaceName(namespace) ?? namespace,
@@ -75,7 +88,7 @@ export class RecordMaker {
   }
 
   managed(object: KubeObject): ManagedRecord {
-    return { ...this.#identity(object), owned: ownedFingerprint(object), holds: undefined };
+    return { ...this.#identity(object), owned: this.#values.string(ownedFingerprint(object)), holds: undefined };
   }
 
   /**
@@ -113,11 +126,19 @@ export class RecordMaker {
       apiVersion: 'v1',
       kind: 'Namespace',
       metadata: {
-        name, uid, resourceVersion, creationTimestamp, deletionTimestamp, labels,
-        annotations: operatorAnnotations.length > 0 ? Object.fromEntries(operatorAnnotations) : undefined,
+        name, uid, resourceVersion, creationTimestamp, deletionTimestamp,
+        labels: labels && this.#sharedValues(labels, name),
+        annotations: operatorAnnotations.length > 0 ? this.#sharedValues(Object.fromEntries(operatorAnnotations), name) : undefined,
         managedFields: this.#operatorEntry(managedFields),
       },
     };
+  }
+
+  /** The same map with each value a shared copy; the namespace's own name (its metadata.name label) is the name held. */
+  #sharedValues(values: Record<string, string>, name: string): Record<string, string> {
+    const shared: Record<string, string> = {};
+    for (const [key, value] of Object.entries(values)) shared[key] = value === name ? name : this.#values.string(value);
+    return shared;
   }
 
   /**

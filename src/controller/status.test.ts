@@ -63,6 +63,18 @@ describe('BaselineStatusTracker.summarize', () => {
     expect(changes).toEqual(['tenants', 'tenants', 'tenants']);
   });
 
+  test('outcomes without a problem are one shared object across namespaces; a problem keeps its own', () => {
+    const { tracker: t } = tracker();
+    for (const namespace of ['a', 'b']) t.setOutcome('tenants', namespace, { state: 'compliant', generation: 2, revision: 'tenants-1f', exceptions: ['e1'] });
+    t.setOutcome('tenants', 'c', { state: 'compliant', generation: 2, revision: 'tenants-1f', exceptions: [] });
+    for (const namespace of ['d', 'e']) t.setOutcome('tenants', namespace, { state: 'failed', generation: 2, reason: 'ApplyForbidden', message: `m ${namespace}` });
+    expect(t.outcome('tenants', 'b')).toBe(t.outcome('tenants', 'a'));
+    expect(t.outcome('tenants', 'a')).toEqual({ state: 'compliant', generation: 2, revision: 'tenants-1f', exceptions: ['e1'] });
+    expect(t.outcome('tenants', 'c')).not.toBe(t.outcome('tenants', 'a'));
+    expect(t.outcome('tenants', 'c')?.exceptions).toEqual([]);
+    expect(t.outcome('tenants', 'e')).toEqual({ state: 'failed', generation: 2, reason: 'ApplyForbidden', message: 'm e' });
+  });
+
   test('status writes are spaced by the interval', () => {
     const t = new BaselineStatusTracker(() => undefined, 1_000);
     expect(t.untilNextWrite('tenants', 5_000)).toBe(0);

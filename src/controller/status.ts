@@ -65,11 +65,30 @@ export class BaselineStatusTracker {
     let outcomes = this.#outcomes.get(baseline);
     if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
     const previous = outcomes.get(namespace);
-    outcomes.set(namespace, outcome);
+    outcomes.set(namespace, this.#share(outcome));
     if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation || previous.revision !== outcome.revision
       || (previous.exceptions ?? []).join() !== (outcome.exceptions ?? []).join() || previous.reason !== outcome.reason || previous.message !== outcome.message) {
       this.#onChange(baseline);
     }
+  }
+
+  /**
+   * Outcomes without a problem repeat across namespaces (compliant at one
+   * revision): one shared object each, not one per namespace. Bounded, as
+   * records.ts's interners are.
+   */
+  readonly #sharedOutcomes = new Map<string, NamespaceOutcome>();
+
+  #share(outcome: NamespaceOutcome): NamespaceOutcome {
+    if (outcome.reason !== undefined || outcome.message !== undefined) return outcome;
+    const exceptions = outcome.exceptions ?? [];
+    const key = [outcome.state, outcome.generation, outcome.revision ?? '', ...exceptions].join('\n');
+    const known = this.#sharedOutcomes.get(key);
+    if (known) return known;
+    if (this.#sharedOutcomes.size >= 1_000) this.#sharedOutcomes.clear();
+    const shared = Object.freeze({ state: outcome.state, generation: outcome.generation, revision: outcome.revision, exceptions: Object.freeze([...exceptions]) });
+    this.#sharedOutcomes.set(key, shared);
+    return shared;
   }
 
   /** The namespace is no longer selected by (or managed for) this baseline. */
