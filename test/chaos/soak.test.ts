@@ -59,7 +59,7 @@ beforeAll(async () => {
   await createBaseline(cluster.admin, baseline, selector);
   // The runtime settings of config/manager/manager.yaml, so that memory is measured as deployed.
   operator = await startOperatorProcess(await operatorKubeconfig(cluster, `soak-${run}`), {
-    env: { NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size=192', MALLOC_ARENA_MAX: '2' },
+    env: { NODE_OPTIONS: '--max-semi-space-size=4 --max-old-space-size=192', MALLOC_ARENA_MAX: '2' },
   });
   // A second a namespace is generous on a quiet machine, and needed on a busy one.
   await waitForConvergence(cluster.admin, baseline, live, Math.max(60_000, POOL * 1000));
