@@ -13,11 +13,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { RolloutSpec, SecurityBaseline, SecurityBaselineSpec } from '../src/api/types.ts';
-import { BASELINES, NAMESPACES, managedKind } from '../src/controller/kinds.ts';
+import { BASELINES, NAMESPACES, REPORTS, managedKind } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
+import { REPORT_NAME } from '../src/resources/report.ts';
 import { revisionName } from '../src/resources/revision.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
-import { HttpMethod, type KubeObject } from '../src/runtime/kube.ts';
+import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
 import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, until, type BenchCluster, type BenchControlPlane } from './cluster.ts';
@@ -137,7 +138,7 @@ export interface RolloutRun {
 }
 
 /** The API the operator serves (its CRDs, the OpenReports Report CRD) and its namespace, where its revisions live. */
-async function prepareApi(cluster: BenchCluster): Promise<void> {
+export async function prepareApi(cluster: BenchCluster): Promise<void> {
   await applyCrds(cluster.admin, 'bench');
   await cluster.client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
     .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
@@ -345,8 +346,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const nodeNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-node-${run}-${i}`);
     log(`the limit: ${limitSize} namespaces for each writer…`);
     await createNamespaces(client, [...goNamespaces, ...nodeNamespaces], () => ({ 'bench-limit': run }));
-    const go = await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N);
-    const clientNode = await clientNodeLimit(limitKubeconfig, baseline, nodeNamespaces, run, N);
+    // The Report the operator wrote in its first namespace: the limit writes one like it in each of its own.
+    const report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
+    const go = await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report);
+    const clientNode = await clientNodeLimit(limitKubeconfig, baseline, nodeNamespaces, run, N, report);
 
     // 3. Steady state: restart over the compliant cluster.
     log('restart over the compliant cluster…');
@@ -438,7 +441,7 @@ export function formatTable(result: BenchResult): string {
     ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU`],
     ['cold start: writes', `${coldStart.writes}`, `${f(coldStart.writesPerNamespace)}/namespace: ${coldStart.objectWrites} objects, ${coldStart.namespaceWrites} namespaces, ${coldStart.baselineWrites} baseline, ${coldStart.otherWrites} other; ${coldStart.reads} reads`],
     reportRow(coldStart.reportWrites, result.namespaces),
-    ['limit: client-go', `${f(limit.go.seconds)} s`, `best concurrency ${limit.go.bestConcurrency} of ${Object.keys(limit.go.ratesPerConcurrency).join('/')}, over ${limit.go.namespaces} namespaces`],
+    ['limit: client-go', `${f(limit.go.seconds)} s`, `best concurrency ${limit.go.bestConcurrency} of ${Object.keys(limit.go.ratesPerConcurrency).join('/')}, over ${limit.go.namespaces} namespaces, ${limit.go.writesPerNamespace} writes each`],
     ['limit: client-node', `${f(limit.clientNode.seconds)} s`, `best concurrency ${limit.clientNode.bestConcurrency}`],
     ['operator ÷ limit', f(result.ratio), `target ≤ 1.25 (÷ client-node: ${f(result.ratioClientNode)})`],
     ['restart: writes', `${result.steadyState.writes}`, `target 0; ${result.steadyState.reads} reads`],

@@ -1,6 +1,7 @@
 // The limit the operator's cold start is measured against: the same writes
 // (each namespace's objects and its namespace apply, from the operator's own
-// builders) made by raw writers with no operator logic.
+// builders, and its compliance Report when the operator writes one) made by
+// raw writers with no operator logic.
 //
 //  - client-go (hack/limit): the client Go operators use; HTTP/2 over one
 //    connection pool, no client rate limit, pre-encoded bodies; the best of
@@ -15,7 +16,7 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/clie
 import PQueue from 'p-queue';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { SecurityBaseline } from '../src/api/types.ts';
-import { managedKind, NAMESPACES } from '../src/controller/kinds.ts';
+import { managedKind, NAMESPACES, REPORTS } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { resourcePath, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { root } from './operator.ts';
@@ -27,6 +28,8 @@ export interface LimitRun {
   readonly bestConcurrency: number;
   /** Namespaces per second at each concurrency level. */
   readonly ratesPerConcurrency: Record<string, number>;
+  /** Writes per namespace: its objects, the namespace, and its Report when the operator wrote one. */
+  readonly writesPerNamespace: number;
 }
 
 interface Write {
@@ -40,9 +43,11 @@ interface Write {
  * namespace its baseline does not select), then the namespace's Pod Security
  * labels and an `applied` annotation of the same size naming `limit-<run>`, a
  * baseline that does not exist (naming the real one would hold its deletion
- * back: the operator waits for namespaces whose annotation names it).
+ * back: the operator waits for namespaces whose annotation names it), then,
+ * given a Report the operator wrote, one with the same content in this
+ * namespace, as the operator writes one per namespace.
  */
-export function limitWrites(baseline: SecurityBaseline, namespace: string, run: string): Write[] {
+export function limitWrites(baseline: SecurityBaseline, namespace: string, run: string, report?: KubeObjectBody): Write[] {
   const desired = desiredObjects([baseline], { name: namespace, labels: {} });
   const writes: Write[] = [];
   for (const object of desired.objects) {
@@ -57,31 +62,38 @@ export function limitWrites(baseline: SecurityBaseline, namespace: string, run: 
     path: resourcePath(NAMESPACES, undefined, namespace),
     body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: desired.namespaceLabels, annotations: { [APPLIED_ANNOTATION]: `{"limit-${run}":1}` } } },
   });
+  if (report) {
+    const { metadata, scope, ...content } = report;
+    writes.push({
+      path: resourcePath(REPORTS, namespace, metadata.name),
+      body: { ...content, metadata: { name: metadata.name, namespace, labels: { 'bench-limit': run } }, scope: { ...scope as object, name: namespace, uid: undefined } },
+    });
+  }
   return writes;
 }
 
-function best(namespaces: number, ratesPerConcurrency: Record<string, number>, total: number): LimitRun {
+function best(namespaces: number, ratesPerConcurrency: Record<string, number>, total: number, writesPerNamespace: number): LimitRun {
   const [bestConcurrency, bestRate] = Object.entries(ratesPerConcurrency).sort((a, b) => b[1] - a[1])[0] ?? ['0', 1];
-  return { namespaces, seconds: total / bestRate, bestConcurrency: Number(bestConcurrency), ratesPerConcurrency };
+  return { namespaces, seconds: total / bestRate, bestConcurrency: Number(bestConcurrency), ratesPerConcurrency, writesPerNamespace };
 }
 
 export const GO_CONCURRENCY = [8, 16, 32, 64, 128, 256];
 export const CLIENT_NODE_CONCURRENCY = [8, 16, 32, 64];
 
 /** The client-go writer over `names`; `total` namespaces take total ÷ the best rate. */
-export async function goLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, names: string[], run: string, total: number): Promise<LimitRun> {
+export async function goLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, names: string[], run: string, total: number, report?: KubeObjectBody): Promise<LimitRun> {
   const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
   const input = path.join(dir, `limit-${run}.jsonl`);
-  await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run) })).join('\n'));
+  await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run, report) })).join('\n'));
   const { stdout } = await promisify(execFile)(built.trim(), [
     '-kubeconfig', kubeconfig, '-input', input, '-concurrency', GO_CONCURRENCY.join(','), '-field-manager', 'bench-limit',
   ], { maxBuffer: 1 << 20 });
   const { rates } = JSON.parse(stdout) as { rates: Record<string, number> };
-  return best(names.length, rates, total);
+  return best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length);
 }
 
 /** The client-node writer over `names`, one slice per concurrency level; namespaces are written one request at a time each. */
-export async function clientNodeLimit(kubeconfig: string, baseline: SecurityBaseline, names: string[], run: string, total: number): Promise<LimitRun> {
+export async function clientNodeLimit(kubeconfig: string, baseline: SecurityBaseline, names: string[], run: string, total: number, report?: KubeObjectBody): Promise<LimitRun> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   const api = KubernetesObjectApi.makeApiClient(config);
@@ -93,11 +105,11 @@ export async function clientNodeLimit(kubeconfig: string, baseline: SecurityBase
     const queue = new PQueue({ concurrency });
     const t0 = performance.now();
     await Promise.all(part.map((namespace) => queue.add(async () => {
-      for (const { body } of limitWrites(baseline, namespace, run)) {
+      for (const { body } of limitWrites(baseline, namespace, run, report)) {
         await api.patch(body as never, undefined, undefined, 'bench-limit', true, PatchStrategy.ServerSideApply);
       }
     })));
     rates[String(concurrency)] = part.length / ((performance.now() - t0) / 1000);
   }
-  return best(names.length, rates, total);
+  return best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length);
 }
