@@ -9,9 +9,26 @@ import type { KubeObject } from '../runtime/kube.ts';
  * baseline the namespace is at. A damaged value reads as empty. Before
  * revisions the values were generations: one reads as `generation-<n>`, a
  * revision no baseline has, so the namespace moves to its baseline's current one.
+ *
+ * Most namespaces carry the same few values, and each reconcile of a namespace
+ * and of a baseline (over all its namespaces) reads them: the parsed values are
+ * kept (frozen, so no caller can change what another reads), up to a bound.
  */
-export function parseApplied(value: string | undefined): Record<string, string> {
-  if (!value) return {};
+export function parseApplied(value: string | undefined): Readonly<Record<string, string>> {
+  if (!value) return NOTHING_APPLIED;
+  const known = parsedApplied.get(value);
+  if (known) return known;
+  const parsed = Object.freeze(parseAppliedText(value));
+  if (parsedApplied.size >= PARSED_APPLIED_MAX) parsedApplied.clear();
+  parsedApplied.set(value, parsed);
+  return parsed;
+}
+
+const NOTHING_APPLIED: Readonly<Record<string, string>> = Object.freeze({});
+const PARSED_APPLIED_MAX = 1_000;
+const parsedApplied = new Map<string, Readonly<Record<string, string>>>();
+
+function parseAppliedText(value: string): Record<string, string> {
   try {
     const parsed: unknown = JSON.parse(value);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};

@@ -31,11 +31,21 @@ function canonicalJson(value: unknown): string {
     : v));
 }
 
-/** `<baseline>-<10 hex digits of the SHA-256 of the controls>`. */
+/**
+ * `<baseline>-<10 hex digits of the SHA-256 of the controls>`. Each namespace
+ * reconcile asks it of its baselines' specs, which the caches hold unchanged
+ * until the next update replaces them: the name is kept per spec object.
+ */
 export function revisionName(baseline: string, spec: SecurityBaselineSpec): string {
+  const known = revisionNames.get(spec);
+  if (known?.baseline === baseline) return known.name;
   const hash = createHash('sha256').update(canonicalJson(revisionContent(spec))).digest('hex').slice(0, 10);
-  return `${baseline}-${hash}`;
+  const name = `${baseline}-${hash}`;
+  revisionNames.set(spec, { baseline, name });
+  return name;
 }
+
+const revisionNames = new WeakMap<SecurityBaselineSpec, { baseline: string; name: string }>();
 
 /** The baseline as it was at a revision: today's selection and settings, that revision's controls. */
 export function atRevision<T extends SecurityBaseline>(baseline: T, content: RevisionContent): T {
