@@ -376,12 +376,15 @@ export class KubeClient {
         if (finished) return;
         resetTimer();
         buffered += decoder.decode(chunk, { stream: true });
+        // One event per line; what follows the last newline waits for the next chunk.
+        let start = 0;
         let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
+        while ((newline = buffered.indexOf('\n', start)) >= 0) {
+          const line = buffered.slice(start, newline);
+          start = newline + 1;
           if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
         }
+        buffered = buffered.slice(start);
       }
     };
     run().then(() => finish(null), (error: unknown) => finish(error));
