@@ -132,7 +132,7 @@ run: deps ## run the operator in the foreground against $$KUBECONFIG
 .PHONY: bench
 bench: deps kube limit openreports ## the benchmarks (N=200 by default; see docs/performance.md for the published runs): a table, and JSON under bench/results/
 	node bench/bench.ts --namespaces $${N:-200} --rates $${RATES:-20,50} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10} \
-	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500}
+	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500} --skip "$${SKIP:-}"
 
 .PHONY: bench-plot
 bench-plot: deps ## the scaling table and docs/scaling.svg from the published results in bench/results/

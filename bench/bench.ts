@@ -49,6 +49,9 @@ export const benchSpec: Omit<SecurityBaselineSpec, 'namespaceSelector'> = {
   podSecurity: { enforce: 'restricted' },
 };
 
+export const SKIPPABLE_SCENARIOS = ['limit', 'drift', 'rollout'] as const;
+export type SkippableScenario = (typeof SKIPPABLE_SCENARIOS)[number];
+
 export interface BenchOptions {
   readonly namespaces: number;
   /** New namespaces per second in each provisioning scenario, each run for `seconds`. */
@@ -59,6 +62,12 @@ export interface BenchOptions {
   /** The many-baselines scenario: this many baselines over this many namespaces (0: skipped). */
   readonly manyBaselines: number;
   readonly manyNamespaces: number;
+  /**
+   * Scenarios left out, for runs too large to do them all in reasonable time
+   * (N = 30,000 for the scaling curve): the cold start, the restart, the new
+   * namespaces and memory always run.
+   */
+  readonly skip?: ReadonlySet<SkippableScenario>;
   readonly log?: (line: string) => void;
   /** Use this control plane instead of starting one (the smoke test passes the test cluster's). */
   readonly controlPlane?: BenchControlPlane;
@@ -92,11 +101,11 @@ export interface BenchResult {
     /** GETs: objects absent from the label-filtered caches are read once before their creation (foreign-object check). */
     reads: number; cpuSeconds: number;
   };
-  /** The limit: client-go, and client-node as a second row. */
-  readonly limit: { go: LimitRun; clientNode: LimitRun };
+  /** The limit: client-go, and client-node as a second row (absent when skipped, as are the other optional scenarios). */
+  readonly limit?: { go: LimitRun; clientNode: LimitRun };
   /** Cold start ÷ the client-go limit. */
-  readonly ratio: number;
-  readonly ratioClientNode: number;
+  readonly ratio?: number;
+  readonly ratioClientNode?: number;
   readonly memory: {
     /** Caches synced over a cluster without the benchmark's namespaces. */
     idle: MemorySample;
@@ -109,10 +118,10 @@ export interface BenchResult {
   };
   readonly steadyState: { writes: number; reads: number; secondsUntilReady: number; namespaces: number; cpuSeconds: number };
   readonly provisioning: ProvisioningRun[];
-  readonly drift: { rate: number; count: number; p50: number; p99: number; max: number };
+  readonly drift?: { rate: number; count: number; p50: number; p99: number; max: number };
   readonly manyBaselines?: ManyBaselinesResult;
   /** A quota change over every selected namespace, at once and then progressively. */
-  readonly rollout: { readonly immediate: RolloutRun; readonly progressive: RolloutRun };
+  readonly rollout?: { readonly immediate: RolloutRun; readonly progressive: RolloutRun };
 }
 
 /** One change of the baseline's quota rolled out over every namespace it selects. */
@@ -341,15 +350,21 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await operator.stop();
 
     // 2. The limit, with the operator stopped: the same writes by client-go, then by client-node.
-    const limitSize = Math.min(N, LIMIT_NAMESPACES_MAX);
-    const goNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-go-${run}-${i}`);
-    const nodeNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-node-${run}-${i}`);
-    log(`the limit: ${limitSize} namespaces for each writer…`);
-    await createNamespaces(client, [...goNamespaces, ...nodeNamespaces], () => ({ 'bench-limit': run }));
-    // The Report the operator wrote in its first namespace: the limit writes one like it in each of its own.
-    const report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
-    const go = await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report);
-    const clientNode = await clientNodeLimit(limitKubeconfig, baseline, nodeNamespaces, run, N, report);
+    const skipped = options.skip ?? new Set<SkippableScenario>();
+    let limit: BenchResult['limit'];
+    if (!skipped.has('limit')) {
+      const limitSize = Math.min(N, LIMIT_NAMESPACES_MAX);
+      const goNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-go-${run}-${i}`);
+      const nodeNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-node-${run}-${i}`);
+      log(`the limit: ${limitSize} namespaces for each writer…`);
+      await createNamespaces(client, [...goNamespaces, ...nodeNamespaces], () => ({ 'bench-limit': run }));
+      // The Report the operator wrote in its first namespace: the limit writes one like it in each of its own.
+      const report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
+      limit = {
+        go: await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report),
+        clientNode: await clientNodeLimit(limitKubeconfig, baseline, nodeNamespaces, run, N, report),
+      };
+    }
 
     // 3. Steady state: restart over the compliant cluster.
     log('restart over the compliant cluster…');
@@ -380,16 +395,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     // 5. Drift: quotas edited at a steady rate; edit request → restored value seen on the watch.
-    log(`${options.driftRate} managed objects edited per second for ${options.seconds} s…`);
-    const driftResult = await drift(cluster, BASELINE, operatorNamespaces, options.driftRate, options.seconds);
+    let driftResult: BenchResult['drift'];
+    if (!skipped.has('drift')) {
+      log(`${options.driftRate} managed objects edited per second for ${options.seconds} s…`);
+      driftResult = await drift(cluster, BASELINE, operatorNamespaces, options.driftRate, options.seconds);
+    }
 
     // 6. A quota change over every selected namespace: at once, then progressively.
-    log('a quota change rolled out at once…');
-    const immediate = await rollOut(cluster, BASELINE, selector, { strategy: 'Immediate' }, { from: '4', to: '5' });
-    log(`a quota change rolled out progressively (${PROGRESSIVE_STEPS.join('%, ')}%)…`);
-    const progressive = await rollOut(cluster, BASELINE, selector, {
-      strategy: 'Progressive', steps: PROGRESSIVE_STEPS.map((percent) => ({ percent })),
-    }, { from: '5', to: '6' });
+    let rollout: BenchResult['rollout'];
+    if (!skipped.has('rollout')) {
+      log('a quota change rolled out at once…');
+      const immediate = await rollOut(cluster, BASELINE, selector, { strategy: 'Immediate' }, { from: '4', to: '5' });
+      log(`a quota change rolled out progressively (${PROGRESSIVE_STEPS.join('%, ')}%)…`);
+      const progressive = await rollOut(cluster, BASELINE, selector, {
+        strategy: 'Progressive', steps: PROGRESSIVE_STEPS.map((percent) => ({ percent })),
+      }, { from: '5', to: '6' });
+      rollout = { immediate, progressive };
+    }
     await operator.stop();
 
     // 7. Many baselines, on a fresh control plane when this run started its own.
@@ -418,16 +440,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       namespaces: N,
       desiredObjectsPerNamespace: perNamespace,
       coldStart,
-      limit: { go, clientNode },
-      ratio: coldStart.seconds / go.seconds,
-      ratioClientNode: coldStart.seconds / clientNode.seconds,
+      limit,
+      ratio: limit && coldStart.seconds / limit.go.seconds,
+      ratioClientNode: limit && coldStart.seconds / limit.clientNode.seconds,
       memory: {
         idle, coldStart: coldMemory, restart: restartMemory,
         liveHeapPerNamespaceKiB: ((coldMemory.liveHeapMiB - idle.liveHeapMiB) * 1024) / N,
         rssPerNamespaceKiB: ((coldMemory.rssMiB - idle.rssMiB) * 1024) / N,
       },
-      steadyState, provisioning, drift: driftResult, manyBaselines,
-      rollout: { immediate, progressive },
+      steadyState, provisioning, drift: driftResult, manyBaselines, rollout,
     };
   } finally {
     await started?.stop();
@@ -441,18 +462,26 @@ export function formatTable(result: BenchResult): string {
     ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU`],
     ['cold start: writes', `${coldStart.writes}`, `${f(coldStart.writesPerNamespace)}/namespace: ${coldStart.objectWrites} objects, ${coldStart.namespaceWrites} namespaces, ${coldStart.baselineWrites} baseline, ${coldStart.otherWrites} other; ${coldStart.reads} reads`],
     reportRow(coldStart.reportWrites, result.namespaces),
-    ['limit: client-go', `${f(limit.go.seconds)} s`, `best concurrency ${limit.go.bestConcurrency} of ${Object.keys(limit.go.ratesPerConcurrency).join('/')}, over ${limit.go.namespaces} namespaces, ${limit.go.writesPerNamespace} writes each`],
-    ['limit: client-node', `${f(limit.clientNode.seconds)} s`, `best concurrency ${limit.clientNode.bestConcurrency}`],
-    ['operator ÷ limit', f(result.ratio), `target ≤ 1.25 (÷ client-node: ${f(result.ratioClientNode)})`],
+  ];
+  if (limit) {
+    rows.push(
+      ['limit: client-go', `${f(limit.go.seconds)} s`, `best concurrency ${limit.go.bestConcurrency} of ${Object.keys(limit.go.ratesPerConcurrency).join('/')}, over ${limit.go.namespaces} namespaces, ${limit.go.writesPerNamespace} writes each`],
+      ['limit: client-node', `${f(limit.clientNode.seconds)} s`, `best concurrency ${limit.clientNode.bestConcurrency}`],
+      ['operator ÷ limit', f(result.ratio ?? NaN), `target ≤ 1.25 (÷ client-node: ${f(result.ratioClientNode ?? NaN)})`],
+    );
+  }
+  rows.push(
     ['restart: writes', `${result.steadyState.writes}`, `target 0; ${result.steadyState.reads} reads`],
     ['restart: all reconciled', `${f(result.steadyState.secondsUntilReady)} s`, `${result.steadyState.namespaces} namespaces in the cluster`],
     ...result.provisioning.map((p): [string, string, string] => [
       `new namespaces at ${p.rate}/s p50/p95/p99`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`, `${p.count}; target p99 ≤ ${p.rate > 20 ? '0.5' : '1'} s`,
     ]),
-    ['drift restore p50/p99', `${f(result.drift.p50, 3)}/${f(result.drift.p99, 3)} s`, `${result.drift.count} edits at ${result.drift.rate}/s; target p99 ≤ 1 s`],
+  );
+  if (result.drift) rows.push(['drift restore p50/p99', `${f(result.drift.p50, 3)}/${f(result.drift.p99, 3)} s`, `${result.drift.count} edits at ${result.drift.rate}/s; target p99 ≤ 1 s`]);
+  rows.push(
     ['memory: RSS after cold start', `${f(memory.coldStart.rssMiB, 1)} MiB`, `target ≤ 128 MiB at 10,000; idle ${f(memory.idle.rssMiB, 1)} MiB, after the restart ${f(memory.restart.rssMiB, 1)} MiB`],
     ['memory: live heap', `${f(memory.coldStart.liveHeapMiB, 1)} MiB`, `idle ${f(memory.idle.liveHeapMiB, 1)} MiB; ${f(memory.liveHeapPerNamespaceKiB)} KiB and ${f(memory.rssPerNamespaceKiB)} KiB RSS per namespace`],
-  ];
+  );
   const many = result.manyBaselines;
   if (many) {
     rows.push(
@@ -463,18 +492,20 @@ export function formatTable(result: BenchResult): string {
       ['many baselines: one scrape', `${f(many.scrapeMs, 1)} ms`, `RSS ${f(many.memory.rssMiB, 1)} MiB, live heap ${f(many.memory.liveHeapMiB, 1)} MiB`],
     );
   }
-  for (const run of [result.rollout.immediate, result.rollout.progressive]) {
-    const how = run.strategy === 'Immediate' ? 'at once' : `in steps of ${run.steps.join('/')}%, no pauses`;
-    rows.push([
-      `rollout ${run.strategy}: converged`, `${f(run.seconds)} s`,
-      `quota pods ${run.change} over ${run.namespaces} namespaces ${how}; first ${f(run.firstSeconds)} s, half ${f(run.halfSeconds)} s`,
-    ], [
-      `rollout ${run.strategy}: writes`, `${run.writes}`,
-      `${f(run.writesPerNamespace)}/namespace: ${run.objectWrites} objects, ${run.namespaceWrites} namespaces, ${run.reportWrites} reports, ${run.otherWrites} other`,
-    ]);
+  if (result.rollout) {
+    for (const run of [result.rollout.immediate, result.rollout.progressive]) {
+      const how = run.strategy === 'Immediate' ? 'at once' : `in steps of ${run.steps.join('/')}%, no pauses`;
+      rows.push([
+        `rollout ${run.strategy}: converged`, `${f(run.seconds)} s`,
+        `quota pods ${run.change} over ${run.namespaces} namespaces ${how}; first ${f(run.firstSeconds)} s, half ${f(run.halfSeconds)} s`,
+      ], [
+        `rollout ${run.strategy}: writes`, `${run.writes}`,
+        `${f(run.writesPerNamespace)}/namespace: ${run.objectWrites} objects, ${run.namespaceWrites} namespaces, ${run.reportWrites} reports, ${run.otherWrites} other`,
+      ]);
+    }
+    const { immediate, progressive } = result.rollout;
+    rows.push(['rollout Progressive ÷ Immediate', f(progressive.seconds / immediate.seconds), 'time to converge']);
   }
-  const { immediate, progressive } = result.rollout;
-  rows.push(['rollout Progressive ÷ Immediate', f(progressive.seconds / immediate.seconds), 'time to converge']);
   const widths = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
   const m = result.machine;
   return [
@@ -492,11 +523,16 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
       'drift-rate': { type: 'string', default: '10' },
       'many-baselines': { type: 'string', default: '20' },
       'many-namespaces': { type: 'string', default: '500' },
+      skip: { type: 'string', default: '' },
     },
   });
+  const skip = values.skip.split(',').filter(Boolean);
+  const unknown = skip.filter((scenario) => !(SKIPPABLE_SCENARIOS as readonly string[]).includes(scenario));
+  if (unknown.length > 0) throw new Error(`--skip: unknown scenario ${unknown.join(', ')}; the ones that can be skipped: ${SKIPPABLE_SCENARIOS.join(', ')}`);
   const result = await runBench({
     namespaces: Number(values.namespaces), rates: values.rates.split(',').map(Number), seconds: Number(values.seconds),
     driftRate: Number(values['drift-rate']), manyBaselines: Number(values['many-baselines']), manyNamespaces: Number(values['many-namespaces']),
+    skip: new Set(skip as SkippableScenario[]),
   });
   console.log(formatTable(result));
   const dir = path.join(root, 'bench/results');

@@ -30,7 +30,7 @@ const PANELS: readonly Panel[] = [
     title: 'Cold start per namespace', unit: 'ms',
     series: [
       { label: 'operator', color: '#1f77b4', value: (r) => perNamespaceMs(r.coldStart.seconds, r.namespaces) },
-      { label: 'limit (client-go)', color: '#7f7f7f', value: (r) => perNamespaceMs(r.limit.go.seconds, r.namespaces) },
+      { label: 'limit (client-go)', color: '#7f7f7f', value: (r) => (r.limit ? perNamespaceMs(r.limit.go.seconds, r.namespaces) : NaN) },
     ],
   },
   {
@@ -122,8 +122,8 @@ export function scalingTable(results: readonly Recorded[]): string {
     `| | ${columns.join(' | ')} |`,
     `| --- |${results.map(() => ' --- |').join('')}`,
     row('cold start', (r) => `${f(r.coldStart.seconds)} s (${f(perNamespaceMs(r.coldStart.seconds, r.namespaces), 2)} ms/namespace)`),
-    row('limit: client-go (best concurrency)', (r) => `${f(r.limit.go.seconds)} s (${r.limit.go.bestConcurrency})`),
-    row('operator ÷ limit', (r) => f(r.ratio, 2)),
+    row('limit: client-go (best concurrency)', (r) => (r.limit ? `${f(r.limit.go.seconds)} s (${r.limit.go.bestConcurrency})` : 'not run')),
+    row('operator ÷ limit', (r) => (r.ratio === undefined ? 'not run' : f(r.ratio, 2))),
     row('writes per namespace', (r) => f(r.coldStart.writesPerNamespace, 2)),
     row('RSS after the cold start', (r) => `${f(r.memory.coldStart.rssMiB)} MiB`),
     row('live heap per namespace', (r) => `${f(r.memory.liveHeapPerNamespaceKiB, 2)} KiB`),
