@@ -180,12 +180,14 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   /** Lists everything, replaces the store, tells handlers the difference; returns the list's resourceVersion. */
   async #relist(): Promise<string> {
     const { client, type, namespace, labelSelector, fieldSelector } = this.#options;
-    const listed = await client.list<Raw>(type, { namespace, labelSelector, fieldSelector });
+    // Each page goes into the store (transformed: records, not objects) as it arrives, so at most one page of objects is held.
     const seen = new Set<string>();
-    for (const raw of listed.items) {
-      seen.add(cacheKey(raw));
-      this.#upsert(raw);
-    }
+    const resourceVersion = await client.listPages<Raw>(type, { namespace, labelSelector, fieldSelector }, (page) => {
+      for (const raw of page) {
+        seen.add(cacheKey(raw));
+        this.#upsert(raw);
+      }
+    });
     for (const object of this.list()) {
       if (!seen.has(cacheKey(object))) this.#remove(object);
     }
@@ -194,7 +196,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       this.#markSynced();
     }
     this.#options.metrics?.heartbeat?.(type.plural);
-    return listed.resourceVersion;
+    return resourceVersion;
   }
 
   /** Runs one watch until it ends; returns the last resourceVersion seen and how it ended. */

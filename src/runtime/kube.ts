@@ -65,6 +65,14 @@ export interface ListResult<T> {
   readonly resourceVersion: string;
 }
 
+export interface ListOptions {
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /** Objects per page (default 500). */
+  readonly limit?: number;
+}
+
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'apply' | 'patch' | 'update' | 'delete';
 
 export interface RequestObserver {
@@ -224,10 +232,22 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(type: ResourceType, options: {
-    namespace?: string; labelSelector?: string; fieldSelector?: string; limit?: number;
-  } = {}): Promise<ListResult<T>> {
+  async list<T extends KubeObject>(type: ResourceType, options: ListOptions = {}): Promise<ListResult<T>> {
     const items: T[] = [];
+    const resourceVersion = await this.listPages<T>(type, options, (page) => {
+      for (const item of page) items.push(item);
+    });
+    return { items, resourceVersion };
+  }
+
+  /**
+   * Lists page by page (`limit` objects a page), handing each page to `onPage`
+   * as it arrives, and returns the list's resourceVersion. A caller that keeps
+   * less than the objects (an informer keeping records) then never holds more
+   * than one page of them: over 30,000 namespaces, whole lists of objects with
+   * their managedFields outgrew the operator's heap at a restart.
+   */
+  async listPages<T extends KubeObject>(type: ResourceType, options: ListOptions, onPage: (items: T[]) => void): Promise<string> {
     let continueToken: string | undefined;
     let resourceVersion: string;
     do {
@@ -245,12 +265,12 @@ export class KubeClient {
         // Items of a list carry no apiVersion/kind; put them back so cached objects look like watched ones.
         item.apiVersion = type.apiVersion;
         item.kind = type.kind;
-        items.push(item);
       }
+      onPage(page.items);
       resourceVersion = page.metadata.resourceVersion;
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
-    return { items, resourceVersion };
+    return resourceVersion;
   }
 
   get<T extends KubeObject>(type: ResourceType, name: string, namespace?: string): Promise<T> {

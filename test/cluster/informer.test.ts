@@ -31,6 +31,22 @@ afterAll(async () => {
   await Promise.all(informers.map((informer) => informer.stop()));
 });
 
+describe('KubeClient.listPages', () => {
+  test('hands each page over as it arrives, every object once, with the kind put back', async () => {
+    const namespace = await createTestNamespace('pages');
+    const labels = { paged: 'yes' };
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels } } })));
+    const pages: string[][] = [];
+    const resourceVersion = await client.listPages(CONFIG_MAPS, { namespace, labelSelector: 'paged=yes', limit: 2 }, (items) => {
+      pages.push(items.filter((item) => item.kind === 'ConfigMap').map((item) => item.metadata.name));
+    });
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
+    expect(pages.flat().sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(Number(resourceVersion)).toBeGreaterThan(0);
+    expect((await client.list(CONFIG_MAPS, { namespace, labelSelector: 'paged=yes', limit: 4 })).items).toHaveLength(5);
+  });
+});
+
 describe('Informer', () => {
   test('syncs, then reports adds, updates and deletes of labelled objects only', async () => {
     const label = `informer-${randomBytes(3).toString('hex')}`;
