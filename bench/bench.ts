@@ -98,7 +98,7 @@ export interface BenchResult {
   readonly desiredObjectsPerNamespace: number;
   readonly coldStart: {
     seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
-    /** GETs: objects absent from the label-filtered caches are read once before their creation (foreign-object check). */
+    /** GETs: objects the label-filtered caches do not hold that turn out to exist when created (someone else's, say) are read. */
     reads: number; cpuSeconds: number;
   };
   /** The limit: client-go, and client-node as a second row (absent when skipped, as are the other optional scenarios). */
