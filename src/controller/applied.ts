@@ -2,6 +2,7 @@
 // baselines were applied there, at which generation) and which of the
 // namespace's labels and annotations the operator's apply owns.
 import { FIELD_MANAGER } from '../api/constants.ts';
+import { Interner } from '../runtime/interner.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 
 /**
@@ -16,17 +17,11 @@ import type { KubeObject } from '../runtime/kube.ts';
  */
 export function parseApplied(value: string | undefined): Readonly<Record<string, string>> {
   if (!value) return NOTHING_APPLIED;
-  const known = parsedApplied.get(value);
-  if (known) return known;
-  const parsed = Object.freeze(parseAppliedText(value));
-  if (parsedApplied.size >= PARSED_APPLIED_MAX) parsedApplied.clear();
-  parsedApplied.set(value, parsed);
-  return parsed;
+  return parsedApplied.get(value, () => Object.freeze(parseAppliedText(value)));
 }
 
 const NOTHING_APPLIED: Readonly<Record<string, string>> = Object.freeze({});
-const PARSED_APPLIED_MAX = 1_000;
-const parsedApplied = new Map<string, Readonly<Record<string, string>>>();
+const parsedApplied = new Interner<Readonly<Record<string, string>>>(1_000);
 
 function parseAppliedText(value: string): Record<string, string> {
   try {

@@ -18,37 +18,10 @@
 // Values that repeat across namespaces (the label set of a baseline's objects,
 // their names, the operator's field set on a namespace) are shared, not copied.
 import { FIELD_MANAGER } from '../api/constants.ts';
+import { Interner } from '../runtime/interner.ts';
 import type { KubeObject, ManagedFieldsEntry } from '../runtime/kube.ts';
 import type { ManagedRecord, NamespaceObject, ReportRecord } from './context.ts';
 import { canonicalJson, ownedFingerprint, reportFingerprint } from './fingerprint.ts';
-
-/**
- * Shares equal values by a key. Bounded: past `max` distinct keys it starts
- * afresh, so odd input (values unique to each namespace, say) can neither
- * grow it without end nor keep the values that repeat from being shared.
- */
-class Interner<V> {
-  readonly #values = new Map<string, V>();
-  readonly #max: number;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(key: string, make: () => V): V {
-    const known = this.#values.get(key);
-    if (known !== undefined) return known;
-    const value = make();
-    if (this.#values.size >= this.#max) this.#values.clear();
-    this.#values.set(key, value);
-    return value;
-  }
-
-  /** A string: the copy already held, if any. */
-  string<S extends string | undefined>(this: Interner<string>, text: S): S {
-    return (text === undefined ? text : this.get(text, () => text)) as S;
-  }
-}
 
 /** The operator's own annotations: the only ones the reconciles read. */
 const OPERATOR_ANNOTATION_PREFIX = 'security.baseline.dev/';

@@ -3,6 +3,7 @@
 // baseline reconciler turns the summary into one status write, debounced, so
 // a thousand namespaces make one write, not a thousand.
 import type { Condition, ConditionType, NamespaceCounts, SecurityBaseline } from '../api/types.ts';
+import { Interner } from '../runtime/interner.ts';
 import { isDeleting, type NamespaceLike } from './selection.ts';
 
 export type NamespaceState = 'compliant' | 'drifted' | 'failed' | 'conflict';
@@ -75,20 +76,17 @@ export class BaselineStatusTracker {
   /**
    * Outcomes without a problem repeat across namespaces (compliant at one
    * revision): one shared object each, not one per namespace. Bounded, as
-   * records.ts's interners are.
+   * every Interner is.
    */
-  readonly #sharedOutcomes = new Map<string, NamespaceOutcome>();
+  readonly #sharedOutcomes = new Interner<NamespaceOutcome>(1_000);
 
   #share(outcome: NamespaceOutcome): NamespaceOutcome {
     if (outcome.reason !== undefined || outcome.message !== undefined) return outcome;
     const exceptions = outcome.exceptions ?? [];
     const key = [outcome.state, outcome.generation, outcome.revision ?? '', ...exceptions].join('\n');
-    const known = this.#sharedOutcomes.get(key);
-    if (known) return known;
-    if (this.#sharedOutcomes.size >= 1_000) this.#sharedOutcomes.clear();
-    const shared = Object.freeze({ state: outcome.state, generation: outcome.generation, revision: outcome.revision, exceptions: Object.freeze([...exceptions]) });
-    this.#sharedOutcomes.set(key, shared);
-    return shared;
+    return this.#sharedOutcomes.get(key, () => Object.freeze({
+      state: outcome.state, generation: outcome.generation, revision: outcome.revision, exceptions: Object.freeze([...exceptions]),
+    }));
   }
 
   /** The namespace is no longer selected by (or managed for) this baseline. */
