@@ -162,6 +162,14 @@ export class KubeClient {
 
   #dispatcher: Dispatcher | undefined;
 
+  /** One HTTP exchange with the kubeconfig's credentials, JSON accepted; the answer's body is the caller's to read. */
+  async #send(url: URL, method: HttpMethod, signal: AbortSignal, body?: { text: string; contentType: string }): Promise<Dispatcher.ResponseData> {
+    const { headers, dispatcher } = await this.#authenticated(url, method);
+    headers['Accept'] = 'application/json';
+    if (body) headers['Content-Type'] = body.contentType;
+    return dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body: body?.text, signal });
+  }
+
   /** Called after every request with its verb, resource plural and HTTP status. */
   observe(observer: RequestObserver): void {
     this.#observers.push(observer);
@@ -198,15 +206,9 @@ export class KubeClient {
   async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
     status: number; body: unknown; retryAfter?: string;
   }> {
-    const { headers, dispatcher } = await this.#authenticated(url, method);
-    headers['Accept'] = 'application/json';
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = options.contentType ?? 'application/json';
-      body = JSON.stringify(options.body);
-    }
+    const body = options.body === undefined ? undefined : { text: JSON.stringify(options.body), contentType: options.contentType ?? 'application/json' };
     const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    const send = () => dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body, signal: timeout });
+    const send = () => this.#send(url, method, timeout, body);
     const started = performance.now();
     let status = 0;
     try {
@@ -382,10 +384,8 @@ export class KubeClient {
       url.searchParams.set('timeoutSeconds', String(options.timeoutSeconds));
       if (options.labelSelector) url.searchParams.set('labelSelector', options.labelSelector);
       if (options.fieldSelector) url.searchParams.set('fieldSelector', options.fieldSelector);
-      const { headers, dispatcher } = await this.#authenticated(url, HttpMethod.GET);
-      headers['Accept'] = 'application/json';
       resetTimer();
-      const response = await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers, signal: abort.signal });
+      const response = await this.#send(url, HttpMethod.GET, abort.signal);
       if (response.statusCode !== 200) {
         const text = await response.body.text();
         throw apiError(response.statusCode, parseJson(text), 'GET', url.pathname);
