@@ -176,6 +176,27 @@ describe('drift', () => {
     // The baseline's other controls still apply.
     await eventually(() => core.readNamespacedLimitRange({ namespace, name: `${name}-limits` }));
   });
+
+  test('a tenant who creates the default-deny policy\'s name first, with a policy of their own, gets a Conflict, not compliance, and keeps their policy', async () => {
+    const name = `preempt-${run}`;
+    const namespace = await createTestNamespace('preempt', { 'sbo-e2e': name });
+    const tenant = `tenant-${run}`;
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
+    } });
+    const asTenant = (await kubeConfigAsUser(tenant)).makeApiClient(NetworkingV1Api);
+    await eventually(() => asTenant.createNamespacedNetworkPolicy({ namespace, body: {
+      metadata: { name: `${name}-default-deny` }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+    } }));
+    await baseline('preempt', { networkPolicy: { allowSameNamespace: true } });
+    const status = await waitForStatus(name, (b) => condition(b, 'Conflict')?.status === 'True');
+    expect(condition(status, 'Conflict')?.reason).toBe('ForeignObject');
+    expect(status.status?.namespaces?.compliant).toBe(0);
+    const policy = await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
+    expect(policy.spec?.ingress).toEqual([{}]);
+    expect(policy.metadata?.managedFields?.some((entry) => entry.manager === 'security-baseline-operator')).toBe(false);
+  });
 });
 
 describe('baseline changes', () => {
