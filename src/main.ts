@@ -46,6 +46,7 @@ const metrics = new OperatorMetrics(version);
 const kubeConfig = await loadDefaultKubeConfig(); // $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount
 const client = new KubeClient(kubeConfig);
 client.observe(metrics.requestObserver());
+metrics.beforeScrape(() => metrics.apiInFlightLimit.set(client.inFlightLimit));
 const namespace = operatorNamespace();
 
 const manager = new Manager({

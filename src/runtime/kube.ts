@@ -16,6 +16,7 @@ import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/htt
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { FIELD_MANAGER } from '../api/constants.ts';
+import { AdaptiveLimit } from './concurrency.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
 
 export { HttpMethod };
@@ -98,9 +99,17 @@ export interface KubeClientOptions {
    * it: the operator would stop without crashing.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * The most requests (not watches) in flight at once while the API server
+   * throttles nothing; default 128, above the about 100 that 48
+   * namespace workers keep in flight at a cold start. A 429 lowers
+   * the bound, admitted requests raise it back (src/runtime/concurrency.ts).
+   */
+  readonly maxInFlight?: number;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_IN_FLIGHT = 128;
 /** How often a request turned away with 429 is sent again before its caller sees the error. */
 export const THROTTLE_RETRIES = 5;
 
@@ -113,6 +122,13 @@ interface RequestOptions {
   onWarnings?: (warnings: string[]) => void;
 }
 
+/** What one HTTP exchange answered: its status, parsed body and Retry-After header. */
+interface Answer {
+  status: number;
+  body: unknown;
+  retryAfter?: string;
+}
+
 /** Retry-After in seconds (what the API server sends), from 1 to 10 s; 1 s when absent or a date. */
 export function retryAfterMs(header: string | undefined): number {
   const seconds = Number(header);
@@ -123,10 +139,17 @@ export class KubeClient {
   readonly config: KubeConfig;
   readonly #observers: RequestObserver[] = [];
   readonly #requestTimeoutMs: number;
+  readonly #inFlight: AdaptiveLimit;
 
   constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.config = config;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#inFlight = new AdaptiveLimit({ max: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT });
+  }
+
+  /** The current bound on requests in flight: below its maximum while the API server throttles this client. */
+  get inFlightLimit(): number {
+    return this.#inFlight.limit;
   }
 
   /**
@@ -181,7 +204,9 @@ export class KubeClient {
    * up to THROTTLE_RETRIES times, as client-go does: without it a throttled
    * request failed at once, its reconcile failed, and the workqueue retried it
    * within milliseconds, so the operator answered throttling with more requests
-   * (about 300 a second with 3 seats, in test/chaos/throttling.test.ts).
+   * (about 300 a second with 3 seats, in test/chaos/throttling.test.ts). Every
+   * attempt waits for a place within the adaptive bound on requests in flight,
+   * and gives it back while it sleeps.
    */
   async request<T>(verb: Verb, method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
@@ -192,7 +217,13 @@ export class KubeClient {
     }
     const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
     for (let retries = 0; ; retries++) {
-      const answer = await this.#attempt(verb, method, url, resource, options);
+      await this.#inFlight.acquire();
+      let answer: Answer | undefined;
+      try {
+        answer = await this.#attempt(verb, method, url, resource, options);
+      } finally {
+        this.#inFlight.release(answer?.status === 429 ? 'throttled' : 'admitted');
+      }
       if (answer.status === 429 && retries < THROTTLE_RETRIES) {
         await sleep(retryAfterMs(answer.retryAfter));
         continue;
@@ -203,9 +234,7 @@ export class KubeClient {
   }
 
   /** One HTTP exchange, reported to the observers, bounded by the request timeout. */
-  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<{
-    status: number; body: unknown; retryAfter?: string;
-  }> {
+  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<Answer> {
     const body = options.body === undefined ? undefined : { text: JSON.stringify(options.body), contentType: options.contentType ?? 'application/json' };
     const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
     const send = () => this.#send(url, method, timeout, body);

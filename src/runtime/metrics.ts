@@ -97,6 +97,12 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly apiInFlightLimit = new Gauge({
+    name: 'security_baseline_api_inflight_limit',
+    help: 'The bound on the operator\'s requests in flight to the Kubernetes API: its maximum unless the API server is throttling the operator (429).',
+    registers: [this.registry],
+  });
+
   readonly informerRelists = new Counter({
     name: 'security_baseline_informer_relists_total',
     help: 'Informer relists by resource and reason (expired: 410 Gone; stalled: the watchdog found the watch silent).',
