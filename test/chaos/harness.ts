@@ -18,10 +18,11 @@ import type { SecurityBaseline, SecurityBaselineSpec } from '../../src/api/types
 import { BASELINES, MANAGED_KINDS, NAMESPACES } from '../../src/controller/kinds.ts';
 import { parseApplied } from '../../src/controller/applied.ts';
 import { revisionName } from '../../src/resources/revision.ts';
+import { KubeApiError } from '../../src/runtime/errors.ts';
 import { KubeClient, resourcePath, type KubeObject, type KubeObjectBody } from '../../src/runtime/kube.ts';
 import { freePorts, mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
 import { eventually } from '../support/cluster.ts';
-import { waitUntilReady } from '../support/operator.ts';
+import { OPERATOR_NAMESPACE, waitUntilReady } from '../support/operator.ts';
 import { benchSpec } from '../../bench/bench.ts';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -86,7 +87,7 @@ export async function startOperatorProcess(kubeconfig: string, options: { env?: 
       METRICS_SECURE: 'false',
       METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}`,
       HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-      OPERATOR_NAMESPACE: 'security-baseline-system',
+      OPERATOR_NAMESPACE,
       LOG_LEVEL: 'info',
       ...options.env,
     },
@@ -154,6 +155,12 @@ export async function createBaseline(client: KubeClient, name: string, selector:
 export async function createNamespaces(client: KubeClient, names: readonly string[], labels: Record<string, string>, concurrency = 16): Promise<void> {
   const queue = new PQueue({ concurrency });
   await Promise.all(names.map((name) => queue.add(() => client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }))));
+}
+
+/** The namespace the operator keeps its revisions in, as a real install has it (config/manager/namespace.yaml). */
+export async function createOperatorNamespace(admin: KubeClient): Promise<void> {
+  await admin.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } })
+    .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
 }
 
 export async function deleteNamespaces(client: KubeClient, names: readonly string[], concurrency = 16): Promise<void> {

@@ -2,8 +2,8 @@
 // the operator's user to a PriorityLevelConfiguration with one nominal share
 // and no borrowing (about 3 seats of the API server's 600) that rejects what
 // does not fit, so the API server answers 429. The operator cold-starts under
-// it: it must back off (not retry hot), and converge once the throttle is
-// lifted. Requests per second come from the operator's own counter,
+// it: it must back off (not retry hot), send few requests the API server
+// refuses, and converge once the throttle is lifted. Requests per second come from the operator's own counter,
 // security_baseline_api_requests_total, by code.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import type { ResourceType } from '../../src/runtime/kube.ts';
 import { testControlPlane } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import {
-  clusterFrom, createBaseline, createNamespaces, deleteBaselineCleanly, deleteNamespaces, metricValue, record,
+  clusterFrom, createBaseline, createNamespaces, createOperatorNamespace, deleteBaselineCleanly, deleteNamespaces, metricValue, record,
   requestBreakdown, requestsPerSecond, setting, startOperatorProcess, waitForConvergence, type Cluster, type OperatorProcess,
 } from './harness.ts';
 import { mintIdentityIn, renderKubeconfig } from '../../hack/kube/controlplane.ts';
@@ -37,6 +37,7 @@ const names = Array.from({ length: N }, (_, i) => `chaos-apf-${run}-${i}`);
 beforeAll(async () => {
   await installCrds();
   cluster = clusterFrom(testControlPlane());
+  await createOperatorNamespace(cluster.admin);
   await createNamespaces(cluster.admin, names, selector);
   await createBaseline(cluster.admin, baseline, selector);
 }, 120_000);
@@ -115,7 +116,11 @@ test('under APF throttling (429) the operator backs off, does not retry hot, and
   await record({ test: 'throttling', fault: 'APF: ~3 seats, Reject (429)', outcome: 'backed off; converged once lifted', measured });
   // The API server did throttle this operator…
   expect(measured.rejectedTotal).toBeGreaterThan(0);
-  // …and it did not hammer it: a worker retrying at once would make hundreds of requests a second.
-  expect(measured.requestsPerSecond).toBeLessThan(50);
+  // …and it did not hammer it. A worker retrying at once made about 200 refused requests a
+  // second; retrying after Retry-After alone, each worker still sent about one a second (21–68
+  // with 16–48 workers). The client's adaptive bound on requests in flight follows what the API
+  // server admits: under 1 a second. What it admits (60 a second over 1,000 namespaces) is
+  // APF's to decide, so the test bounds the refused requests, not all of them.
+  expect(measured.rejectedPerSecond).toBeLessThan(5);
   expect(operator.running).toBe(true);
 }, 600_000);
