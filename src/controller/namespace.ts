@@ -192,6 +192,16 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const audited = auditing.length > 0 ? await liveObjects(ctx, auditedObjects(auditing), live) : new Map<string, KubeObject>();
   drift += reportAudit(ctx, namespace, auditing, audited);
 
+  const compliance = await reconcileReport(ctx, {
+    namespace, selecting, builds, desired, live: await reportedLive(ctx, audited, live, desired.objects, problems), problemOf: (object) => problems.ofObject(object),
+  });
+  writes += compliance.writes;
+  problems.retriable ??= compliance.retry;
+  if (compliance.conflict) {
+    for (const baseline of enforcing) problems.note(baseline.metadata.name, compliance.conflict);
+    void ctx.recorder.event(namespaceRef(namespace), 'Warning', compliance.conflict.reason, compliance.conflict.message);
+  }
+
   for (const baseline of enforcing) {
     const problem = problems.of(baseline.metadata.name);
     const placement = placed(baseline);
@@ -207,11 +217,6 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   for (const baseline of baselines) {
     if (!selectingNames.has(baseline.metadata.name)) ctx.tracker.forget(baseline.metadata.name, name);
   }
-  const compliance = await reconcileReport(ctx, {
-    namespace, selecting, builds, desired, live: await reportedLive(ctx, audited, live, desired.objects, problems), problemOf: (object) => problems.ofObject(object),
-  });
-  writes += compliance.writes;
-  problems.retriable ??= compliance.retry;
 
   if (problems.retriable !== undefined) throw problems.retriable;
   return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });

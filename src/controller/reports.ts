@@ -204,9 +204,10 @@ function summarise(lines: readonly string[]): string {
 /**
  * Keeps the namespace's Report: writes it when its content differs from the
  * cached one, removes it when no baseline selects the namespace. Returns the
- * writes made, and an error worth retrying the reconcile for.
+ * writes made, an error worth retrying the reconcile for, and the conflict
+ * when a Report of that name from another source holds the place.
  */
-export async function reconcileReport(ctx: ControllerContext, input: ReportInput): Promise<{ writes: number; retry?: unknown }> {
+export async function reconcileReport(ctx: ControllerContext, input: ReportInput): Promise<{ writes: number; retry?: unknown; conflict?: Problem }> {
   const cache = ctx.reports.informer(REPORTS);
   if (!cache) return { writes: 0 };
   const namespace = input.namespace.metadata.name;
@@ -233,8 +234,11 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
       // Someone else's of that name (left alone), or the operator's not cached yet.
       const existing = await ctx.writer.get(REPORTS, REPORT_NAME, namespace) as (KubeObject & { source?: string }) | undefined;
       if (existing && existing.source !== REPORT_SOURCE) {
+        // Left untouched, as any object someone else owns. It may be a tenant's way to
+        // show a report of their choosing where the namespace's compliance should be:
+        // the namespace is a Conflict, never compliant, until it is gone.
         ctx.logger.warn({ namespace, report: REPORT_NAME, source: existing.source }, 'a Report of that name from another source exists; left untouched');
-        return { writes: 0 };
+        return { writes: 0, conflict: foreignReport(existing.source) };
       }
     }
     await ctx.writer.apply(REPORTS, desired, cache);
@@ -244,6 +248,13 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
     ctx.logger.warn({ namespace, err: error instanceof KubeApiError ? error.apiMessage : String(error) }, 'report not written');
     return { writes: 0 };
   }
+}
+
+function foreignReport(source: string | undefined): Problem {
+  return {
+    state: 'conflict', reason: 'ForeignReport',
+    message: `Report ${REPORT_NAME} already exists with source ${JSON.stringify(source ?? '')}, not ${REPORT_SOURCE}; it was left untouched and this namespace has no compliance report`,
+  };
 }
 
 /** Orphan when any baseline the report named says so (a baseline being deleted is still cached), else Delete. */

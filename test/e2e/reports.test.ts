@@ -4,20 +4,22 @@
 // namespace leaves selection or the baseline goes, per its deletionPolicy.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { NAMESPACES } from '../../src/controller/kinds.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 import type { ReportObject } from '../../src/resources/report.ts';
 import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
-import { createBaseline, deleteBaseline, waitForBaselineGone, writerAs } from '../support/baselines.ts';
+import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus, writerAs } from '../support/baselines.ts';
+import { kubeConfigAsUser } from '../support/identities.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
 import { installReportsCrd, readReport } from '../support/reports.ts';
 
 const run = randomBytes(3).toString('hex');
 const kc = adminKubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
+const core = kc.makeApiClient(CoreV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
 const reports = { group: 'openreports.io', version: 'v1alpha1', plural: 'reports' };
 const created: string[] = [];
 let operator: RunningOperator;
@@ -110,17 +112,44 @@ describe('a namespace report', () => {
     expect(outcomes(orphan)).toEqual([`${orphaning}/resourceQuota: pass`]);
   }, 60_000);
 
-  test('a report of that name from another source is left untouched', async () => {
+  test('a tenant\'s Report of that name from another source is left untouched, and the namespace is a Conflict, not compliant', async () => {
+    // Kubernetes' admin role does not grant reports; a cluster that aggregates them into it
+    // (or a Role like this one) lets a tenant take the report's name before the baseline comes.
     const label = `sbo-report-foreign-${run}`;
     const namespace = await createTestNamespace('report-foreign', { [label]: 'true' });
-    await custom.createNamespacedCustomObject({
+    const tenant = `report-tenant-${run}`;
+    await rbac.createNamespacedRole({ namespace, body: {
+      metadata: { name: 'reports-writer' }, rules: [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['create', 'get', 'update'] }],
+    } });
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'reports-writer' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reports-writer' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
+    } });
+    const asTenant = (await kubeConfigAsUser(tenant)).makeApiClient(CustomObjectsApi);
+    await eventually(() => asTenant.createNamespacedCustomObject({
       ...reports, namespace,
-      body: { apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, source: 'someone-else', results: [] },
+      body: {
+        apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, source: 'someone-else',
+        summary: { pass: 6, fail: 0, warn: 0, error: 0, skip: 0 }, results: [],
+      },
+    }));
+    const name = await baseline('rep-foreign', label, { resourceQuota: { hard: { pods: '4' } } });
+    const status = await waitForStatus(name, (b) => condition(b, 'Conflict')?.status === 'True');
+    expect(condition(status, 'Conflict')?.reason).toBe('ForeignReport');
+    expect(condition(status, 'Conflict')?.message).toContain('Report security-baseline already exists with source "someone-else"');
+    expect(status.status?.namespaces?.compliant).toBe(0);
+    const events = await eventually(async () => {
+      // A cluster-scoped object's Events are in default, as client-go records them: out of the tenant's reach.
+      const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.kind=Namespace,involvedObject.name=${namespace},reason=ForeignReport` });
+      const found = list.items.filter((e) => e.reason === 'ForeignReport');
+      return found.length > 0 ? found : false;
     });
-    await baseline('rep-foreign', label, { resourceQuota: { hard: { pods: '4' } } });
-    await eventually(async () => (await readFile(operator.logFile, 'utf8')).includes(`"namespace":"${namespace}","report":"security-baseline","source":"someone-else"`));
+    expect(events[0]?.type).toBe('Warning');
     const report = await readReport(namespace);
     expect(report?.source).toBe('someone-else');
     expect(report?.results).toEqual([]);
+    expect((report?.metadata as { managedFields?: Array<{ manager?: string }> } | undefined)?.managedFields?.some((entry) => entry.manager === 'security-baseline-operator')).toBe(false);
+    // The baseline's own controls still apply.
+    await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
   }, 60_000);
 });
