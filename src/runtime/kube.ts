@@ -3,8 +3,10 @@
 // same plain shapes, and it reports every request so metrics and tests can
 // count API writes.
 //
-// client-node is imported by deep path: its package root loads the whole
-// generated API surface, which the operator never uses (see kubeconfig.ts).
+// Nothing of client-node is imported statically: its package root loads the
+// whole generated API surface, which the operator never uses, and the hooks
+// that keep its modules small apply only to modules loaded after them
+// (kubeconfig.ts). RequestContext is loaded on the first request.
 //
 // Requests go through undici's Dispatcher.request, on the connection pool
 // client-node makes from the kubeconfig (TLS, proxies), not through fetch:
@@ -12,14 +14,17 @@
 // 0.3 ms of CPU per request, half of all the client's cost, and as much again
 // in garbage (docs/performance.md).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from './dispatcher.ts';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { AdaptiveLimit } from './concurrency.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
+import { requestContextClass } from './kubeconfig.ts';
 
-export { HttpMethod };
+/** The methods the client sends, by client-node's names (dist/gen/http/http.js). */
+export const HttpMethod = { GET: 'GET', POST: 'POST', PUT: 'PUT', PATCH: 'PATCH', DELETE: 'DELETE' } as const;
+export type HttpMethod = (typeof HttpMethod)[keyof typeof HttpMethod];
 
 /** The fields every Kubernetes object has that the operator reads. */
 export interface KubeObject {
@@ -176,7 +181,8 @@ export class KubeClient {
    * for the life of the process.
    */
   async #authenticated(url: URL, method: HttpMethod): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
-    const ctx = new RequestContext(url.toString(), method);
+    this.#requestContext ??= requestContextClass();
+    const ctx = new (await this.#requestContext)(url.toString(), method);
     await this.config.applySecurityAuthentication(ctx);
     // A plain-HTTP server (kubectl proxy) gets no dispatcher from client-node.
     this.#dispatcher ??= (ctx.getDispatcher() as Dispatcher | undefined) ?? new Agent();
@@ -184,6 +190,7 @@ export class KubeClient {
   }
 
   #dispatcher: Dispatcher | undefined;
+  #requestContext: Promise<typeof RequestContext> | undefined;
 
   /** One HTTP exchange with the kubeconfig's credentials, JSON accepted; the answer's body is the caller's to read. */
   async #send(url: URL, method: HttpMethod, signal: AbortSignal, body?: { text: string; contentType: string }): Promise<Dispatcher.ResponseData> {
