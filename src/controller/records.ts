@@ -61,7 +61,10 @@ export class RecordMaker {
   }
 
   managed(object: KubeObject): ManagedRecord {
-    return { ...this.#identity(object), owned: this.#values.string(ownedFingerprint(object)), holds: undefined };
+    // Every field named in the literal: a spread and two more fields put those two in a separate
+    // property array (V8 sizes a spread's object for the spread), 40 bytes a record more.
+    const { apiVersion, kind, metadata } = this.#identity(object);
+    return { apiVersion, kind, metadata, owned: this.#values.string(ownedFingerprint(object)), holds: undefined };
   }
 
   /**
@@ -85,8 +88,9 @@ export class RecordMaker {
   /** A namespace's compliance report: what reports.ts compares and releases by, not its results. */
   report(object: KubeObject & { results?: { policy?: string }[] }): ReportRecord {
     const policies = [...new Set((object.results ?? []).map((result) => result.policy ?? ''))].sort();
+    const { apiVersion, kind, metadata } = this.#identity(object);
     return {
-      ...this.#identity(object),
+      apiVersion, kind, metadata,
       content: reportFingerprint(object as Parameters<typeof reportFingerprint>[0]),
       policies: this.#policies.get(JSON.stringify(policies), () => Object.freeze(policies)),
     };
