@@ -7,7 +7,7 @@
 //   node bench/bench.ts [--namespaces N] [--rates R1,R2] [--seconds S] [--drift-rate R]
 //                       [--many-baselines B --many-namespaces M]
 import { cpus, totalmem } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -115,6 +115,15 @@ export interface BenchResult {
     /** (cold start − idle) ÷ N. */
     liveHeapPerNamespaceKiB: number;
     rssPerNamespaceKiB: number;
+    /** The most RSS the operator held during the cold start (VmHWM): what a memory limit must allow. */
+    peakRssMiB?: number;
+    /**
+     * RSS `settleSeconds` after the cold start, the operator idle: what it holds while it keeps
+     * the namespaces. The benchmark's one full collection (reading the live heap) is in between,
+     * as V8's memory reducer would run one by itself once the operator is idle.
+     */
+    settledRssMiB?: number;
+    settleSeconds?: number;
   };
   readonly steadyState: { writes: number; reads: number; secondsUntilReady: number; namespaces: number; cpuSeconds: number };
   readonly provisioning: ProvisioningRun[];
@@ -152,6 +161,17 @@ export async function prepareApi(cluster: BenchCluster): Promise<void> {
   await cluster.client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
     .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
   await installReports(cluster.admin);
+}
+
+/** How long the operator idles after the cold start before its settled RSS is read. */
+const SETTLE_SECONDS = 30;
+
+/** The operator's peak RSS so far, from the kernel (VmHWM): no metric exports it. */
+async function peakRss(operator: Operator): Promise<number> {
+  const status = await readFile(`/proc/${operator.process.pid}/status`, 'utf8');
+  const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
+  if (!Number.isFinite(kib)) throw new Error(`no VmHWM in /proc/${operator.process.pid}/status`);
+  return kib / 1024;
 }
 
 async function memorySample(operator: Operator): Promise<MemorySample> {
@@ -333,6 +353,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await sleep(2_500); // debounced status writes land
     const coldWrites = await auditedWrites(cluster, mark, OPERATOR_USER);
     const coldMemory = await memorySample(operator);
+    const peakRssMiB = await peakRss(operator);
+    await sleep(SETTLE_SECONDS * 1000);
+    const settledRssMiB = await operator.metric('process_resident_memory_bytes') / 2 ** 20;
     const count = (predicate: (w: { resource: string }) => boolean) => coldWrites.filter(predicate).length;
     const objectResources = OBJECT_RESOURCES;
     const coldStart = {
@@ -447,6 +470,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         idle, coldStart: coldMemory, restart: restartMemory,
         liveHeapPerNamespaceKiB: ((coldMemory.liveHeapMiB - idle.liveHeapMiB) * 1024) / N,
         rssPerNamespaceKiB: ((coldMemory.rssMiB - idle.rssMiB) * 1024) / N,
+        peakRssMiB, settledRssMiB, settleSeconds: SETTLE_SECONDS,
       },
       steadyState, provisioning, drift: driftResult, manyBaselines, rollout,
     };
@@ -480,6 +504,10 @@ export function formatTable(result: BenchResult): string {
   if (result.drift) rows.push(['drift restore p50/p99', `${f(result.drift.p50, 3)}/${f(result.drift.p99, 3)} s`, `${result.drift.count} edits at ${result.drift.rate}/s; target p99 ≤ 1 s`]);
   rows.push(
     ['memory: RSS after cold start', `${f(memory.coldStart.rssMiB, 1)} MiB`, `target ≤ 128 MiB at 10,000; idle ${f(memory.idle.rssMiB, 1)} MiB, after the restart ${f(memory.restart.rssMiB, 1)} MiB`],
+    ...(memory.settledRssMiB === undefined ? [] : [[
+      'memory: RSS settled / peak', `${f(memory.settledRssMiB, 1)} / ${f(memory.peakRssMiB ?? NaN, 1)} MiB`,
+      `${memory.settleSeconds ?? '?'} s after the cold start, idle / the most during it (VmHWM)`,
+    ] as [string, string, string]]),
     ['memory: live heap', `${f(memory.coldStart.liveHeapMiB, 1)} MiB`, `idle ${f(memory.idle.liveHeapMiB, 1)} MiB; ${f(memory.liveHeapPerNamespaceKiB)} KiB and ${f(memory.rssPerNamespaceKiB)} KiB RSS per namespace`],
   );
   const many = result.manyBaselines;

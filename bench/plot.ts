@@ -126,6 +126,7 @@ export function scalingTable(results: readonly Recorded[]): string {
     row('operator ÷ limit', (r) => (r.ratio === undefined ? 'not run' : f(r.ratio, 2))),
     row('writes per namespace', (r) => f(r.coldStart.writesPerNamespace, 2)),
     row('RSS after the cold start', (r) => `${f(r.memory.coldStart.rssMiB)} MiB`),
+    row('RSS settled / peak', (r) => (r.memory.settledRssMiB === undefined ? 'not measured' : `${f(r.memory.settledRssMiB)} / ${f(r.memory.peakRssMiB ?? NaN)} MiB`)),
     row('live heap per namespace', (r) => `${f(r.memory.liveHeapPerNamespaceKiB, 2)} KiB`),
     row('restart: every namespace reconciled', (r) => `${f(r.steadyState.secondsUntilReady)} s (${r.steadyState.namespaces.toLocaleString('en-US')} namespaces, ${r.steadyState.writes} writes)`),
     row('provisioning p99 at 20/s', (r) => p99(r, 20)),

@@ -46,6 +46,9 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(limit.go.writesPerNamespace).toBe(6 + 1 + 1);
   expect(result.memory.coldStart.rssMiB).toBeGreaterThan(0);
   expect(result.memory.coldStart.liveHeapMiB).toBeGreaterThan(0);
+  // The peak is the kernel's high-water mark: never below any RSS read during the cold start.
+  expect(result.memory.peakRssMiB).toBeGreaterThanOrEqual(result.memory.coldStart.rssMiB);
+  expect(result.memory.settledRssMiB).toBeGreaterThan(0);
   // The quota change reaches every selected namespace, the first 12 and the provisioned ones, at once and in steps alike:
   // one quota write and one namespace write (its applied annotation) each.
   const { immediate, progressive } = result.rollout!;
