@@ -1,7 +1,7 @@
 // What every benchmark scenario needs of the control plane: clients, identities
 // of their own, namespaces made fast, and the API server's audit log as the
 // witness of who wrote what.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -9,7 +9,7 @@ import PQueue from 'p-queue';
 import { NAMESPACES } from '../src/controller/kinds.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, KubeClient, resourcePath, type ResourceType } from '../src/runtime/kube.ts';
-import { mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
+import { auditEventsSince, auditLogMark, mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 export type BenchControlPlane = Pick<ControlPlane, 'dir' | 'server' | 'kubeconfigPath' | 'versions'>;
 
@@ -64,15 +64,13 @@ export interface AuditedWrite {
 }
 
 /** A position in the audit log (which records writes only); writes are counted from there on. */
-export const auditMark = async (cluster: BenchCluster): Promise<number> => (await stat(path.join(cluster.controlPlane.dir, 'audit.log'))).size;
+export const auditMark = (cluster: BenchCluster): Promise<number> => auditLogMark(cluster.controlPlane.dir);
 
 /** Writes by a user since a mark, by resource. */
 export async function auditedWrites(cluster: BenchCluster, mark: number, user: string): Promise<AuditedWrite[]> {
-  const text = (await readFile(path.join(cluster.controlPlane.dir, 'audit.log'))).subarray(mark).toString('utf8');
   const writes: AuditedWrite[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes(`"username":"${user}"`)) continue;
-    const event = JSON.parse(line) as { stage: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string } };
+  for (const line of await auditEventsSince(cluster.controlPlane.dir, mark, `"username":"${user}"`)) {
+    const event = line as { stage: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string } };
     if (event.stage === 'ResponseComplete' && event.user.username === user) {
       writes.push({ resource: event.objectRef?.resource ?? '', subresource: event.objectRef?.subresource });
     }

@@ -7,7 +7,7 @@
 // calling stop() (Ctrl-C on jest, SIGKILL), the reaper stops the components and
 // removes the directory, so an interrupted run leaves nothing behind.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request as requestHttp } from 'node:http';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -291,6 +291,34 @@ async function waitFor(name: string, ready: () => Promise<boolean>, dir: string,
   const tail = (await readFile(path.join(dir, `${name}.log`), 'utf8').catch(() => '')).split('\n').slice(-30).join('\n');
   log(`--- last lines of ${name}.log ---\n${tail}`);
   throw new Error(`${name} did not become ready within 120s`);
+}
+
+/** A position in the control plane's audit log (in `dir`): its size now. */
+export async function auditLogMark(dir: string): Promise<number> {
+  return (await stat(path.join(dir, 'audit.log'))).size;
+}
+
+/**
+ * The audit events the API server wrote after `mark`, as parsed JSON. Only
+ * whole lines: the API server may be in the middle of one as the mark is
+ * taken (its start is before the mark, so it is left out) and as the log is
+ * read (it is not finished, so it is left out too). Lines without
+ * `containing` are not parsed (a benchmark's log holds millions).
+ */
+export async function auditEventsSince(dir: string, mark: number, containing = ''): Promise<unknown[]> {
+  const NEWLINE = 0x0a;
+  const log = await readFile(path.join(dir, 'audit.log'));
+  let start = mark;
+  if (mark > 0 && log[mark - 1] !== NEWLINE) {
+    const next = log.indexOf(NEWLINE, mark);
+    if (next < 0) return [];
+    start = next + 1;
+  }
+  const end = log.lastIndexOf(NEWLINE) + 1;
+  if (end <= start) return [];
+  return log.subarray(start, end).toString('utf8').split('\n')
+    .filter((line) => line.trim() && line.includes(containing))
+    .map((line) => JSON.parse(line) as unknown);
 }
 
 /** Ports nobody listens on right now, on loopback. */

@@ -1,8 +1,7 @@
 // Reads the API server's audit log (writes only; see hack/kube/controlplane.ts)
 // to count what a given user wrote, an independent witness of the operator's
 // write economy, and to see what admission recorded about a request.
-import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { auditEventsSince, auditLogMark } from '../../hack/kube/controlplane.ts';
 import { testControlPlane } from './cluster.ts';
 
 export interface AuditedWrite {
@@ -16,11 +15,9 @@ export interface AuditedWrite {
   readonly time: string;
 }
 
-const auditLog = () => path.join(testControlPlane().dir, 'audit.log');
-
 /** A position in the audit log; writes are counted from a mark onwards. */
 export async function auditMark(): Promise<number> {
-  return (await stat(auditLog())).size;
+  return auditLogMark(testControlPlane().dir);
 }
 
 export interface AuditedRequest extends AuditedWrite {
@@ -37,11 +34,9 @@ export async function writesSince(mark: number, user: string): Promise<AuditedWr
 
 /** Every completed write (exec, attach and port-forward are creates; dry runs are not writes) since the mark, by anyone. */
 export async function requestsSince(mark: number): Promise<AuditedRequest[]> {
-  const text = (await readFile(auditLog())).subarray(mark).toString('utf8');
   const requests: AuditedRequest[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const event = JSON.parse(line) as {
+  for (const line of await auditEventsSince(testControlPlane().dir, mark)) {
+    const event = line as {
       stage: string; verb: string; user: { username: string }; requestURI?: string;
       objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
       responseStatus?: { code?: number };
