@@ -1,7 +1,7 @@
 // What every benchmark scenario needs of the control plane: clients, identities
 // of their own, namespaces made fast, and the API server's audit log as the
 // witness of who wrote what.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
