@@ -26,12 +26,16 @@ import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.
 
 const CONFIG_MODULE = '/@kubernetes/client-node/dist/config.js';
 
+/** A module made of `source`, as a URL a resolve hook can hand over. */
+function moduleUrl(source: string): string {
+  return `data:text/javascript,${encodeURIComponent(source)}`;
+}
+
 /** The module that stands in for the generated index when config.js imports it. */
 function slimIndexUrl(): string {
   const from = (file: string) => import.meta.resolve(`@kubernetes/client-node/dist/gen/${file}`);
-  const source = `export { createConfiguration } from ${JSON.stringify(from('configuration.js'))};\n`
-    + `export { ServerConfiguration } from ${JSON.stringify(from('servers.js'))};\n`;
-  return `data:text/javascript,${encodeURIComponent(source)}`;
+  return moduleUrl(`export { createConfiguration } from ${JSON.stringify(from('configuration.js'))};\n`
+    + `export { ServerConfiguration } from ${JSON.stringify(from('servers.js'))};\n`);
 }
 
 /** dispatcher.ts, or dispatcher.js when built: this module's own extension. */
@@ -40,11 +44,9 @@ function slimUndiciUrl(): string {
 }
 
 /** What stands in for the generated fetch library (dist/gen/http/isomorphic-fetch.js). */
-const NO_FETCH_LIBRARY = `data:text/javascript,${encodeURIComponent(
-  'export class IsomorphicFetchHttpLibrary {\n'
+const NO_FETCH_LIBRARY = moduleUrl('export class IsomorphicFetchHttpLibrary {\n'
   + '  send() { throw new Error("generated API clients are not loaded in this process: use KubeClient"); }\n'
-  + '}\n',
-)}`;
+  + '}\n');
 
 const FETCH_LIBRARY = '/@kubernetes/client-node/dist/gen/http/isomorphic-fetch.js';
 
