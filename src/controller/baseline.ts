@@ -11,7 +11,7 @@ import { revisionName } from '../resources/revision.ts';
 import { reconcileAdmission, releaseAdmission } from './admission.ts';
 import { deleteRevisions, ensureRevision, pruneRevisions, revisionContent } from './revisions.ts';
 import { ownedNamespaceKeys, parseApplied } from './applied.ts';
-import { baselineRef, type BaselineObject, type ControllerContext, type NamespaceObject, type Problem } from './context.ts';
+import { baselineRef, type BaselineObject, type ControllerContext, type Problem } from './context.ts';
 import { BASELINES } from './kinds.ts';
 import type { StatusSummary } from './status.ts';
 import { isDeleting } from './selection.ts';
@@ -70,27 +70,32 @@ export async function reconcileBaseline(
       message: `cannot store revision ${updateRevision} in namespace ${ctx.operatorNamespace}: ${error instanceof KubeApiError ? error.apiMessage : String(error)}`,
     };
   }
-  const selected: NamespaceObject[] = [];
+  // The one pass over the namespaces the baseline selects (the rest of the status is kept as outcomes change).
+  const passStarted = performance.now();
+  const selected: { name: string; labels: Readonly<Record<string, string>>; revision: string | undefined }[] = [];
   for (const selectedName of ctx.selection.namespacesSelectedBy(baseline)) {
     const namespace = ctx.namespaces.get(selectedName);
-    if (namespace && !isDeleting(namespace)) selected.push(namespace);
+    if (!namespace || isDeleting(namespace)) continue;
+    const revision = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION])[name];
+    selected.push({ name: namespace.metadata.name, labels: namespace.metadata.labels ?? {}, revision });
   }
-  const revisionOf = (namespace: NamespaceObject) => parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION])[name];
   const plan = planRollout({
-    spec: baseline.spec.rollout, paused: baseline.spec.paused === true, updateRevision,
-    namespaces: selected.map((namespace) => ({ name: namespace.metadata.name, labels: namespace.metadata.labels ?? {}, revision: revisionOf(namespace) })),
+    spec: baseline.spec.rollout, paused: baseline.spec.paused === true, updateRevision, namespaces: selected,
     held: ctx.rollouts.held(name), failed: ctx.rollouts.failed(name), previous: baseline.status?.rollout, now: Date.now(),
   });
   // Namespaces the plan now lets move, and (now and then) the held ones, whose pre-flight may pass by now.
   const newlyPermitted = ctx.rollouts.setPlan(name, plan);
-  const moving = selected.filter((namespace) => revisionOf(namespace) !== updateRevision
-    && (newlyPermitted === 'all' || newlyPermitted.has(namespace.metadata.name)));
-  for (const namespace of moving) enqueueNamespace(namespace.metadata.name);
+  const revisions = new Set<string>();
+  for (const namespace of selected) {
+    if (namespace.revision !== undefined) revisions.add(namespace.revision);
+    if (namespace.revision !== updateRevision && (newlyPermitted === 'all' || newlyPermitted.has(namespace.name))) enqueueNamespace(namespace.name);
+  }
+  ctx.tracker.passTook(name, performance.now() - passStarted);
   const held = ctx.rollouts.held(name);
   if (held.size > 0 && ctx.tracker.dueForRecheck(name)) for (const namespace of held.keys()) enqueueNamespace(namespace);
 
   // Namespaces still at older revisions keep those revisions' admission rules.
-  const older = [...new Set(selected.map(revisionOf))].filter((revision): revision is string => revision !== undefined && revision !== updateRevision)
+  const older = [...revisions].filter((revision) => revision !== updateRevision)
     .flatMap((revision) => {
       const content = revisionContent(ctx, revision);
       return content ? [{ name: revision, content }] : [];
@@ -100,16 +105,16 @@ export async function reconcileBaseline(
   // The operator's own writes wake no handler, and a namespace reconciled just
   // before them reported the policies as missing: report again.
   if (admission.changed && ctx.reports.all().length > 0) {
-    for (const namespace of selected) enqueueNamespace(namespace.metadata.name);
+    for (const namespace of selected) enqueueNamespace(namespace.name);
   }
 
   const currentRevision = plan.complete ? updateRevision
     : baseline.status?.currentRevision ?? (baseline.status?.updateRevision !== updateRevision ? baseline.status?.updateRevision : undefined) ?? older[0]?.name;
-  const keep = new Set([updateRevision, ...(currentRevision ? [currentRevision] : []), ...selected.map(revisionOf).filter((r): r is string => r !== undefined)]);
+  const keep = new Set([updateRevision, ...(currentRevision ? [currentRevision] : []), ...revisions]);
   await pruneRevisions(ctx, name, keep, baseline.spec.revisionHistoryLimit ?? 10);
 
   recordRolloutEvents(ctx, baseline, plan, currentRevision);
-  const summary = ctx.tracker.summarize(name, new Set(selected.map((namespace) => namespace.metadata.name)), baseline.metadata.generation ?? 0);
+  const summary = ctx.tracker.summarize(name, selected.length, baseline.metadata.generation ?? 0);
   const status = desiredStatus(baseline, summary, { plan, updateRevision, currentRevision, progressive: baseline.spec.rollout?.strategy === 'Progressive' });
   const requeues = [plan.requeueAfterMs, held.size > 0 ? HELD_RECHECK_MS : undefined].filter((ms): ms is number => ms !== undefined);
   const requeueAfterMs = requeues.length > 0 ? Math.min(...requeues) : undefined;

@@ -131,7 +131,9 @@ export class Manager {
       },
     });
     const statusIntervalMs = options.statusIntervalMs ?? 1_000;
-    this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs), statusIntervalMs);
+    this.#tracker = new BaselineStatusTracker((baseline) => this.#enqueueBaseline(baseline, this.#tracker.delayAfterChange(baseline)), statusIntervalMs,
+      (baseline, namespace) => this.#selection.isLive(baseline, namespace));
+    this.#selection.onLeave((baseline, namespace) => this.#tracker.forget(baseline, namespace));
     this.#rollouts = new Rollouts((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs));
 
     registerEventHandlers({
@@ -157,7 +159,7 @@ export class Manager {
         metrics.rolloutHalted.set({ baseline: baseline.metadata.name }, plan.halted ? 1 : 0);
       }
       metrics.namespaces.reset();
-      for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), (b) => this.#selectedNamespaces(b))) {
+      for (const [baseline, counts] of countNamespaceStates(this.#tracker, this.#baselines.list(), (b) => this.#selection.liveCount(b))) {
         for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
       }
     });
@@ -235,14 +237,6 @@ export class Manager {
     await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown(), this.#exceptionController.shutdown()]);
     await this.#recorder.flush();
     await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
-  }
-
-  /** The cached namespaces the baseline selects. */
-  *#selectedNamespaces(baseline: BaselineObject): Iterable<NamespaceObject> {
-    for (const name of this.#selection.namespacesSelectedBy(baseline)) {
-      const namespace = this.#namespaces.get(name);
-      if (namespace) yield namespace;
-    }
   }
 
   #enqueueNamespace(name: string): void {

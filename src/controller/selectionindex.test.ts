@@ -1,11 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import type { LabelSelector } from '../api/types.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { KubeClient } from '../runtime/kube.ts';
 import type { BaselineObject, NamespaceObject } from './context.ts';
 import { BASELINES, NAMESPACES } from './kinds.ts';
-import { selects } from './selection.ts';
+import { isDeleting, selects } from './selection.ts';
 import { anchorChoices, SelectionIndex } from './selectionindex.ts';
 
 // The caches are never started: objects go in as the operator's own writes do (observeWrite).
@@ -106,5 +107,42 @@ describe('SelectionIndex', () => {
     expect([...index.namespacesSelectedBy(db)]).toEqual([]);
     baselines.observeDeletion(db);
     expect(index.baselinesSelecting(namespace('c', { tier: 'db' }))).toEqual([]);
+  });
+
+  test('tells when a namespace stops being live for a baseline, and counts the live ones, through any sequence of changes', () => {
+    // Live: selected and not terminating. The status tracker's counts are exact only if every way out is told.
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('namespace' as const), name: fc.constantFrom('a', 'b', 'c', 'd'), tier: fc.constantFrom('web', 'db'), terminating: fc.boolean() }),
+      fc.record({ kind: fc.constant('delete-namespace' as const), name: fc.constantFrom('a', 'b', 'c', 'd') }),
+      fc.record({ kind: fc.constant('baseline' as const), tier: fc.constantFrom('web', 'db') }),
+    );
+    fc.assert(fc.property(fc.array(change, { maxLength: 30 }), (changes) => {
+      const { namespaces, baselines, index } = setup();
+      const left: string[] = [];
+      index.onLeave((b, ns) => left.push(`${b}/${ns}`));
+      baselines.observeWrite(baseline('web', { matchLabels: { tier: 'web' } }));
+      const live = () => {
+        const current = baselines.get('web') as BaselineObject;
+        return new Set(namespaces.list().filter((ns) => !isDeleting(ns) && selects(current, ns, 'operator')).map((ns) => ns.metadata.name));
+      };
+      for (const step of changes) {
+        const before = live();
+        left.length = 0;
+        if (step.kind === 'namespace') {
+          const ns = namespace(step.name, { tier: step.tier });
+          if (step.terminating) ns.metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+          namespaces.observeWrite(ns);
+        } else if (step.kind === 'delete-namespace') {
+          const ns = namespaces.get(step.name);
+          if (ns) namespaces.observeDeletion(ns);
+        } else {
+          baselines.observeWrite(baseline('web', { matchLabels: { tier: step.tier } }));
+        }
+        const after = live();
+        expect(left.sort()).toEqual([...before].filter((name) => !after.has(name)).map((name) => `web/${name}`).sort());
+        expect(index.liveCount(baselines.get('web') as BaselineObject)).toBe(after.size);
+        for (const name of ['a', 'b', 'c', 'd']) expect(index.isLive('web', name)).toBe(after.has(name));
+      }
+    }));
   });
 });

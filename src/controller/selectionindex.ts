@@ -17,9 +17,13 @@
 // The sets change with the caches' stores (informer store listeners), so they
 // agree with the caches at every moment a reconcile reads them, the
 // operator's own writes included.
+//
+// A namespace is "live" in a baseline's set while it is not terminating. The
+// status tracker keeps outcomes only for live ones, and is told (onLeave) the
+// moment one stops being live, so its counts never need a pass over the set.
 import type { Informer } from '../runtime/informer.ts';
 import type { BaselineObject, NamespaceObject, Selection } from './context.ts';
-import { selects, type NamespaceLike } from './selection.ts';
+import { isDeleting, selects, type NamespaceLike } from './selection.ts';
 
 interface Indexed {
   readonly baseline: BaselineObject;
@@ -27,7 +31,12 @@ interface Indexed {
   readonly selection: string;
   readonly anchors: readonly string[];
   readonly namespaces: Set<string>;
+  /** The namespaces of the set that are terminating (a handful at any time). */
+  readonly terminating: Set<string>;
 }
+
+/** A namespace stopped being a live member of a baseline's set: it left the set, or it is terminating. */
+export type LeaveListener = (baseline: string, namespace: string) => void;
 
 const anchorOf = (key: string, value: string) => `${key}=${value}`;
 
@@ -53,6 +62,7 @@ export class SelectionIndex implements Selection {
   readonly #anchored = new Map<string, Set<string>>();
   /** Baselines without an anchor: candidates for every namespace. */
   readonly #unanchored = new Set<string>();
+  readonly #leaveListeners: LeaveListener[] = [];
 
   constructor(namespaces: Informer<NamespaceObject>, baselines: Informer<BaselineObject>, operatorNamespace: string) {
     this.#namespaces = namespaces;
@@ -81,6 +91,32 @@ export class SelectionIndex implements Selection {
     return this.#scan(baseline);
   }
 
+  /** How many of the namespaces the baseline selects are live (not terminating). */
+  liveCount(baseline: BaselineObject): number {
+    const indexed = this.#byBaseline.get(baseline.metadata.name);
+    if (indexed && indexed.selection === selectionOf(baseline)) return indexed.namespaces.size - indexed.terminating.size;
+    let live = 0;
+    for (const name of this.#scan(baseline)) {
+      const namespace = this.#namespaces.get(name);
+      if (namespace && !isDeleting(namespace)) live++;
+    }
+    return live;
+  }
+
+  /** Whether the cached baseline of this name selects the namespace, and the namespace is not terminating. */
+  isLive(baseline: string, namespace: string): boolean {
+    const indexed = this.#byBaseline.get(baseline);
+    return indexed !== undefined && indexed.namespaces.has(namespace) && !indexed.terminating.has(namespace);
+  }
+
+  onLeave(listener: LeaveListener): void {
+    this.#leaveListeners.push(listener);
+  }
+
+  #left(baseline: string, namespace: string): void {
+    for (const listener of this.#leaveListeners) listener(baseline, namespace);
+  }
+
   #scan(baseline: BaselineObject): Set<string> {
     const selected = new Set<string>();
     for (const namespace of this.#namespaces.list()) {
@@ -89,20 +125,24 @@ export class SelectionIndex implements Selection {
     return selected;
   }
 
-  /** The namespaces the baseline selects, and its rarest choice of anchors (empty: none). */
-  #scanForAnchors(baseline: BaselineObject): { selected: Set<string>; anchors: string[] } {
+  /** The namespaces the baseline selects (and which of them are terminating), and its rarest choice of anchors (empty: none). */
+  #scanForAnchors(baseline: BaselineObject): { selected: Set<string>; terminating: Set<string>; anchors: string[] } {
     const choices = anchorChoices(baseline);
     const carrying = choices.map(() => 0);
     const selected = new Set<string>();
+    const terminating = new Set<string>();
     for (const namespace of this.#namespaces.list()) {
-      if (selects(baseline, namespace, this.#operatorNamespace)) selected.add(namespace.metadata.name);
+      if (selects(baseline, namespace, this.#operatorNamespace)) {
+        selected.add(namespace.metadata.name);
+        if (isDeleting(namespace)) terminating.add(namespace.metadata.name);
+      }
       const labels = namespace.metadata.labels ?? {};
       choices.forEach((choice, i) => {
         if (choice.some((anchor) => labels[anchor.slice(0, anchor.indexOf('='))] === anchor.slice(anchor.indexOf('=') + 1))) carrying[i]!++;
       });
     }
     const rarest = carrying.indexOf(Math.min(...carrying));
-    return { selected, anchors: choices[rarest] ?? [] };
+    return { selected, terminating, anchors: choices[rarest] ?? [] };
   }
 
   #candidates(labels: Readonly<Record<string, string>> | undefined): Set<string> {
@@ -126,15 +166,21 @@ export class SelectionIndex implements Selection {
       this.#byBaseline.set(name, { ...indexed, baseline: current });
       return;
     }
+    const before = indexed;
     this.#forget(name);
-    const { selected, anchors } = this.#scanForAnchors(current);
-    const entry: Indexed = { baseline: current, selection, anchors, namespaces: selected };
+    const { selected, terminating, anchors } = this.#scanForAnchors(current);
+    const entry: Indexed = { baseline: current, selection, anchors, namespaces: selected, terminating };
     this.#byBaseline.set(name, entry);
     if (entry.anchors.length === 0) this.#unanchored.add(name);
     for (const anchor of entry.anchors) {
       let names = this.#anchored.get(anchor);
       if (!names) this.#anchored.set(anchor, names = new Set());
       names.add(name);
+    }
+    if (before) {
+      for (const namespace of before.namespaces) {
+        if (!before.terminating.has(namespace) && !this.isLive(name, namespace)) this.#left(name, namespace);
+      }
     }
   }
 
@@ -151,15 +197,24 @@ export class SelectionIndex implements Selection {
   }
 
   #namespaceChanged(previous: NamespaceObject | undefined, current: NamespaceObject | undefined): void {
-    if (previous && current && sameLabels(previous.metadata.labels, current.metadata.labels)) return;
+    const deleting = current !== undefined && isDeleting(current);
+    if (previous && current && sameLabels(previous.metadata.labels, current.metadata.labels) && isDeleting(previous) === deleting) return;
     const name = (current ?? previous)?.metadata.name ?? '';
     const candidates = this.#candidates(current?.metadata.labels);
     for (const baseline of this.#candidates(previous?.metadata.labels)) candidates.add(baseline);
     for (const baseline of candidates) {
       const indexed = this.#byBaseline.get(baseline);
       if (!indexed) continue;
-      if (current && selects(indexed.baseline, current, this.#operatorNamespace)) indexed.namespaces.add(name);
-      else indexed.namespaces.delete(name);
+      const wasLive = this.isLive(baseline, name);
+      if (current && selects(indexed.baseline, current, this.#operatorNamespace)) {
+        indexed.namespaces.add(name);
+        if (deleting) indexed.terminating.add(name);
+        else indexed.terminating.delete(name);
+      } else {
+        indexed.namespaces.delete(name);
+        indexed.terminating.delete(name);
+      }
+      if (wasLive && !this.isLive(baseline, name)) this.#left(baseline, name);
     }
   }
 }

@@ -2,9 +2,15 @@
 // reconcile of every namespace it selects. Reconciles report here; the
 // baseline reconciler turns the summary into one status write, debounced, so
 // a thousand namespaces make one write, not a thousand.
+//
+// The counts are kept as outcomes change, not recounted: a summary (and a
+// metrics scrape) costs the same at 30,000 namespaces as at 30. That holds
+// because the tracker keeps outcomes only for namespaces the baseline selects
+// and that are not terminating (`isLive`, from the selection index, which
+// also tells the manager when a namespace stops being one: forget()).
 import type { Condition, ConditionType, NamespaceCounts, SecurityBaseline } from '../api/types.ts';
 import { Interner } from '../runtime/interner.ts';
-import { isDeleting, type NamespaceLike } from './selection.ts';
+import { isDeleting } from './selection.ts';
 
 export type NamespaceState = 'compliant' | 'drifted' | 'failed' | 'conflict';
 
@@ -30,17 +36,82 @@ export interface StatusSummary {
   readonly upToDate: boolean;
 }
 
+/** See passTook. */
+const PASS_SPACING = 50;
+
+/** How many outcomes of one generation are in each state, and how many of them have exceptions in effect. */
+type Tally = Record<NamespaceState | 'excepted', number>;
+
+/** One baseline's outcomes, with their counts per generation kept as they change. */
+class BaselineOutcomes {
+  readonly byNamespace = new Map<string, NamespaceOutcome>();
+  readonly tallies = new Map<number, Tally>();
+  /** The failed and conflicting outcomes (of any generation), for the conditions' messages. */
+  readonly problems = new Map<string, NamespaceOutcome>();
+
+  set(namespace: string, outcome: NamespaceOutcome): void {
+    this.delete(namespace);
+    this.byNamespace.set(namespace, outcome);
+    this.#count(namespace, outcome, 1);
+  }
+
+  delete(namespace: string): boolean {
+    const previous = this.byNamespace.get(namespace);
+    if (!previous) return false;
+    this.byNamespace.delete(namespace);
+    this.#count(namespace, previous, -1);
+    return true;
+  }
+
+  #count(namespace: string, outcome: NamespaceOutcome, delta: 1 | -1): void {
+    let tally = this.tallies.get(outcome.generation);
+    if (!tally) this.tallies.set(outcome.generation, tally = { compliant: 0, drifted: 0, failed: 0, conflict: 0, excepted: 0 });
+    tally[outcome.state] += delta;
+    if ((outcome.exceptions ?? []).length > 0) tally.excepted += delta;
+    if (tally.compliant + tally.drifted + tally.failed + tally.conflict === 0) this.tallies.delete(outcome.generation);
+    if (outcome.state === 'failed' || outcome.state === 'conflict') {
+      if (delta > 0) this.problems.set(namespace, outcome);
+      else this.problems.delete(namespace);
+    }
+  }
+}
+
 export class BaselineStatusTracker {
-  readonly #outcomes = new Map<string, Map<string, NamespaceOutcome>>();
+  readonly #outcomes = new Map<string, BaselineOutcomes>();
   readonly #onChange: (baseline: string) => void;
+  readonly #isLive: (baseline: string, namespace: string) => boolean;
   /** The shortest time between two status writes of one baseline. */
   readonly statusIntervalMs: number;
   /** When each baseline's status was last written by this process. */
   readonly #lastWrite = new Map<string, number>();
 
-  constructor(onChange: (baseline: string) => void, statusIntervalMs = 1_000) {
+  /**
+   * `isLive`: whether the baseline selects the namespace now and the namespace
+   * is not terminating. An outcome for any other is dropped: a reconcile that
+   * started before a relabel or a deletion may report after it.
+   */
+  constructor(onChange: (baseline: string) => void, statusIntervalMs = 1_000, isLive: (baseline: string, namespace: string) => boolean = () => true) {
     this.#onChange = onChange;
     this.statusIntervalMs = statusIntervalMs;
+    this.#isLive = isLive;
+  }
+
+  /**
+   * How long the baseline reconcile's pass over its namespaces took (the
+   * rollout plan). After an outcome changes, the reconcile waits the status
+   * interval, or PASS_SPACING times that pass if longer: at most one part in
+   * PASS_SPACING of the process's time goes into the pass, however many
+   * namespaces there are (about 1 ms per 1,000 namespaces).
+   */
+  passTook(baseline: string, ms: number): void {
+    this.#passMs.set(baseline, ms);
+  }
+
+  readonly #passMs = new Map<string, number>();
+
+  /** How long after an outcome changes the baseline is reconciled. */
+  delayAfterChange(baseline: string): number {
+    return Math.max(this.statusIntervalMs, PASS_SPACING * (this.#passMs.get(baseline) ?? 0));
   }
 
   /** Whether it is time to look at the namespaces pre-flight held again (at most once per interval); notes that it is. */
@@ -63,9 +134,13 @@ export class BaselineStatusTracker {
 
   /** The outcome of the last reconcile of `namespace` for `baseline`; tells the baseline when it changes. */
   setOutcome(baseline: string, namespace: string, outcome: NamespaceOutcome): void {
+    if (!this.#isLive(baseline, namespace)) {
+      this.forget(baseline, namespace);
+      return;
+    }
     let outcomes = this.#outcomes.get(baseline);
-    if (!outcomes) this.#outcomes.set(baseline, outcomes = new Map());
-    const previous = outcomes.get(namespace);
+    if (!outcomes) this.#outcomes.set(baseline, outcomes = new BaselineOutcomes());
+    const previous = outcomes.byNamespace.get(namespace);
     outcomes.set(namespace, this.#share(outcome));
     if (!previous || previous.state !== outcome.state || previous.generation !== outcome.generation || previous.revision !== outcome.revision
       || (previous.exceptions ?? []).join() !== (outcome.exceptions ?? []).join() || previous.reason !== outcome.reason || previous.message !== outcome.message) {
@@ -103,6 +178,7 @@ export class BaselineStatusTracker {
     this.#baselineProblems.delete(baseline);
     this.#lastWrite.delete(baseline);
     this.#lastRecheck.delete(baseline);
+    this.#passMs.delete(baseline);
   }
 
   /** A problem of the baseline itself, not of a namespace (its admission policies); undefined clears it. */
@@ -116,41 +192,31 @@ export class BaselineStatusTracker {
   readonly #baselineProblems = new Map<string, { reason: string; message: string }>();
 
   outcome(baseline: string, namespace: string): NamespaceOutcome | undefined {
-    return this.#outcomes.get(baseline)?.get(namespace);
+    return this.#outcomes.get(baseline)?.byNamespace.get(namespace);
   }
 
   /**
-   * Summarises one baseline: `selected` is the set of namespaces it selects
-   * now (from the namespace cache), `generation` its current generation.
+   * How many of the baseline's `selected` live namespaces are in each state of
+   * their last reconcile at `generation`; `pending`: not reconciled at it yet.
    */
-  summarize(baseline: string, selected: ReadonlySet<string>, generation: number): StatusSummary {
-    const outcomes = this.#outcomes.get(baseline) ?? new Map<string, NamespaceOutcome>();
-    let compliant = 0;
-    let drifted = 0;
-    let failed = 0;
-    let conflicts = 0;
-    let pending = 0;
-    let excepted = 0;
+  counts(baseline: string, selected: number, generation: number): Record<NamespaceState | 'pending' | 'excepted', number> {
+    const { compliant, drifted, failed, conflict, excepted } = this.#outcomes.get(baseline)?.tallies.get(generation)
+      ?? { compliant: 0, drifted: 0, failed: 0, conflict: 0, excepted: 0 };
+    return { compliant, drifted, failed, conflict, excepted, pending: Math.max(0, selected - compliant - drifted - failed - conflict) };
+  }
+
+  /**
+   * Summarises one baseline: `selected` is how many live namespaces it selects
+   * now (the selection index), `generation` its current generation.
+   */
+  summarize(baseline: string, selected: number, generation: number): StatusSummary {
+    const { compliant, drifted, failed, conflict: conflicts, excepted, pending } = this.counts(baseline, selected, generation);
     const failures: { namespace: string; outcome: NamespaceOutcome }[] = [];
     const conflicted: { namespace: string; outcome: NamespaceOutcome }[] = [];
-    for (const namespace of selected) {
-      const outcome = outcomes.get(namespace);
-      if (!outcome || outcome.generation !== generation) {
-        pending++;
-        continue;
-      }
-      if ((outcome.exceptions ?? []).length > 0) excepted++;
-      if (outcome.state === 'compliant') compliant++;
-      else if (outcome.state === 'drifted') drifted++;
-      else if (outcome.state === 'failed') {
-        failed++;
-        failures.push({ namespace, outcome });
-      } else {
-        conflicts++;
-        conflicted.push({ namespace, outcome });
-      }
+    for (const [namespace, outcome] of this.#outcomes.get(baseline)?.problems ?? []) {
+      if (outcome.generation === generation) (outcome.state === 'failed' ? failures : conflicted).push({ namespace, outcome });
     }
-    const total = selected.size;
+    const total = selected;
     const own = this.#baselineProblems.get(baseline);
     const condition = (type: ConditionType, status: boolean, reason: string, message: string) => ({
       type, status: status ? 'True' as const : 'False' as const, reason, message, observedGeneration: generation,
@@ -192,22 +258,17 @@ function describe(entries: { namespace: string; outcome: NamespaceOutcome }[], c
 /**
  * Per baseline, how many of the namespaces it selects are in each state of their
  * last reconcile at its current generation (`pending`: not yet reconciled at
- * it): the security_baseline_namespaces gauge. `selectedBy` gives the
+ * it): the security_baseline_namespaces gauge. `liveCount` gives how many live
  * namespaces a baseline selects (the selection index).
  */
 export function countNamespaceStates<B extends SecurityBaseline>(
-  tracker: BaselineStatusTracker, baselines: readonly B[], selectedBy: (baseline: B) => Iterable<NamespaceLike>,
+  tracker: BaselineStatusTracker, baselines: readonly B[], liveCount: (baseline: B) => number,
 ): Map<string, Record<NamespaceState | 'pending', number>> {
   const counts = new Map<string, Record<NamespaceState | 'pending', number>>();
   for (const baseline of baselines) {
     if (isDeleting(baseline)) continue;
-    const count: Record<NamespaceState | 'pending', number> = { compliant: 0, drifted: 0, failed: 0, conflict: 0, pending: 0 };
-    for (const namespace of selectedBy(baseline)) {
-      if (isDeleting(namespace)) continue;
-      const outcome = tracker.outcome(baseline.metadata.name, namespace.metadata.name);
-      count[outcome && outcome.generation === baseline.metadata.generation ? outcome.state : 'pending']++;
-    }
-    counts.set(baseline.metadata.name, count);
+    const { compliant, drifted, failed, conflict, pending } = tracker.counts(baseline.metadata.name, liveCount(baseline), baseline.metadata.generation ?? 0);
+    counts.set(baseline.metadata.name, { compliant, drifted, failed, conflict, pending });
   }
   return counts;
 }
