@@ -95,12 +95,13 @@ export class Manager {
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
     this.#recorder = new EventRecorder(client, logger);
-    // 48 workers: a namespace's objects are sent together, so about 100 requests are in flight at a cold
-    // start, where the API server's throughput peaks (a cold start over 1,000 namespaces took 27 s with
-    // 16 workers, 22 s with 48; docs/performance.md). Under throttling the client's adaptive bound on
-    // requests in flight, not the number of workers, decides how many requests are sent.
+    // 96 workers: a namespace's requests go in three rounds (its objects together, then the namespace,
+    // then its report), so 96 keep the client's bound of 128 requests in flight about full at a cold
+    // start, where the API server's throughput peaks (over 2,000 namespaces: 36–38 s with 48 workers,
+    // 30–36 s with 96, 32–33 s with 128 and 160; docs/performance.md). Under throttling the client's
+    // adaptive bound on requests in flight, not the number of workers, decides how many are sent.
     this.#namespaceController = new Controller({
-      name: 'namespace', queueName: 'namespaces', keyField: 'namespace', concurrency: options.namespaceWorkers ?? 48, logger, metrics,
+      name: 'namespace', queueName: 'namespaces', keyField: 'namespace', concurrency: options.namespaceWorkers ?? 96, logger, metrics,
       reconcile: async (name) => {
         const report = await reconcileNamespace(this.#context, name);
         if (report.skipped) return {};
