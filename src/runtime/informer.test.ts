@@ -2,6 +2,7 @@
 // writes do (observeWrite). Listing and watching are tested against the real
 // API server in test/cluster/informer.test.ts.
 import { expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { Informer } from './informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from './kube.ts';
@@ -48,4 +49,36 @@ test('a namespace with many objects is kept in a map, and still read the same', 
   cache.observeDeletion(object('busy', 'cm-33', '34'));
   expect(cache.get('busy/cm-33')).toBeUndefined();
   expect(cache.size).toBe(39);
+});
+
+test('reads the same as a plain map through any sequence of writes and deletions (one object, a few, many)', () => {
+  // A namespace's bucket is the object itself, an array, or a map, by how many it holds: each shape, and each move between them.
+  const step = fc.record({
+    delete: fc.boolean(), namespace: fc.constantFrom('a', 'b'), name: fc.integer({ min: 0, max: 19 }).map((i) => `o${i}`),
+  });
+  fc.assert(fc.property(fc.array(step, { maxLength: 120 }), (steps) => {
+    const { cache } = informer();
+    const reference = new Map<string, KubeObject>();
+    let version = 0;
+    for (const s of steps) {
+      const key = `${s.namespace}/${s.name}`;
+      if (s.delete) {
+        const held = reference.get(key);
+        if (held) cache.observeDeletion(held);
+        reference.delete(key);
+      } else {
+        const written = object(s.namespace, s.name, String(++version));
+        cache.observeWrite(written);
+        reference.set(key, written);
+      }
+      expect(cache.size).toBe(reference.size);
+      expect(cache.get(key)).toBe(reference.get(key));
+    }
+    for (const namespace of ['a', 'b']) {
+      const names = (objects: KubeObject[]) => objects.map((o) => o.metadata.name).sort();
+      expect(names(cache.listInNamespace(namespace))).toEqual(names([...reference.values()].filter((o) => o.metadata.namespace === namespace)));
+    }
+    expect(cache.list().length).toBe(reference.size);
+    for (const [key, held] of reference) expect(cache.get(key)).toBe(held);
+  }));
 });

@@ -60,12 +60,18 @@ export function cacheKey(object: KubeObject): string {
 export type StoreListener<T> = (previous: T | undefined, current: T | undefined) => void;
 
 /**
- * The objects of one namespace. An array while there are a handful (a
- * label-filtered kind holds a few per namespace, and ten thousand namespaces
- * make ten thousand of these), a map beyond that.
+ * The objects of one namespace: the object itself while it is the only one (a
+ * label-filtered kind mostly holds one per namespace, and ten thousand
+ * namespaces would make ten thousand one-element arrays, 56 bytes each), an
+ * array while there are a handful, a map beyond that.
  */
-type Bucket<T> = T[] | Map<string, T>;
+type Bucket<T> = T | T[] | Map<string, T>;
 const BUCKET_ARRAY_MAX = 16;
+
+function bucketObjects<T>(bucket: Bucket<T>): Iterable<T> {
+  if (bucket instanceof Map) return bucket.values();
+  return Array.isArray(bucket) ? bucket : [bucket];
+}
 
 export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   readonly type: ResourceType;
@@ -112,13 +118,13 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   list(): T[] {
     const objects = [...this.#cluster.values()];
-    for (const bucket of this.#namespaced.values()) objects.push(...bucket.values());
+    for (const bucket of this.#namespaced.values()) for (const object of bucketObjects(bucket)) objects.push(object);
     return objects;
   }
 
   listInNamespace(namespace: string): T[] {
     const bucket = this.#namespaced.get(namespace);
-    return bucket ? [...bucket.values()] : [];
+    return bucket ? [...bucketObjects(bucket)] : [];
   }
 
   get size(): number {
@@ -277,8 +283,10 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   #find(namespace: string, name: string): T | undefined {
     const bucket = this.#namespaced.get(namespace);
-    if (!bucket) return undefined;
-    return Array.isArray(bucket) ? bucket.find((object) => object.metadata.name === name) : bucket.get(name);
+    if (bucket === undefined) return undefined;
+    if (bucket instanceof Map) return bucket.get(name);
+    if (Array.isArray(bucket)) return bucket.find((object) => object.metadata.name === name);
+    return bucket.metadata.name === name ? bucket : undefined;
   }
 
   /**
@@ -292,8 +300,10 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     if (!namespace) {
       this.#cluster.set(name, object);
     } else {
-      const bucket = this.#namespaced.get(namespace) ?? [];
-      if (!Array.isArray(bucket)) bucket.set(name, object);
+      const bucket = this.#namespaced.get(namespace);
+      if (bucket === undefined) this.#namespaced.set(namespace, object);
+      else if (bucket instanceof Map) bucket.set(name, object);
+      else if (!Array.isArray(bucket)) this.#namespaced.set(namespace, previous ? object : [bucket, object]);
       else if (previous) bucket[bucket.indexOf(previous)] = object;
       else if (bucket.length < BUCKET_ARRAY_MAX) this.#namespaced.set(namespace, bucket.concat([object]));
       else this.#namespaced.set(namespace, new Map([...bucket, object].map((o) => [o.metadata.name, o])));
@@ -309,14 +319,17 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       this.#cluster.delete(name);
     } else {
       const bucket = this.#namespaced.get(namespace);
-      if (Array.isArray(bucket)) {
-        const index = bucket.indexOf(object);
-        const rest = index < 0 ? bucket : bucket.slice(0, index).concat(bucket.slice(index + 1));
-        if (rest.length > 0) this.#namespaced.set(namespace, rest);
-        else this.#namespaced.delete(namespace);
-      } else if (bucket) {
+      if (bucket instanceof Map) {
         bucket.delete(name);
         if (bucket.size === 0) this.#namespaced.delete(namespace);
+      } else if (Array.isArray(bucket)) {
+        const index = bucket.indexOf(object);
+        const rest = index < 0 ? bucket : bucket.slice(0, index).concat(bucket.slice(index + 1));
+        if (rest.length > 1) this.#namespaced.set(namespace, rest);
+        else if (rest.length === 1) this.#namespaced.set(namespace, rest[0] as T);
+        else this.#namespaced.delete(namespace);
+      } else if (bucket?.metadata.name === name) {
+        this.#namespaced.delete(namespace);
       }
     }
     this.#size--;
