@@ -100,6 +100,8 @@ export interface BenchResult {
     seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
     /** GETs: objects the label-filtered caches do not hold that turn out to exist when created (someone else's, say) are read. */
     reads: number; cpuSeconds: number;
+    /** The API server's and etcd's CPU over the cold start (where the benchmark started the control plane). */
+    apiServerCpuSeconds?: number; etcdCpuSeconds?: number;
   };
   /** The limit: client-go, and client-node as a second row (absent when skipped, as are the other optional scenarios). */
   readonly limit?: { go: LimitRun; clientNode: LimitRun };
@@ -167,6 +169,19 @@ export async function prepareApi(cluster: BenchCluster): Promise<void> {
 const SETTLE_SECONDS = 30;
 
 /** The operator's peak RSS so far, from the kernel (VmHWM): no metric exports it. */
+interface ControlPlaneCpu { readonly apiServer: number; readonly etcd: number }
+
+/** The API server's and etcd's CPU seconds so far; undefined where the control plane is not the benchmark's own. */
+async function controlPlaneCpu(cluster: BenchCluster): Promise<ControlPlaneCpu | undefined> {
+  const { cpuSeconds } = cluster.controlPlane;
+  return cpuSeconds && { apiServer: await cpuSeconds('kube-apiserver'), etcd: await cpuSeconds('etcd') };
+}
+
+async function controlPlaneCpuSince(cluster: BenchCluster, before: ControlPlaneCpu | undefined): Promise<{ apiServerCpuSeconds?: number; etcdCpuSeconds?: number }> {
+  const now = await controlPlaneCpu(cluster);
+  return before && now ? { apiServerCpuSeconds: now.apiServer - before.apiServer, etcdCpuSeconds: now.etcd - before.etcd } : {};
+}
+
 async function peakRss(operator: Operator): Promise<number> {
   const status = await readFile(`/proc/${operator.process.pid}/status`, 'utf8');
   const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
@@ -346,6 +361,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await createNamespaces(client, operatorNamespaces, () => selector);
     log(`cold start over ${N} namespaces…`);
     let mark = await auditMark(cluster);
+    const coldControlPlaneCpu = await controlPlaneCpu(cluster);
     let begin = performance.now();
     operator = await startOperator(main, operatorKubeconfig);
     await until('the cold start', async () => await operator.metric('security_baseline_namespaces', { baseline: BASELINE, state: 'compliant' }) >= N);
@@ -369,6 +385,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines', REPORT_RESOURCE].includes(w.resource)),
       reads: await operator.metric('security_baseline_api_requests_total', { verb: 'get' }),
       cpuSeconds: await operator.metric('process_cpu_seconds_total'),
+      ...await controlPlaneCpuSince(cluster, coldControlPlaneCpu),
     };
     await operator.stop();
 
@@ -383,8 +400,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       await createNamespaces(client, [...goNamespaces, ...nodeNamespaces], () => ({ 'bench-limit': run }));
       // The Report the operator wrote in its first namespace: the limit writes one like it in each of its own.
       const report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
+      const goControlPlaneCpu = await controlPlaneCpu(cluster);
+      const go = await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report);
       limit = {
-        go: await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report),
+        go: { ...go, ...await controlPlaneCpuSince(cluster, goControlPlaneCpu) },
         clientNode: await clientNodeLimit(limitKubeconfig, baseline, nodeNamespaces, run, N, report),
       };
     }
@@ -493,6 +512,14 @@ export function formatTable(result: BenchResult): string {
       ['limit: client-node', `${f(limit.clientNode.seconds)} s`, `best concurrency ${limit.clientNode.bestConcurrency}`],
       ['operator ÷ limit', f(result.ratio ?? NaN), `target ≤ 1.25 (÷ client-node: ${f(result.ratioClientNode ?? NaN)})`],
     );
+  }
+  if (coldStart.apiServerCpuSeconds !== undefined) {
+    // CPU per namespace: on a machine the API server saturates, what the writer costs besides its writes is time.
+    const ms = (seconds: number | undefined, namespaces: number) => (seconds === undefined ? 'n/a' : f(1000 * seconds / namespaces, 1));
+    const go = limit?.go;
+    rows.push(['CPU per namespace, ms', `${ms(coldStart.cpuSeconds, result.namespaces)}`,
+      `operator; API server ${ms(coldStart.apiServerCpuSeconds, result.namespaces)}, etcd ${ms(coldStart.etcdCpuSeconds, result.namespaces)}`
+      + (go ? `; limit: client-go ${ms(go.clientCpuSeconds, go.namespaces)}, API server ${ms(go.apiServerCpuSeconds, go.namespaces)}, etcd ${ms(go.etcdCpuSeconds, go.namespaces)}` : '')]);
   }
   rows.push(
     ['restart: writes', `${result.steadyState.writes}`, `target 0; ${result.steadyState.reads} reads`],

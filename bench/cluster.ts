@@ -11,7 +11,8 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, KubeClient, resourcePath, type ResourceType } from '../src/runtime/kube.ts';
 import { auditEventsSince, auditLogMark, mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
 
-export type BenchControlPlane = Pick<ControlPlane, 'dir' | 'server' | 'kubeconfigPath' | 'versions'>;
+/** cpuSeconds only where the benchmark started the control plane itself (the smoke test borrows the test cluster's). */
+export type BenchControlPlane = Pick<ControlPlane, 'dir' | 'server' | 'kubeconfigPath' | 'versions'> & Partial<Pick<ControlPlane, 'cpuSeconds'>>;
 
 export interface BenchCluster {
   readonly controlPlane: BenchControlPlane;

@@ -19,6 +19,7 @@ import type { SecurityBaseline } from '../src/api/types.ts';
 import { managedKind, NAMESPACES, REPORTS } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { resourcePath, type KubeObjectBody } from '../src/runtime/kube.ts';
+import { processCpuSeconds } from '../hack/kube/controlplane.ts';
 import { root } from './operator.ts';
 
 export interface LimitRun {
@@ -30,6 +31,11 @@ export interface LimitRun {
   readonly ratesPerConcurrency: Record<string, number>;
   /** Writes per namespace: its objects, the namespace, and its Report when the operator wrote one. */
   readonly writesPerNamespace: number;
+  /** The writer's own CPU over all its namespaces (client-go: the Go program's; not measured for client-node, which runs in the benchmark's process). */
+  readonly clientCpuSeconds?: number;
+  /** The API server's and etcd's CPU while the writer ran (where the benchmark started the control plane). */
+  readonly apiServerCpuSeconds?: number;
+  readonly etcdCpuSeconds?: number;
 }
 
 interface Write {
@@ -85,11 +91,14 @@ export async function goLimit(kubeconfig: string, dir: string, baseline: Securit
   const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
   const input = path.join(dir, `limit-${run}.jsonl`);
   await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run, report) })).join('\n'));
+  // The program is this process's only child while it runs: the children's CPU /proc counts is its CPU.
+  const childrenCpuBefore = await processCpuSeconds('self', { children: true });
   const { stdout } = await promisify(execFile)(built.trim(), [
     '-kubeconfig', kubeconfig, '-input', input, '-concurrency', GO_CONCURRENCY.join(','), '-field-manager', 'bench-limit',
   ], { maxBuffer: 1 << 20 });
+  const clientCpuSeconds = await processCpuSeconds('self', { children: true }) - childrenCpuBefore;
   const { rates } = JSON.parse(stdout) as { rates: Record<string, number> };
-  return best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length);
+  return { ...best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length), clientCpuSeconds };
 }
 
 /** The client-node writer over `names`, one slice per concurrency level; namespaces are written one request at a time each. */

@@ -51,6 +51,8 @@ export interface ControlPlane {
    * For the fault tests: the others keep running throughout.
    */
   restart(component: Component, options?: { readonly kill?: boolean }): Promise<void>;
+  /** The CPU time (user + system) a component's current process has used, from /proc: what the benchmark divides per namespace. */
+  cpuSeconds(component: Component): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -239,12 +241,29 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       mintIdentity: (user, groups = []) => mintIdentityIn(dir, user, groups),
       kubeconfigFor: (identity) => renderKubeconfig(server, caPem, identity),
       etcdUrl, restart,
+      cpuSeconds: async (component) => {
+        const pid = children.find((entry) => entry.name === component)?.child.pid;
+        return pid === undefined ? 0 : processCpuSeconds(pid);
+      },
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and
+ * 15, in clock ticks; the command name in field 2 may hold spaces, so count from
+ * its closing parenthesis). Linux's USER_HZ is 100 on every architecture.
+ */
+export async function processCpuSeconds(pid: number | 'self', { children = false } = {}): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // With `children`: cutime and cstime (fields 16 and 17), the CPU of the children the process has waited for.
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]];
+  return (Number(user) + Number(system)) / 100;
 }
 
 /** Stops one component: SIGTERM (or the signal given), then SIGKILL after a grace period. */
