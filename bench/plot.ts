@@ -31,6 +31,7 @@ const PANELS: readonly Panel[] = [
     series: [
       { label: 'operator', color: '#1f77b4', value: (r) => perNamespaceMs(r.coldStart.seconds, r.namespaces) },
       { label: 'limit (client-go)', color: '#7f7f7f', value: (r) => (r.limit ? perNamespaceMs(r.limit.go.seconds, r.namespaces) : NaN) },
+      { label: 'operator CPU', color: '#17becf', value: (r) => perNamespaceMs(r.coldStart.cpuSeconds, r.namespaces) },
     ],
   },
   {
@@ -124,6 +125,12 @@ export function scalingTable(results: readonly Recorded[]): string {
     row('cold start', (r) => `${f(r.coldStart.seconds)} s (${f(perNamespaceMs(r.coldStart.seconds, r.namespaces), 2)} ms/namespace)`),
     row('limit: client-go (best concurrency)', (r) => (r.limit ? `${f(r.limit.go.seconds)} s (${r.limit.go.bestConcurrency})` : 'not run')),
     row('operator ÷ limit', (r) => (r.ratio === undefined ? 'not run' : f(r.ratio, 2))),
+    row('CPU per namespace: operator / API server / etcd', (r) => {
+      const { cpuSeconds, apiServerCpuSeconds, etcdCpuSeconds } = r.coldStart;
+      return apiServerCpuSeconds === undefined || etcdCpuSeconds === undefined
+        ? `${f(perNamespaceMs(cpuSeconds, r.namespaces), 1)} ms / not measured`
+        : [cpuSeconds, apiServerCpuSeconds, etcdCpuSeconds].map((seconds) => f(perNamespaceMs(seconds, r.namespaces), 1)).join(' / ') + ' ms';
+    }),
     row('writes per namespace', (r) => f(r.coldStart.writesPerNamespace, 2)),
     row('RSS after the cold start', (r) => `${f(r.memory.coldStart.rssMiB)} MiB`),
     row('RSS settled / peak', (r) => (r.memory.settledRssMiB === undefined ? 'not measured' : `${f(r.memory.settledRssMiB)} / ${f(r.memory.peakRssMiB ?? NaN)} MiB`)),
