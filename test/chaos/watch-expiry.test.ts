@@ -14,7 +14,7 @@ import { applyCrdsAsAdmin, compactEtcd } from './controlplanes.ts';
 import { startControlPlane, type ControlPlane } from '../../hack/kube/controlplane.ts';
 import { startFaultProxy, type FaultProxy } from '../../hack/toxiproxy/toxiproxy.ts';
 import {
-  clusterFrom, createBaseline, createNamespaces, deleteBaselineCleanly, makeDrift, metricValue, operatorKubeconfig, record,
+  clusterFrom, createBaseline, createNamespaces, createOperatorNamespace, deleteBaselineCleanly, makeDrift, metricValue, operatorKubeconfig, record,
   secondsUntil, setting, startOperatorProcess, waitForConvergence, type Cluster, type OperatorProcess,
 } from './harness.ts';
 import { NAMESPACES } from '../../src/controller/kinds.ts';
@@ -34,6 +34,8 @@ beforeAll(async () => {
   controlPlane = await startControlPlane({ apiServerArgs: ['--watch-cache=false'] });
   cluster = clusterFrom(controlPlane);
   await applyCrdsAsAdmin(controlPlane);
+  // As a real install has it: the revisions live there (without it they answer 404).
+  await createOperatorNamespace(cluster.admin);
   proxy = await startFaultProxy(new URL(cluster.server).host);
   await createNamespaces(cluster.admin, namespaces, selector);
   await createBaseline(cluster.admin, baseline, selector);
