@@ -215,6 +215,19 @@ describe('values', () => {
     expect(namespaced.filter((o) => o.metadata?.namespace !== 'platform-ops').map(key)).toEqual([]);
     const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata?.name === 'security-baseline-operator');
     expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'security-baseline-operator', namespace: 'platform-ops' }]);
+    // The FlowSchema names the release's ServiceAccount: one of that name in the default namespace
+    // (anyone's, on a cluster where the release lives elsewhere) gets no priority from it.
+    const flowSchema = objects.find((o) => o.kind === 'FlowSchema') as Manifest & { spec: { rules: { subjects: unknown[] }[] } } | undefined;
+    expect(flowSchema?.spec.rules.flatMap((rule) => rule.subjects))
+      .toEqual([{ kind: 'ServiceAccount', serviceAccount: { name: 'security-baseline-operator', namespace: 'platform-ops' } }]);
+  });
+
+  test('the FlowSchema: workload-high by default, another priority level when set, none when off', async () => {
+    const levelOf = async (values: Readonly<Record<string, unknown>>) => ((await render(values)).find((o) => o.kind === 'FlowSchema') as
+      Manifest & { spec: { priorityLevelConfiguration: { name: string } } } | undefined)?.spec.priorityLevelConfiguration.name;
+    expect(await levelOf({})).toBe('workload-high');
+    expect(await levelOf({ 'flowSchema.priorityLevel': 'platform-controllers' })).toBe('platform-controllers');
+    expect(await levelOf({ 'flowSchema.enabled': false })).toBeUndefined();
   });
 });
 
@@ -222,6 +235,7 @@ describe('refusals, with a message saying why', () => {
   test.each([
     [{ 'leaderElection.enabled': false }, /replicas=2 needs leaderElection.enabled=true/],
     [{ 'rbac.bindableClusterRoles': [] }, /bindableClusterRoles.*minItems/],
+    [{ 'flowSchema.priorityLevel': '' }, /priorityLevel.*minLength/],
     [{ 'log.level': 'verbose' }, /\/log\/level.*must be one of/],
     [{ replica: 3 }, /additional properties 'replica' not allowed/],
     [{ 'metrics.secure': false, 'metrics.certSecret': 'tls' }, /certSecret is set but metrics.secure=false/],
