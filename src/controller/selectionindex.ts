@@ -166,7 +166,6 @@ export class SelectionIndex implements Selection {
       this.#byBaseline.set(name, { ...indexed, baseline: current });
       return;
     }
-    const before = indexed;
     this.#forget(name);
     const { selected, terminating, anchors } = this.#scanForAnchors(current);
     const entry: Indexed = { baseline: current, selection, anchors, namespaces: selected, terminating };
@@ -177,10 +176,9 @@ export class SelectionIndex implements Selection {
       if (!names) this.#anchored.set(anchor, names = new Set());
       names.add(name);
     }
-    if (before) {
-      for (const namespace of before.namespaces) {
-        if (!before.terminating.has(namespace) && !this.isLive(name, namespace)) this.#left(name, namespace);
-      }
+    // The namespaces the old selector held live and the new one does not.
+    for (const namespace of indexed?.namespaces ?? []) {
+      if (!indexed?.terminating.has(namespace) && !this.isLive(name, namespace)) this.#left(name, namespace);
     }
   }
 
