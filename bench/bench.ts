@@ -22,7 +22,7 @@ import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
 import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, until, type BenchCluster, type BenchControlPlane } from './cluster.ts';
-import { clientNodeLimit, goLimit, type LimitRun } from './limit.ts';
+import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun, type ProvisioningLimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
 import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
@@ -104,7 +104,12 @@ export interface BenchResult {
     apiServerCpuSeconds?: number; etcdCpuSeconds?: number;
   };
   /** The limit: client-go, and client-node as a second row (absent when skipped, as are the other optional scenarios). */
-  readonly limit?: { go: LimitRun; clientNode: LimitRun };
+  readonly limit?: {
+    go: LimitRun;
+    clientNode: LimitRun;
+    /** New namespaces provisioned by client-go at each of the provisioning scenario's rates, the operator stopped. */
+    provisioning?: Omit<ProvisioningLimitRun, 'names'>[];
+  };
   /** Cold start ÷ the client-go limit. */
   readonly ratio?: number;
   readonly ratioClientNode?: number;
@@ -392,6 +397,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // 2. The limit, with the operator stopped: the same writes by client-go, then by client-node.
     const skipped = options.skip ?? new Set<SkippableScenario>();
     let limit: BenchResult['limit'];
+    let report: KubeObjectBody | undefined;
     if (!skipped.has('limit')) {
       const limitSize = Math.min(N, LIMIT_NAMESPACES_MAX);
       const goNamespaces = Array.from({ length: limitSize }, (_, i) => `limit-go-${run}-${i}`);
@@ -399,7 +405,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       log(`the limit: ${limitSize} namespaces for each writer…`);
       await createNamespaces(client, [...goNamespaces, ...nodeNamespaces], () => ({ 'bench-limit': run }));
       // The Report the operator wrote in its first namespace: the limit writes one like it in each of its own.
-      const report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
+      report = await client.get<KubeObjectBody>(REPORTS, REPORT_NAME, operatorNamespaces[0]).catch(() => undefined);
       const goControlPlaneCpu = await controlPlaneCpu(cluster);
       const go = await goLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, goNamespaces, run, N, report);
       limit = {
@@ -455,6 +461,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       rollout = { immediate, progressive };
     }
     await operator.stop();
+
+    // 6b. The limit of provisioning latency, the operator stopped: client-go provisions new namespaces at the same rates.
+    if (limit) {
+      const provisioningLimit: ProvisioningLimitRun[] = [];
+      for (const rate of options.rates) {
+        log(`the limit: ${rate} new namespaces per second for ${options.seconds} s, provisioned by client-go…`);
+        provisioningLimit.push(await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report));
+      }
+      limit = { ...limit, provisioning: provisioningLimit.map(({ names: _, ...measured }) => measured) };
+    }
 
     // 7. Many baselines, on a fresh control plane when this run started its own.
     let manyBaselines: ManyBaselinesResult | undefined;
@@ -526,6 +542,9 @@ export function formatTable(result: BenchResult): string {
     ['restart: all reconciled', `${f(result.steadyState.secondsUntilReady)} s`, `${result.steadyState.namespaces} namespaces in the cluster`],
     ...result.provisioning.map((p): [string, string, string] => [
       `new namespaces at ${p.rate}/s p50/p95/p99`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`, `${p.count}; target p99 ≤ ${p.rate > 20 ? '0.5' : '1'} s`,
+    ]),
+    ...(limit?.provisioning ?? []).map((p): [string, string, string] => [
+      `limit: new namespaces at ${p.rate}/s`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`, `${p.count}, by client-go with no watch between the steps`,
     ]),
   );
   if (result.drift) rows.push(['drift restore p50/p99', `${f(result.drift.p50, 3)}/${f(result.drift.p99, 3)} s`, `${result.drift.count} edits at ${result.drift.rate}/s; target p99 ≤ 1 s`]);

@@ -20,7 +20,20 @@ import { managedKind, NAMESPACES, REPORTS } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { resourcePath, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { processCpuSeconds } from '../hack/kube/controlplane.ts';
+import { percentile } from './cluster.ts';
 import { root } from './operator.ts';
+
+/** Latencies of provisioning `count` new namespaces at `rate` a second, in seconds. */
+export interface ProvisioningLimitRun {
+  readonly rate: number;
+  readonly count: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly max: number;
+  /** The namespaces it made. */
+  readonly names: string[];
+}
 
 export interface LimitRun {
   /** Namespaces written in all (split among the concurrency levels). */
@@ -43,6 +56,16 @@ interface Write {
   readonly body: KubeObjectBody;
 }
 
+/** One namespace's writes, in the order the operator makes them. */
+interface NamespacePlan {
+  /** The baseline's objects: written together. */
+  readonly objects: Write[];
+  /** The namespace's labels and annotation: after the objects, the moment it counts as provisioned. */
+  readonly settle: Write;
+  /** Its Report, when the operator wrote one. */
+  readonly after: Write[];
+}
+
 /**
  * One namespace's writes: the baseline's objects, labelled as the limit's (the
  * operator would rightly prune objects that say they are its own in a
@@ -53,29 +76,36 @@ interface Write {
  * given a Report the operator wrote, one with the same content in this
  * namespace, as the operator writes one per namespace.
  */
-export function limitWrites(baseline: SecurityBaseline, namespace: string, run: string, report?: KubeObjectBody): Write[] {
+function namespacePlan(baseline: SecurityBaseline, namespace: string, run: string, report?: KubeObjectBody): NamespacePlan {
   const desired = desiredObjects([baseline], { name: namespace, labels: {} });
-  const writes: Write[] = [];
+  const objects: Write[] = [];
   for (const object of desired.objects) {
     const type = managedKind(object.apiVersion, object.kind);
     if (!type) continue;
-    writes.push({
+    objects.push({
       path: resourcePath(type, namespace, object.metadata.name),
       body: { ...object, metadata: { ...object.metadata, labels: { 'bench-limit': run } } },
     });
   }
-  writes.push({
+  const settle = {
     path: resourcePath(NAMESPACES, undefined, namespace),
     body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: desired.namespaceLabels, annotations: { [APPLIED_ANNOTATION]: `{"limit-${run}":1}` } } },
-  });
+  };
+  const after: Write[] = [];
   if (report) {
     const { metadata, scope, ...content } = report;
-    writes.push({
+    after.push({
       path: resourcePath(REPORTS, namespace, metadata.name),
       body: { ...content, metadata: { name: metadata.name, namespace, labels: { 'bench-limit': run } }, scope: { ...scope as object, name: namespace, uid: undefined } },
     });
   }
-  return writes;
+  return { objects, settle, after };
+}
+
+/** One namespace's writes as one list, in order (see namespacePlan). */
+export function limitWrites(baseline: SecurityBaseline, namespace: string, run: string, report?: KubeObjectBody): Write[] {
+  const { objects, settle, after } = namespacePlan(baseline, namespace, run, report);
+  return [...objects, settle, ...after];
 }
 
 function best(namespaces: number, ratesPerConcurrency: Record<string, number>, total: number, writesPerNamespace: number): LimitRun {
@@ -99,6 +129,32 @@ export async function goLimit(kubeconfig: string, dir: string, baseline: Securit
   const clientCpuSeconds = await processCpuSeconds('self', { children: true }) - childrenCpuBefore;
   const { rates } = JSON.parse(stdout) as { rates: Record<string, number> };
   return { ...best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length), clientCpuSeconds };
+}
+
+/**
+ * The limit of provisioning latency: client-go creates `rate` namespaces a
+ * second for `seconds` and provisions each as the operator does, with no watch
+ * and no controller between the steps (hack/limit, -provision-rate). Latency:
+ * from the create request to the response of the namespace's labels and
+ * annotation, written after its objects.
+ */
+export async function goProvisioningLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, run: string, rate: number, seconds: number, report?: KubeObjectBody): Promise<ProvisioningLimitRun> {
+  const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
+  const names = Array.from({ length: Math.round(rate * seconds) }, (_, i) => `limit-new-${run}-${rate}-${i}`);
+  const input = path.join(dir, `limit-provision-${run}-${rate}.jsonl`);
+  await writeFile(input, names.map((namespace) => JSON.stringify({
+    namespace,
+    create: { path: resourcePath(NAMESPACES), body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'bench-limit': run } } } },
+    ...namespacePlan(baseline, namespace, run, report),
+  })).join('\n'));
+  const { stdout } = await promisify(execFile)(built.trim(), [
+    '-kubeconfig', kubeconfig, '-input', input, '-provision-rate', String(rate), '-field-manager', 'bench-limit',
+  ], { maxBuffer: 16 << 20 });
+  const { latencies } = JSON.parse(stdout) as { latencies: number[] };
+  return {
+    rate, count: latencies.length, names,
+    p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: Math.max(...latencies),
+  };
 }
 
 /** The client-node writer over `names`, one slice per concurrency level; namespaces are written one request at a time each. */

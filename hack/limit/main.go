@@ -13,6 +13,17 @@
 //     shared queue; the rate of every level is reported and the best wins.
 //
 // Prints one JSON object: {"rates": {"<concurrency>": namespaces per second}, "requests": n}.
+//
+// With -provision-rate R it is instead the limit of provisioning latency: new
+// namespaces at R a second, each as the operator provisions one, with no
+// controller between the steps: the namespace created, its objects applied
+// together, then the namespace's labels and annotation (the moment it counts as
+// provisioned), then its Report. Input lines then carry {namespace, create,
+// objects, settle, after}. Prints {"latencies": [seconds from the create
+// request to the settle response, one per namespace], "requests": n}. A
+// controller also waits for two watch notifications this program skips (its
+// own of the new namespace, and an observer's of the annotation): the figures
+// are what no operator can beat on this machine.
 package main
 
 import (
@@ -51,13 +62,34 @@ type result struct {
 	Requests int64              `json:"requests"`
 }
 
+// One new namespace's steps, in the order the operator takes them.
+type provisionPlan struct {
+	Namespace string  `json:"namespace"`
+	Create    write   `json:"create"`
+	Objects   []write `json:"objects"`
+	Settle    write   `json:"settle"`
+	After     []write `json:"after"`
+}
+
+type provisionResult struct {
+	Latencies []float64 `json:"latencies"`
+	Requests  int64     `json:"requests"`
+}
+
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the writer's identity")
 	input := flag.String("input", "", "JSON lines: {namespace, writes: [{path, body}]}")
 	levels := flag.String("concurrency", "8,16,32,64,128", "comma-separated concurrency levels to sweep")
 	fieldManager := flag.String("field-manager", "bench-limit", "field manager of the applies")
+	provisionRate := flag.Float64("provision-rate", 0, "new namespaces per second: measure provisioning latency instead of sweeping")
 	flag.Parse()
-	if err := run(*kubeconfig, *input, *levels, *fieldManager); err != nil {
+	var err error
+	if *provisionRate > 0 {
+		err = provision(*kubeconfig, *input, *provisionRate, *fieldManager)
+	} else {
+		err = run(*kubeconfig, *input, *levels, *fieldManager)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "limit:", err)
 		os.Exit(1)
 	}
@@ -94,23 +126,98 @@ func run(kubeconfig, input, levels, fieldManager string) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
+// Provisions one namespace per plan, started at `rate` a second whatever the
+// ones before are doing (an open loop, as namespaces arrive in a cluster).
+func provision(kubeconfig, input string, rate float64, fieldManager string) error {
+	plans, err := readLines[provisionPlan](input)
+	if err != nil {
+		return err
+	}
+	client, err := newClient(kubeconfig)
+	if err != nil {
+		return err
+	}
+	out := provisionResult{Latencies: make([]float64, len(plans))}
+	var sent atomic.Int64
+	var firstErr error
+	var once sync.Once
+	fail := func(err error) { once.Do(func() { firstErr = err }) }
+	apply := func(w write) error {
+		sent.Add(1)
+		err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
+			Param("fieldManager", fieldManager).Param("force", "true").
+			Body([]byte(w.Body)).Do(context.Background()).Error()
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", w.Path, err)
+		}
+		return nil
+	}
+	var namespaces sync.WaitGroup
+	began := time.Now()
+	for i, plan := range plans {
+		time.Sleep(time.Until(began.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+		namespaces.Add(1)
+		go func() {
+			defer namespaces.Done()
+			start := time.Now()
+			sent.Add(1)
+			if err := client.Post().AbsPath(plan.Create.Path).Body([]byte(plan.Create.Body)).Do(context.Background()).Error(); err != nil {
+				fail(fmt.Errorf("create %s: %w", plan.Namespace, err))
+				return
+			}
+			var objects sync.WaitGroup
+			for _, w := range plan.Objects {
+				objects.Add(1)
+				go func() {
+					defer objects.Done()
+					if err := apply(w); err != nil {
+						fail(err)
+					}
+				}()
+			}
+			objects.Wait()
+			if err := apply(plan.Settle); err != nil {
+				fail(err)
+				return
+			}
+			out.Latencies[i] = time.Since(start).Seconds()
+			for _, w := range plan.After {
+				if err := apply(w); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	namespaces.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	out.Requests = sent.Load()
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
 func readInput(path string) ([]namespaceWrites, error) {
+	return readLines[namespaceWrites](path)
+}
+
+// One JSON value per line.
+func readLines[T any](path string) ([]T, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	var namespaces []namespaceWrites
+	var lines []T
 	scanner := bufio.NewScanner(file)
 	scanner.Buffer(make([]byte, 1<<20), 16<<20)
 	for scanner.Scan() {
-		var ns namespaceWrites
-		if err := json.Unmarshal(scanner.Bytes(), &ns); err != nil {
+		var line T
+		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		namespaces = append(namespaces, ns)
+		lines = append(lines, line)
 	}
-	return namespaces, scanner.Err()
+	return lines, scanner.Err()
 }
 
 func parseLevels(text string) ([]int, error) {

@@ -2,7 +2,8 @@
 // cannot rot: every scenario runs and reports sane counts. Timings are
 // printed, never asserted (these machines are shared).
 import { afterAll, expect, test } from '@jest/globals';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
 import { formatTable, runBench, type BenchResult } from '../../bench/bench.ts';
 import { adminKubeConfig, ignoreNotFound, testControlPlane } from '../support/cluster.ts';
 import { deleteBaseline, waitForBaselineGone } from '../support/baselines.ts';
@@ -44,6 +45,19 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(Object.keys(limit.go.ratesPerConcurrency).length).toBe(6);
   expect(Object.keys(limit.clientNode.ratesPerConcurrency).length).toBe(4);
   expect(limit.go.writesPerNamespace).toBe(6 + 1 + 1);
+  // The provisioning limit made its namespaces at each rate, each with its objects and then its annotation.
+  expect(limit.provisioning?.map((p) => p.count)).toEqual([10, 20]);
+  for (const p of limit.provisioning ?? []) expect(p.max).toBeGreaterThanOrEqual(p.p99);
+  const run = result.baseline.replace(/^bench-/, '');
+  const kubeConfig = adminKubeConfig();
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  for (const name of [`limit-new-${run}-5-9`, `limit-new-${run}-10-19`]) {
+    const namespace = await core.readNamespace({ name });
+    expect(namespace.metadata?.annotations?.[APPLIED_ANNOTATION]).toBe(`{"limit-${run}":1}`);
+    expect(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const policies = await kubeConfig.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace: name });
+    expect(policies.items.length).toBeGreaterThan(0);
+  }
   expect(result.memory.coldStart.rssMiB).toBeGreaterThan(0);
   expect(result.memory.coldStart.liveHeapMiB).toBeGreaterThan(0);
   // The peak is the kernel's high-water mark: never below any RSS read during the cold start.
