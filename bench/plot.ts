@@ -117,7 +117,9 @@ export function scalingTable(results: readonly Recorded[]): string {
   const row = (label: string, cell: (r: Recorded) => string) => `| ${label} | ${results.map(cell).join(' | ')} |`;
   const p99 = (r: Recorded, rate: number) => {
     const run = r.provisioning.find((p) => p.rate === rate);
-    return run ? `${f(run.p99, 3)} s` : 'n/a';
+    if (!run) return 'n/a';
+    const limit = r.limit?.provisioning?.find((p) => p.rate === rate);
+    return `${f(run.p99, 3)} s` + (limit ? ` (limit ${f(limit.p99, 3)} s)` : '');
   };
   return [
     `| | ${columns.join(' | ')} |`,
