@@ -21,8 +21,8 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, until, type BenchCluster, type BenchControlPlane } from './cluster.ts';
-import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun, type ProvisioningLimitRun } from './limit.ts';
+import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, until, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
 import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
@@ -83,7 +83,7 @@ export interface MemorySample {
   readonly liveHeapMiB: number;
 }
 
-export interface ProvisioningRun { readonly rate: number; readonly count: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number }
+export type { ProvisioningRun } from './cluster.ts';
 
 export interface BenchResult {
   /** 2: this layout (the limit in client-go, memory as deployed); files without it were measured before. */
@@ -108,7 +108,7 @@ export interface BenchResult {
     go: LimitRun;
     clientNode: LimitRun;
     /** New namespaces provisioned by client-go at each of the provisioning scenario's rates, the operator stopped. */
-    provisioning?: Omit<ProvisioningLimitRun, 'names'>[];
+    provisioning?: ProvisioningRun[];
   };
   /** Cold start ÷ the client-go limit. */
   readonly ratio?: number;
@@ -173,7 +173,6 @@ export async function prepareApi(cluster: BenchCluster): Promise<void> {
 /** How long the operator idles after the cold start before its settled RSS is read. */
 const SETTLE_SECONDS = 30;
 
-/** The operator's peak RSS so far, from the kernel (VmHWM): no metric exports it. */
 interface ControlPlaneCpu { readonly apiServer: number; readonly etcd: number }
 
 /** The API server's and etcd's CPU seconds so far; undefined where the control plane is not the benchmark's own. */
@@ -187,6 +186,7 @@ async function controlPlaneCpuSince(cluster: BenchCluster, before: ControlPlaneC
   return before && now ? { apiServerCpuSeconds: now.apiServer - before.apiServer, etcdCpuSeconds: now.etcd - before.etcd } : {};
 }
 
+/** The operator's peak RSS so far, from the kernel (VmHWM): no metric exports it. */
 async function peakRss(operator: Operator): Promise<number> {
   const status = await readFile(`/proc/${operator.process.pid}/status`, 'utf8');
   const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
@@ -233,10 +233,7 @@ async function provision(cluster: BenchCluster, baseline: string, selector: Reco
   while (provisioned.size < total && performance.now() < deadline) await sleep(50);
   stopWatch();
   const latencies = [...provisioned.values()].map((ms) => ms / 1000);
-  return {
-    names: [...sentAt.keys()], rate, count: provisioned.size,
-    p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: Math.max(...latencies),
-  };
+  return { names: [...sentAt.keys()], ...provisioningRun(rate, latencies) };
 }
 
 /** Quotas edited (as `kubectl edit` would) at a steady rate: the patch → the restored value seen on a watch. */
@@ -464,12 +461,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     // 6b. The limit of provisioning latency, the operator stopped: client-go provisions new namespaces at the same rates.
     if (limit) {
-      const provisioningLimit: ProvisioningLimitRun[] = [];
+      const provisioningLimit: ProvisioningRun[] = [];
       for (const rate of options.rates) {
         log(`the limit: ${rate} new namespaces per second for ${options.seconds} s, provisioned by client-go…`);
         provisioningLimit.push(await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report));
       }
-      limit = { ...limit, provisioning: provisioningLimit.map(({ names: _, ...measured }) => measured) };
+      limit = { ...limit, provisioning: provisioningLimit };
     }
 
     // 7. Many baselines, on a fresh control plane when this run started its own.

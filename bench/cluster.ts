@@ -85,6 +85,16 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+/** Latencies of `count` new namespaces made at `rate` a second, in seconds. */
+export interface ProvisioningRun { readonly rate: number; readonly count: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number }
+
+export function provisioningRun(rate: number, latencies: number[]): ProvisioningRun {
+  return {
+    rate, count: latencies.length,
+    p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: Math.max(...latencies),
+  };
+}
+
 /** Polls until `done` holds; throws after `timeoutMs` with `what` in the message. */
 export async function until(what: string, done: () => Promise<boolean>, timeoutMs = 3_600_000, intervalMs = 100): Promise<void> {
   const deadline = performance.now() + timeoutMs;

@@ -20,20 +20,8 @@ import { managedKind, NAMESPACES, REPORTS } from '../src/controller/kinds.ts';
 import { desiredObjects } from '../src/resources/index.ts';
 import { resourcePath, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { processCpuSeconds } from '../hack/kube/controlplane.ts';
-import { percentile } from './cluster.ts';
+import { provisioningRun, type ProvisioningRun } from './cluster.ts';
 import { root } from './operator.ts';
-
-/** Latencies of provisioning `count` new namespaces at `rate` a second, in seconds. */
-export interface ProvisioningLimitRun {
-  readonly rate: number;
-  readonly count: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly max: number;
-  /** The namespaces it made. */
-  readonly names: string[];
-}
 
 export interface LimitRun {
   /** Namespaces written in all (split among the concurrency levels). */
@@ -116,17 +104,20 @@ function best(namespaces: number, ratesPerConcurrency: Record<string, number>, t
 export const GO_CONCURRENCY = [8, 16, 32, 64, 128, 256];
 export const CLIENT_NODE_CONCURRENCY = [8, 16, 32, 64];
 
-/** The client-go writer over `names`; `total` namespaces take total ÷ the best rate. */
-export async function goLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, names: string[], run: string, total: number, report?: KubeObjectBody): Promise<LimitRun> {
+/** Builds hack/limit when missing, runs it with `args`, and returns what it printed and the CPU it used (not the build's). */
+async function runLimitProgram(args: string[]): Promise<{ stdout: string; cpuSeconds: number }> {
   const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
-  const input = path.join(dir, `limit-${run}.jsonl`);
-  await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run, report) })).join('\n'));
   // The program is this process's only child while it runs: the children's CPU /proc counts is its CPU.
   const childrenCpuBefore = await processCpuSeconds('self', { children: true });
-  const { stdout } = await promisify(execFile)(built.trim(), [
-    '-kubeconfig', kubeconfig, '-input', input, '-concurrency', GO_CONCURRENCY.join(','), '-field-manager', 'bench-limit',
-  ], { maxBuffer: 1 << 20 });
-  const clientCpuSeconds = await processCpuSeconds('self', { children: true }) - childrenCpuBefore;
+  const { stdout } = await promisify(execFile)(built.trim(), [...args, '-field-manager', 'bench-limit'], { maxBuffer: 16 << 20 });
+  return { stdout, cpuSeconds: await processCpuSeconds('self', { children: true }) - childrenCpuBefore };
+}
+
+/** The client-go writer over `names`; `total` namespaces take total ÷ the best rate. */
+export async function goLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, names: string[], run: string, total: number, report?: KubeObjectBody): Promise<LimitRun> {
+  const input = path.join(dir, `limit-${run}.jsonl`);
+  await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run, report) })).join('\n'));
+  const { stdout, cpuSeconds: clientCpuSeconds } = await runLimitProgram(['-kubeconfig', kubeconfig, '-input', input, '-concurrency', GO_CONCURRENCY.join(',')]);
   const { rates } = JSON.parse(stdout) as { rates: Record<string, number> };
   return { ...best(names.length, rates, total, limitWrites(baseline, 'x', run, report).length), clientCpuSeconds };
 }
@@ -138,8 +129,7 @@ export async function goLimit(kubeconfig: string, dir: string, baseline: Securit
  * from the create request to the response of the namespace's labels and
  * annotation, written after its objects.
  */
-export async function goProvisioningLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, run: string, rate: number, seconds: number, report?: KubeObjectBody): Promise<ProvisioningLimitRun> {
-  const { stdout: built } = await promisify(execFile)(path.join(root, 'hack/limit/build.sh'));
+export async function goProvisioningLimit(kubeconfig: string, dir: string, baseline: SecurityBaseline, run: string, rate: number, seconds: number, report?: KubeObjectBody): Promise<ProvisioningRun> {
   const names = Array.from({ length: Math.round(rate * seconds) }, (_, i) => `limit-new-${run}-${rate}-${i}`);
   const input = path.join(dir, `limit-provision-${run}-${rate}.jsonl`);
   await writeFile(input, names.map((namespace) => JSON.stringify({
@@ -147,14 +137,9 @@ export async function goProvisioningLimit(kubeconfig: string, dir: string, basel
     create: { path: resourcePath(NAMESPACES), body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'bench-limit': run } } } },
     ...namespacePlan(baseline, namespace, run, report),
   })).join('\n'));
-  const { stdout } = await promisify(execFile)(built.trim(), [
-    '-kubeconfig', kubeconfig, '-input', input, '-provision-rate', String(rate), '-field-manager', 'bench-limit',
-  ], { maxBuffer: 16 << 20 });
+  const { stdout } = await runLimitProgram(['-kubeconfig', kubeconfig, '-input', input, '-provision-rate', String(rate)]);
   const { latencies } = JSON.parse(stdout) as { latencies: number[] };
-  return {
-    rate, count: latencies.length, names,
-    p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: Math.max(...latencies),
-  };
+  return provisioningRun(rate, latencies);
 }
 
 /** The client-node writer over `names`, one slice per concurrency level; namespaces are written one request at a time each. */

@@ -142,15 +142,9 @@ func provision(kubeconfig, input string, rate float64, fieldManager string) erro
 	var firstErr error
 	var once sync.Once
 	fail := func(err error) { once.Do(func() { firstErr = err }) }
-	apply := func(w write) error {
+	send := func(w write) error {
 		sent.Add(1)
-		err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
-			Param("fieldManager", fieldManager).Param("force", "true").
-			Body([]byte(w.Body)).Do(context.Background()).Error()
-		if err != nil {
-			return fmt.Errorf("apply %s: %w", w.Path, err)
-		}
-		return nil
+		return apply(client, w, fieldManager)
 	}
 	var namespaces sync.WaitGroup
 	began := time.Now()
@@ -170,19 +164,19 @@ func provision(kubeconfig, input string, rate float64, fieldManager string) erro
 				objects.Add(1)
 				go func() {
 					defer objects.Done()
-					if err := apply(w); err != nil {
+					if err := send(w); err != nil {
 						fail(err)
 					}
 				}()
 			}
 			objects.Wait()
-			if err := apply(plan.Settle); err != nil {
+			if err := send(plan.Settle); err != nil {
 				fail(err)
 				return
 			}
 			out.Latencies[i] = time.Since(start).Seconds()
 			for _, w := range plan.After {
-				if err := apply(w); err != nil {
+				if err := send(w); err != nil {
 					fail(err)
 				}
 			}
@@ -256,12 +250,10 @@ func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency
 		go func() {
 			defer workers.Done()
 			for w := range queue {
-				err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
-					Param("fieldManager", fieldManager).Param("force", "true").
-					Body([]byte(w.Body)).Do(context.Background()).Error()
+				err := apply(client, w, fieldManager)
 				sent.Add(1)
 				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("apply %s: %w", w.Path, err) })
+					once.Do(func() { firstErr = err })
 				}
 			}
 		}()
@@ -274,4 +266,15 @@ func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency
 	close(queue)
 	workers.Wait()
 	return sent.Load(), firstErr
+}
+
+// One server-side apply of a pre-encoded body, taking over fields others own (as the operator does).
+func apply(client *rest.RESTClient, w write, fieldManager string) error {
+	err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
+		Param("fieldManager", fieldManager).Param("force", "true").
+		Body([]byte(w.Body)).Do(context.Background()).Error()
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", w.Path, err)
+	}
+	return nil
 }
