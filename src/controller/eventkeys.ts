@@ -5,7 +5,9 @@
 //   Baseline added, deleted, or its spec (generation) or deletion changed ─► the baseline,
 //                                     and every namespace it selected before or selects now
 //   Baseline status or finalizer changed ─► the baseline only
-//   Managed object changed or gone ─► its namespace (and its baseline while that is being deleted)
+//   Managed object added or gone, or its owned fields or labels changed ─► its namespace
+//                                     (and its baseline while that is being deleted)
+//   Managed object's other fields or status changed (a quota's usage) ─► nothing
 //   Admission policy or binding changed or gone ─► its baseline
 //   ClusterRole added or removed ─► namespaces of the baselines that bind it
 //   Authoring policy or binding added or removed ─► namespaces of the baselines with roleBindings
@@ -15,7 +17,7 @@
 import { BASELINE_LABEL } from '../api/constants.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import type { BaselineObject, ExceptionObject, ManagedCache, NamespaceObject, Selection } from './context.ts';
+import type { BaselineObject, ExceptionObject, ManagedCache, ManagedRecord, NamespaceObject, Selection } from './context.ts';
 import { isDeleting } from './selection.ts';
 
 export interface Caches {
@@ -44,6 +46,20 @@ export function namespaceChangeMatters(previous: NamespaceObject, current: Names
 /** Status writes and finalizer changes leave the generation alone: no namespace needs a look. */
 export function baselineSpecChanged(previous: BaselineObject, current: BaselineObject): boolean {
   return previous.metadata.generation !== current.metadata.generation || isDeleting(previous) !== isDeleting(current);
+}
+
+/**
+ * A managed object needs its namespace looked at when what the reconcile
+ * compares changed: the fingerprint of the fields the operator owns (their
+ * values, and which of them it still owns) or the labels (whose object it is).
+ * Anything else, such as kube-controller-manager writing a new quota's usage
+ * into its status, leaves the reconcile's outcome as it was; a no-op reconcile
+ * per new quota was most of the operator's work during a cold start.
+ */
+export function managedChangeMatters(previous: ManagedRecord, current: ManagedRecord): boolean {
+  return previous.owned !== current.owned
+    || (previous.metadata.labels !== current.metadata.labels
+      && JSON.stringify(previous.metadata.labels) !== JSON.stringify(current.metadata.labels));
 }
 
 export function registerEventHandlers(caches: Caches, selection: Selection, queues: Queues): void {
@@ -111,13 +127,19 @@ export function registerEventHandlers(caches: Caches, selection: Selection, queu
     },
   });
 
-  const onManaged = (object: KubeObject): void => {
+  const onManaged = (object: ManagedRecord): void => {
     if (object.metadata.namespace) queues.namespace(object.metadata.namespace);
     const baseline = caches.baselines.get(object.metadata.labels?.[BASELINE_LABEL] ?? '');
     if (baseline && isDeleting(baseline)) queues.baseline(baseline.metadata.name);
   };
   for (const informer of caches.managed) {
-    informer.addHandlers({ onAdd: onManaged, onUpdate: (_, current) => onManaged(current), onDelete: onManaged });
+    informer.addHandlers({
+      onAdd: onManaged,
+      onUpdate: (previous, current) => {
+        if (managedChangeMatters(previous, current)) onManaged(current);
+      },
+      onDelete: onManaged,
+    });
   }
 
   const onClusterManaged = (object: KubeObject): void => queues.baseline(object.metadata.labels?.[BASELINE_LABEL] ?? '');
