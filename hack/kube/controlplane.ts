@@ -322,14 +322,27 @@ export async function auditLogMark(dir: string): Promise<number> {
  * whole lines: the API server may be in the middle of one as the mark is
  * taken (its start is before the mark, so it is left out) and as the log is
  * read (it is not finished, so it is left out too). Lines without
- * `containing` are not parsed (a benchmark's log holds millions).
+ * `containing` are not parsed (a benchmark's log holds millions), and only
+ * what follows the mark is read: the benchmark polls the log for minutes.
  */
 export async function auditEventsSince(dir: string, mark: number, containing = ''): Promise<unknown[]> {
   const NEWLINE = 0x0a;
-  const log = await readFile(path.join(dir, 'audit.log'));
-  let start = mark;
-  if (mark > 0 && log[mark - 1] !== NEWLINE) {
-    const next = log.indexOf(NEWLINE, mark);
+  const file = await open(path.join(dir, 'audit.log'));
+  let log: Buffer;
+  try {
+    // From the byte before the mark: whether it ends a line says whether the mark starts one.
+    const from = Math.max(mark - 1, 0);
+    const { size } = await file.stat();
+    if (size <= from) return [];
+    log = Buffer.alloc(size - from);
+    const { bytesRead } = await file.read(log, 0, log.length, from);
+    log = log.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+  let start = 0;
+  if (mark > 0) {
+    const next = log[0] === NEWLINE ? 0 : log.indexOf(NEWLINE, 1);
     if (next < 0) return [];
     start = next + 1;
   }
