@@ -21,7 +21,7 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, until, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
@@ -71,6 +71,8 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
   /** Use this control plane instead of starting one (the smoke test passes the test cluster's). */
   readonly controlPlane?: BenchControlPlane;
+  /** How long each provisioning run waits at most for kube-controller-manager to go quiet (default 300 s). */
+  readonly quietTimeoutMs?: number;
 }
 
 export interface MemorySample {
@@ -107,7 +109,7 @@ export interface BenchResult {
   readonly limit?: {
     go: LimitRun;
     clientNode: LimitRun;
-    /** New namespaces provisioned by client-go at each of the provisioning scenario's rates, the operator stopped. */
+    /** New namespaces provisioned by client-go at each of the provisioning scenario's rates, right after the operator's run at that rate. */
     provisioning?: ProvisioningRun[];
   };
   /** Cold start ÷ the client-go limit. */
@@ -429,15 +431,30 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     };
     const restartMemory = await memorySample(operator);
 
-    // 4. New namespaces at each rate: creation request → applied annotation seen on the watch.
+    // 4. New namespaces at each rate: creation request → applied annotation seen on the watch. Then
+    //    the limit at the same rate, at the same point: client-go provisions namespaces the operator
+    //    does not select, so it sees them and writes nothing. Each run starts once kube-controller-manager
+    //    has caught up with the run before it.
     const provisioning: ProvisioningRun[] = [];
+    const provisioningLimit: ProvisioningRun[] = [];
     const newNamespaces: string[] = [];
+    const quiet = async (): Promise<void> => {
+      const { seconds, idle } = await untilControllerManagerIdle(cluster, options.quietTimeoutMs);
+      log(idle ? `  kube-controller-manager idle after ${seconds.toFixed(0)} s` : `  kube-controller-manager still writing after ${seconds.toFixed(0)} s; measuring anyway`);
+    };
     for (const rate of options.rates) {
+      await quiet();
       log(`${rate} new namespaces per second for ${options.seconds} s…`);
       const { names, ...result } = await provision(cluster, BASELINE, selector, run, rate, options.seconds);
       provisioning.push(result);
       newNamespaces.push(...names);
+      if (limit) {
+        await quiet();
+        log(`the limit: ${rate} new namespaces per second for ${options.seconds} s, provisioned by client-go…`);
+        provisioningLimit.push(await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report));
+      }
     }
+    if (limit) limit = { ...limit, provisioning: provisioningLimit };
 
     // 5. Drift: quotas edited at a steady rate; edit request → restored value seen on the watch.
     let driftResult: BenchResult['drift'];
@@ -458,16 +475,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       rollout = { immediate, progressive };
     }
     await operator.stop();
-
-    // 6b. The limit of provisioning latency, the operator stopped: client-go provisions new namespaces at the same rates.
-    if (limit) {
-      const provisioningLimit: ProvisioningRun[] = [];
-      for (const rate of options.rates) {
-        log(`the limit: ${rate} new namespaces per second for ${options.seconds} s, provisioned by client-go…`);
-        provisioningLimit.push(await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report));
-      }
-      limit = { ...limit, provisioning: provisioningLimit };
-    }
 
     // 7. Many baselines, on a fresh control plane when this run started its own.
     let manyBaselines: ManyBaselinesResult | undefined;

@@ -103,3 +103,25 @@ export async function until(what: string, done: () => Promise<boolean>, timeoutM
     await sleep(intervalMs);
   }
 }
+
+/** What kube-controller-manager's audit events contain: its user agent (it runs as the admin user). */
+export const CONTROLLER_MANAGER_AGENT = '"userAgent":"kube-controller-manager/';
+
+/**
+ * Waits until kube-controller-manager has written nothing for `quietMs` (by the
+ * audit log), at most `timeoutMs`; returns the seconds waited. It writes a
+ * ServiceAccount into each new namespace and a status into each new or changed
+ * quota, at 20 requests a second: after a rollout over 10,000 namespaces that
+ * is minutes of writes, which otherwise land on whatever is measured next.
+ */
+export async function untilControllerManagerIdle(cluster: BenchCluster, timeoutMs = 300_000, quietMs = 3_000): Promise<{ seconds: number; idle: boolean }> {
+  const started = performance.now();
+  for (;;) {
+    const mark = await auditMark(cluster);
+    await sleep(quietMs);
+    const writes = await auditEventsSince(cluster.controlPlane.dir, mark, CONTROLLER_MANAGER_AGENT);
+    const seconds = (performance.now() - started) / 1000;
+    if (writes.length === 0) return { seconds, idle: true };
+    if (seconds * 1000 >= timeoutMs) return { seconds, idle: false };
+  }
+}

@@ -5,6 +5,8 @@ import { afterAll, expect, test } from '@jest/globals';
 import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
 import { formatTable, runBench, type BenchResult } from '../../bench/bench.ts';
+import { CONTROLLER_MANAGER_AGENT } from '../../bench/cluster.ts';
+import { auditEventsSince, auditLogMark } from '../../hack/kube/controlplane.ts';
 import { adminKubeConfig, ignoreNotFound, testControlPlane } from '../support/cluster.ts';
 import { deleteBaseline, waitForBaselineGone } from '../support/baselines.ts';
 import { startOperator } from '../support/operator.ts';
@@ -27,9 +29,11 @@ afterAll(async () => {
 
 test('make bench runs every scenario end to end (smoke: 12 namespaces)', async () => {
   const { dir, server, kubeconfigPath, versions } = testControlPlane();
+  const mark = await auditLogMark(dir);
+  const logged: string[] = [];
   result = await runBench({
     namespaces: 12, rates: [5, 10], seconds: 2, driftRate: 5, manyBaselines: 4, manyNamespaces: 12,
-    controlPlane: { dir, server, kubeconfigPath, versions }, log: () => undefined,
+    controlPlane: { dir, server, kubeconfigPath, versions }, log: (line) => logged.push(line), quietTimeoutMs: 20_000,
   });
   process.stderr.write(`\n${formatTable(result)}\n`);
   expect(result.desiredObjectsPerNamespace).toBe(6);
@@ -38,6 +42,10 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(result.coldStart.reportWrites).toBe(12);
   expect(result.steadyState.writes).toBe(0);
   expect(result.provisioning.map((p) => p.count)).toEqual([10, 20]);
+  // Each provisioning run, the operator's and the limit's, waited for kube-controller-manager to go quiet,
+  // whose writes the audit log tells by their user agent (it wrote a ServiceAccount into each new namespace).
+  expect(logged.filter((line) => /kube-controller-manager (idle|still writing) after/.test(line)).length).toBe(4);
+  expect((await auditEventsSince(dir, mark, CONTROLLER_MANAGER_AGENT)).length).toBeGreaterThan(0);
   expect(result.drift?.count).toBe(10);
   // Both limit writers wrote: one rate per concurrency level that had namespaces to write,
   // and each namespace's objects, the namespace and a Report like the operator's.
