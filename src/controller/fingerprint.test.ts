@@ -1,6 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import type { KubeObject } from '../runtime/kube.ts';
-import { canonicalJson, desiredFingerprint, ownedFingerprint, projectFields } from './fingerprint.ts';
+import { canonicalJson, desiredFingerprint, ownedFingerprint, projectFields, reportFingerprint } from './fingerprint.ts';
 
 const labels = { 'app.kubernetes.io/managed-by': 'security-baseline-operator', 'security.baseline.dev/baseline': 'tenants' };
 const desiredQuota = {
@@ -54,6 +56,48 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ from: [{ podSelector: {} }] })).not.toBe(canonicalJson({ from: [{ namespaceSelector: {} }] }));
     expect(canonicalJson({ egress: [] })).toBe(canonicalJson({}));
     expect(canonicalJson({ egress: [{}] })).not.toBe(canonicalJson({}));
+  });
+});
+
+describe('the JSON the fingerprints hash says what a plain sort-and-stringify says', () => {
+  // JSON with what the API server and the builders produce, and what they leave out: undefined, null, empty lists.
+  const jsonWithKeys = (key: fc.Arbitrary<string>) => fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 4 }),
+    object: fc.dictionary(key, tie('value'), { maxKeys: 40 }),
+  })).object;
+  const json = jsonWithKeys(fc.string({ maxLength: 6 }));
+
+  /** canonicalJson as first written: sort the keys, filter, map, join. */
+  function referenceCanonical(value: unknown): string {
+    if (Array.isArray(value)) return `[${value.map((item) => referenceCanonical(item ?? null)).join(',')}]`;
+    if (value !== null && typeof value === 'object') {
+      return `{${Object.keys(value).sort()
+        .filter((key) => {
+          const field = (value as Record<string, unknown>)[key];
+          return field !== undefined && field !== null && !(Array.isArray(field) && field.length === 0);
+        })
+        .map((key) => `${JSON.stringify(key)}:${referenceCanonical((value as Record<string, unknown>)[key])}`).join(',')}}`;
+    }
+    return JSON.stringify(value ?? null);
+  }
+
+  /** The report fingerprint as first written: JSON.stringify with a replacer that sorts each object's entries. */
+  function referenceReportFingerprint(report: Record<string, unknown>): string {
+    const text = JSON.stringify({ scope: report.scope, source: report.source, summary: report.summary, results: report.results }, (_key, v: unknown) => (
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v));
+    return createHash('sha256').update(text).digest().toString('base64url', 0, 16);
+  }
+
+  test('canonicalJson', () => {
+    fc.assert(fc.property(json, (value) => canonicalJson(value) === referenceCanonical(value)), { numRuns: 500 });
+  });
+
+  test('reportFingerprint', () => {
+    // Keys that are not array indices: an object rebuilt from sorted entries (the reference) lists those first whatever the order.
+    const named = jsonWithKeys(fc.string({ maxLength: 6 }).filter((key) => !/^(0|[1-9][0-9]*)$/.test(key)));
+    const report = fc.record({ scope: named, source: fc.string(), summary: named, results: fc.array(named, { maxLength: 5 }) }, { requiredKeys: [] });
+    fc.assert(fc.property(report, (value) => reportFingerprint(value) === referenceReportFingerprint(value)), { numRuns: 500 });
   });
 });
 

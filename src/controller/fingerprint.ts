@@ -11,7 +11,7 @@
 // added stay out of it. A fingerprint that differs is not yet a write: the
 // reconcile then reads the live object and compares field by field (diff.ts),
 // which also names the changed field and its manager for the drift Event.
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 
@@ -55,22 +55,53 @@ function itemMatches(key: string, item: unknown, index: number): boolean {
  * (every pod) and `namespaceSelector: {}` (every namespace) differ.
  */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  return stableJson(value, true);
+}
+
+/**
+ * JSON with sorted keys; `dropEmpty` also leaves out null fields and empty
+ * lists. Built as one string, without the arrays of entries a sort-and-join
+ * makes: it runs a dozen times for each namespace a cold start provisions, and
+ * those arrays were a fifth of all the operator allocated.
+ */
+function stableJson(value: unknown, dropEmpty: boolean): string {
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + stableJson(value[i] ?? null, dropEmpty);
+    return `${out}]`;
+  }
   if (value !== null && typeof value === 'object') {
-    const fields = Object.keys(value).sort()
-      .filter((key) => {
-        const field = (value as Record<string, unknown>)[key];
-        return field !== undefined && field !== null && !(Array.isArray(field) && field.length === 0);
-      })
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${fields.join(',')}}`;
+    let out = '{';
+    let first = true;
+    for (const key of sortedKeys(value)) {
+      const field = (value as Record<string, unknown>)[key];
+      if (field === undefined || (dropEmpty && (field === null || (Array.isArray(field) && field.length === 0)))) continue;
+      out += `${first ? '' : ','}${JSON.stringify(key)}:${stableJson(field, dropEmpty)}`;
+      first = false;
+    }
+    return `${out}}`;
   }
   return JSON.stringify(value ?? null);
 }
 
+/** An object's keys in code-unit order, as Array.prototype.sort orders strings. */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  if (keys.length > 32) return keys.sort();
+  // Insertion sort in place: objects have a handful of keys, and sort() allocates a work array on every call.
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    for (; j >= 0 && (keys[j] as string) > key; j--) keys[j + 1] = keys[j] as string;
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
 function hash(text: string): string {
   // 128 bits of SHA-256, as 22 characters: collisions are out of reach, and the string is small.
-  return createHash('sha256').update(text).digest().toString('base64url', 0, 16);
+  // The one-shot hash(): no Hash object per call.
+  return cryptoHash('sha256', text, 'buffer').toString('base64url', 0, 16);
 }
 
 /** The operator's Apply entry in managedFields, if it has one (the main resource, not a subresource). */
@@ -99,9 +130,7 @@ export function desiredFingerprint(object: KubeObject & Record<string, unknown>)
 
 /** JSON with sorted keys and nothing else changed: reports.ts's comparison of reports, as text. */
 function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
+  return stableJson(value, false);
 }
 
 /**
