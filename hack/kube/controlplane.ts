@@ -70,6 +70,8 @@ export interface StartOptions {
    * as `--watch-cache=false` so that watches read etcd and meet its compaction.
    */
   readonly apiServerArgs?: readonly string[];
+  /** Extra kube-controller-manager flags, after the defaults, such as its client's request rate. */
+  readonly controllerManagerArgs?: readonly string[];
 }
 
 /**
@@ -219,6 +221,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       '--secure-port=0',
       '--concurrent-namespace-syncs=10',
       '--v=0',
+      ...options.controllerManagerArgs ?? [],
     ]);
     // The serviceaccount controller creating `default` in `default` proves the controller manager works.
     await waitFor('kube-controller-manager', async () => {
