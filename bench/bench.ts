@@ -605,6 +605,9 @@ export function formatTable(result: BenchResult): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  // Interrupted, the run exits as it does on an error, so that the 'exit' handlers stop the operator it
+  // started: one left behind, its API server gone, retried its reconciles at 75 % of a core into later runs.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const { values } = parseArgs({
     options: {
       namespaces: { type: 'string', default: '200' },
