@@ -21,7 +21,7 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
@@ -222,13 +222,13 @@ async function provision(cluster: BenchCluster, baseline: string, selector: Reco
   const sentAt = new Map<string, number>();
   const provisioned = new Map<string, number>();
   const resourceVersion = await currentResourceVersion(client, NAMESPACES, `bench=${run}`);
-  const stopWatch = client.watch<KubeObject>(NAMESPACES, { resourceVersion, labelSelector: `bench=${run}`, timeoutSeconds: 600, inactivityMs: 600_000 }, (event) => {
-    const name = event.object.metadata?.name;
-    const sent = name ? sentAt.get(name) : undefined;
-    if (sent !== undefined && !provisioned.has(name!) && event.object.metadata.annotations?.[APPLIED_ANNOTATION]?.includes(`"${baseline}"`)) {
-      provisioned.set(name!, performance.now() - sent);
+  const stopWatch = resumingWatch<KubeObject>(client, NAMESPACES, { resourceVersion, labelSelector: `bench=${run}` }, (namespace) => {
+    const name = namespace.metadata.name;
+    const sent = sentAt.get(name);
+    if (sent !== undefined && !provisioned.has(name) && namespace.metadata.annotations?.[APPLIED_ANNOTATION]?.includes(`"${baseline}"`)) {
+      provisioned.set(name, performance.now() - sent);
     }
-  }, () => undefined);
+  });
   const total = Math.round(rate * seconds);
   const creations: Promise<unknown>[] = [];
   const t0 = performance.now();
@@ -254,16 +254,14 @@ async function drift(cluster: BenchCluster, baseline: string, namespaces: string
   const restored: number[] = [];
   const selector = 'app.kubernetes.io/managed-by=security-baseline-operator';
   const resourceVersion = await currentResourceVersion(client, QUOTAS, selector);
-  const stopWatch = client.watch<KubeObject & { spec?: { hard?: Record<string, string> } }>(QUOTAS, {
-    resourceVersion, labelSelector: selector, timeoutSeconds: 600, inactivityMs: 600_000,
-  }, (event) => {
-    const key = `${event.object.metadata?.namespace}`;
+  const stopWatch = resumingWatch<KubeObject & { spec?: { hard?: Record<string, string> } }>(client, QUOTAS, { resourceVersion, labelSelector: selector }, (quota) => {
+    const key = `${quota.metadata.namespace}`;
     const edited = editedAt.get(key);
-    if (edited !== undefined && event.object.spec?.hard?.pods === '4') {
+    if (edited !== undefined && quota.spec?.hard?.pods === '4') {
       restored.push((performance.now() - edited) / 1000);
       editedAt.delete(key);
     }
-  }, () => undefined);
+  });
   const edits = Math.round(rate * seconds);
   const t0 = performance.now();
   for (let i = 0; i < edits; i++) {
@@ -301,13 +299,12 @@ async function rollOut(
     if (target.revision !== undefined && at === target.revision && namespaces.has(name) && !movedAt.has(name)) movedAt.set(name, performance.now());
   };
   const resourceVersion = await currentResourceVersion(client, NAMESPACES, labelSelector);
-  const stopWatch = client.watch<KubeObject>(NAMESPACES, { resourceVersion, labelSelector, timeoutSeconds: 1800, inactivityMs: 1_800_000 }, (event) => {
-    const name = event.object.metadata?.name;
-    if (!name) return;
-    const at = (JSON.parse(event.object.metadata.annotations?.[APPLIED_ANNOTATION] ?? '{}') as Record<string, string>)[baseline];
+  const stopWatch = resumingWatch<KubeObject>(client, NAMESPACES, { resourceVersion, labelSelector }, (namespace) => {
+    const { name } = namespace.metadata;
+    const at = (JSON.parse(namespace.metadata.annotations?.[APPLIED_ANNOTATION] ?? '{}') as Record<string, string>)[baseline];
     seen.set(name, at);
     moved(name, at);
-  }, () => undefined);
+  });
   const mark = await auditMark(cluster);
   const sent = performance.now();
   const patched = await client.mergePatch<KubeObject & { spec: SecurityBaselineSpec }>(BASELINES, baseline, undefined, {

@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import { NAMESPACES } from '../src/controller/kinds.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
-import { HttpMethod, KubeClient, resourcePath, type ResourceType } from '../src/runtime/kube.ts';
+import { HttpMethod, KubeClient, resourcePath, type KubeObject, type ResourceType } from '../src/runtime/kube.ts';
 import { auditEventsSince, auditLogMark, mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 /** cpuSeconds only where the benchmark started the control plane itself (the smoke test borrows the test cluster's). */
@@ -124,4 +124,48 @@ export async function untilControllerManagerIdle(cluster: BenchCluster, timeoutM
     if (writes.length === 0) return { seconds, idle: true };
     if (seconds * 1000 >= timeoutMs) return { seconds, idle: false };
   }
+}
+
+/**
+ * A watch that resumes where it ended until it is stopped, handing each
+ * object that changed to `onChange`. The API server closes a watch whose
+ * reader falls behind a burst (a rollout changes 10,700 namespaces in a
+ * minute), and a scenario waiting on a closed watch waited until its timeout.
+ * When the version it resumes from is gone (410), it lists instead: each
+ * object listed counts as changed then.
+ */
+export function resumingWatch<T extends KubeObject>(
+  client: KubeClient, type: ResourceType, options: { resourceVersion: string; labelSelector?: string }, onChange: (object: T) => void,
+): () => void {
+  let stopped = false;
+  let stopCurrent = (): void => undefined;
+  let resourceVersion = options.resourceVersion;
+  const start = (): void => {
+    if (stopped) return;
+    let expired = false;
+    stopCurrent = client.watch<T>(type, { resourceVersion, labelSelector: options.labelSelector, timeoutSeconds: 300, inactivityMs: 600_000 }, (event) => {
+      if (event.type === 'ERROR') {
+        expired ||= (event.object as unknown as { code?: number }).code === 410;
+        return;
+      }
+      resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
+      if (event.type !== 'BOOKMARK') onChange(event.object);
+    }, (error) => {
+      if (stopped) return;
+      if (expired || (error instanceof KubeApiError && error.status === 410)) {
+        client.list<T>(type, { labelSelector: options.labelSelector }).then((list) => {
+          for (const item of list.items) onChange(item);
+          resourceVersion = list.resourceVersion;
+          start();
+        }, () => setTimeout(start, 1_000));
+        return;
+      }
+      setTimeout(start, error ? 1_000 : 0);
+    });
+  };
+  start();
+  return () => {
+    stopped = true;
+    stopCurrent();
+  };
 }
