@@ -80,7 +80,7 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
   /** Use this control plane instead of starting one (the smoke test passes the test cluster's). */
   readonly controlPlane?: BenchControlPlane;
-  /** How long each provisioning run waits at most for kube-controller-manager to go quiet (default 300 s). */
+  /** How long each timed scenario waits at most for kube-controller-manager to go quiet (default 300 s). */
   readonly quietTimeoutMs?: number;
 }
 

@@ -111,8 +111,8 @@ export const CONTROLLER_MANAGER_AGENT = '"userAgent":"kube-controller-manager/';
  * Waits until kube-controller-manager has written nothing for `quietMs` (by the
  * audit log), at most `timeoutMs`; returns the seconds waited. It writes a
  * ServiceAccount into each new namespace and a status into each new or changed
- * quota, at 20 requests a second: after a rollout over 10,000 namespaces that
- * is minutes of writes, which otherwise land on whatever is measured next.
+ * quota, at the request rate its flags allow (see bench.ts): writes still due
+ * would otherwise land on whatever is measured next.
  */
 export async function untilControllerManagerIdle(cluster: BenchCluster, timeoutMs = 300_000, quietMs = 3_000): Promise<{ seconds: number; idle: boolean }> {
   const started = performance.now();
