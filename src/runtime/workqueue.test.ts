@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import fc from 'fast-check';
-import { ItemExponentialFailureRateLimiter, WorkQueue } from './workqueue.ts';
+import { BucketRateLimiter, ItemExponentialFailureRateLimiter, WorkQueue } from './workqueue.ts';
 import type { ReconcileResult, WorkQueueProbes } from './workqueue.ts';
 
 // Lets every pending promise callback and p-queue's microtask bookkeeping run.
@@ -150,6 +150,82 @@ describe('WorkQueue', () => {
     let last = 0;
     for (let i = 0; i < 2000; i++) last = patient.when('x');
     expect(last).toBe(300_000);
+  });
+
+  test('the retry bucket lets a burst through, then spaces retries at its rate, and refills', () => {
+    let now = 0;
+    const bucket = new BucketRateLimiter(10, 3, () => now);
+    expect([bucket.when(), bucket.when(), bucket.when()]).toEqual([0, 0, 0]);
+    // Spent: each further retry waits one more tenth of a second than the one before.
+    expect(bucket.when()).toBeCloseTo(100);
+    expect(bucket.when()).toBeCloseTo(200);
+    // 450 ms later the two reservations are paid and 2.5 tokens came back: two go at once.
+    now = 450;
+    expect(bucket.when()).toBe(0);
+    expect(bucket.when()).toBe(0);
+    expect(bucket.when()).toBeCloseTo(50);
+    // A long quiet refills to the burst and no further.
+    now = 60_000;
+    expect([bucket.when(), bucket.when(), bucket.when()]).toEqual([0, 0, 0]);
+    expect(bucket.when()).toBeCloseTo(100);
+    expect(() => new BucketRateLimiter(0, 1, () => 0)).toThrow(RangeError);
+    expect(() => new BucketRateLimiter(1, 0, () => 0)).toThrow(RangeError);
+  });
+
+  test('property: the bucket never lets more retries start in a window than its burst plus its rate allows', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 200 }),
+        (perSecond, burst, gaps) => {
+          let now = 0;
+          const bucket = new BucketRateLimiter(perSecond, burst, () => now);
+          const starts: number[] = [];
+          for (const gap of gaps) {
+            now += gap;
+            starts.push(now + bucket.when());
+          }
+          starts.sort((a, b) => a - b);
+          // Any window of w ms holds at most burst + perSecond * w / 1000 starts (1e-6 for float error).
+          for (let i = 0; i < starts.length; i++) {
+            for (let j = i; j < starts.length; j++) {
+              const window = (starts[j] ?? 0) - (starts[i] ?? 0);
+              expect(j - i + 1).toBeLessThanOrEqual(burst + (perSecond * window) / 1000 + 1e-6);
+            }
+          }
+        },
+      ),
+    );
+  });
+
+  test('many failing keys retry together no faster than the bucket, each still backing off (fake clock)', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    const queue = track(
+      new WorkQueue(
+        async (key) => {
+          recorder.enter(key);
+          throw new Error('API server gone');
+        },
+        { name: 't', concurrency: 50, baseDelayMs: 5, now: () => Date.now(), retriesPerSecond: 10, retryBurst: 20 },
+      ),
+    );
+    const keys = Array.from({ length: 200 }, (_, i) => `ns-${i}`);
+    for (const key of keys) queue.add(key);
+    await queue.idle();
+    expect(recorder.runs).toHaveLength(200);
+    expect(queue.delayed).toBe(200);
+    // The per-key backoff alone would retry all 200 after 5 ms. The bucket lets 20
+    // through at once, then 10 a second: after 1 s, 20 + 10 have retried.
+    await jest.advanceTimersByTimeAsync(1000);
+    await queue.idle();
+    expect(recorder.runs.length - 200).toBe(30);
+    // After 18 s every key has been retried once; the retries keep being spaced out.
+    await jest.advanceTimersByTimeAsync(17_000);
+    await queue.idle();
+    expect(new Set(recorder.runs.slice(200, 400))).toEqual(new Set(keys));
+    expect(recorder.runs.length).toBeLessThanOrEqual(200 + 20 + 10 * 18);
   });
 
   test('a failing key is retried after delays that double up to the cap (fake clock)', async () => {

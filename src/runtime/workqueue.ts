@@ -8,7 +8,11 @@
  *   while it is being handled is marked dirty and runs once more afterwards.
  * - Fair: distinct keys start in the order they were queued (p-queue is FIFO).
  * - Failures back off per key, exponentially (client-go's
- *   ItemExponentialFailureRateLimiter); a success forgets the failures.
+ *   ItemExponentialFailureRateLimiter); a success forgets the failures. All
+ *   failure retries together also draw from one token bucket (client-go's
+ *   BucketRateLimiter, 10 a second, burst 100): a key waits for the larger of
+ *   the two delays, as under client-go's default controller rate limiter. So an
+ *   operator whose API server is gone does not retry thousands of keys at once.
  * - Delayed adds keep the earliest deadline per key; their timers are unref'd.
  * - Shutdown stops intake, drops what has not started and drains what has.
  *
@@ -64,6 +68,10 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   /** Longest delay between retries of a failing key, in ms. Default 300 000. */
   maxDelayMs?: number;
+  /** Failure retries of all keys together, per second, once the burst is spent. Default 10. */
+  retriesPerSecond?: number;
+  /** Failure retries of all keys that may start without waiting for the bucket. Default 100. */
+  retryBurst?: number;
   /**
    * Called when the handler fails (rejects or throws), before the key is
    * re-added with backoff. `retries` is how many times the key had already been
@@ -109,6 +117,40 @@ export class ItemExponentialFailureRateLimiter {
   }
 }
 
+/**
+ * One token bucket for the failure retries of all keys, like client-go's
+ * BucketRateLimiter (golang.org/x/time/rate's Reserve): each retry takes a
+ * token, and waits until the token would have been there.
+ */
+export class BucketRateLimiter {
+  readonly perSecond: number;
+  readonly burst: number;
+  #now: () => number;
+  // Tokens at #updatedAt; negative when retries already wait for tokens to come.
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(perSecond: number, burst: number, now: () => number) {
+    if (!(perSecond > 0) || !(burst >= 1)) {
+      throw new RangeError(`retry bucket needs a positive rate and a burst of at least 1, got ${perSecond}/s and ${burst}`);
+    }
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.#now = now;
+    this.#tokens = burst;
+    this.#updatedAt = now();
+  }
+
+  /** Takes a token and returns how long, in ms, to wait before using it. */
+  when(): number {
+    const now = this.#now();
+    const refilled = this.#tokens + ((now - this.#updatedAt) / 1000) * this.perSecond;
+    this.#tokens = Math.min(this.burst, refilled) - 1;
+    this.#updatedAt = now;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.perSecond) * 1000;
+  }
+}
+
 interface DelayedAdd {
   readyAt: number;
   timer: NodeJS.Timeout;
@@ -122,6 +164,7 @@ export class WorkQueue {
   #metrics: WorkQueueMetrics;
   #now: () => number;
   #limiter: ItemExponentialFailureRateLimiter;
+  #bucket: BucketRateLimiter;
   #workers: PQueue;
 
   // Keys that will run and have not started this run; each has exactly one
@@ -144,6 +187,7 @@ export class WorkQueue {
     this.#metrics = options.metrics ?? {};
     this.#now = options.now ?? (() => performance.now());
     this.#limiter = new ItemExponentialFailureRateLimiter(options.baseDelayMs ?? 5, options.maxDelayMs ?? 300_000);
+    this.#bucket = new BucketRateLimiter(options.retriesPerSecond ?? 10, options.retryBurst ?? 100, this.#now);
     this.#workers = new PQueue({ concurrency: options.concurrency });
     // The queue itself is the probe: its getters are read at scrape time.
     this.#hook(() => this.#metrics.attach?.(this));
@@ -210,10 +254,14 @@ export class WorkQueue {
     this.#delayed.set(key, { readyAt, timer });
   }
 
-  /** Queues `key` after its backoff delay, and counts a failure for it. */
+  /**
+   * Queues `key` after its backoff delay or its turn in the retry bucket,
+   * whichever is later, and counts a failure for it.
+   */
   addRateLimited(key: string): void {
     if (this.#shuttingDown) return;
-    this.addAfter(key, this.#limiter.when(key));
+    // Both are asked, as client-go's MaxOfRateLimiter does: the bucket counts every retry.
+    this.addAfter(key, Math.max(this.#limiter.when(key), this.#bucket.when()));
   }
 
   /** Forgets the failures of `key`, so its next backoff starts from the base delay. */
