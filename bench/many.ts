@@ -4,7 +4,6 @@
 // namespace does not grow with the number of baselines, and no single event
 // (a namespace relabelled, a baseline changed, a metrics scrape) costs
 // baselines × namespaces.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { APPLIED_ANNOTATION } from '../src/api/constants.ts';
 import type { LabelSelector, PodSecurityLevel, SecurityBaseline } from '../src/api/types.ts';
 import { BASELINES, NAMESPACES } from '../src/controller/kinds.ts';
@@ -99,6 +98,12 @@ export async function runManyBaselines(
       && await operator.metric('workqueue_depth', { name: 'namespaces' }) === 0;
   };
 
+  // No baseline waits for a debounced status write, none is queued, none is being reconciled.
+  const baselinesIdle = async (operator: Awaited<ReturnType<typeof startOperator>>) =>
+    await operator.metric('security_baseline_workqueue_delayed_keys', { name: 'baselines' }) === 0
+      && await operator.metric('workqueue_depth', { name: 'baselines' }) === 0
+      && await operator.metric('workqueue_unfinished_work_seconds', { name: 'baselines' }) === 0;
+
   // Cold start: every pair reconciled (compliant, or in conflict where a stricter baseline wins).
   let mark = await auditMark(cluster);
   let begin = performance.now();
@@ -106,7 +111,7 @@ export async function runManyBaselines(
   await until('the many-baselines cold start', () => settled(operator), 3_600_000, 200);
   const coldSeconds = (performance.now() - begin) / 1000;
   // The baselines' debounced status writes land before the stop: else the restart would make them, and count them.
-  await sleep(2_500);
+  await until('the baselines\' status writes', () => baselinesIdle(operator), 120_000, 200);
   const coldStart = {
     seconds: coldSeconds,
     writes: 0,
