@@ -86,6 +86,35 @@ describe('KubeClient', () => {
     expect(statuses).toEqual([500]);
   });
 
+  test('reuses the credential headers for a second, then asks the kubeconfig again; no request\'s headers leak into the next', async () => {
+    const seen: { authorization?: string; contentType?: string }[] = [];
+    server = createServer((req, res) => {
+      seen.push({ authorization: req.headers.authorization, contentType: req.headers['content-type'] });
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"metadata":{"name":"x"}}');
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'local', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'first' }],
+      contexts: [{ name: 'c', cluster: 'local', user: 'u' }],
+      currentContext: 'c',
+    });
+    const client = new KubeClient(kc);
+    await client.mergePatch({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, 'x', undefined, { metadata: {} });
+    // The credential changes (a rotated token): requests within the second still carry the first.
+    (kc.users[0] as { token: string }).token = 'second';
+    await client.request('get', HttpMethod.GET, '/api/v1/namespaces/x');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await client.request('get', HttpMethod.GET, '/api/v1/namespaces/x');
+    expect(seen).toEqual([
+      { authorization: 'Bearer first', contentType: 'application/merge-patch+json' },
+      { authorization: 'Bearer first', contentType: undefined },
+      { authorization: 'Bearer second', contentType: undefined },
+    ]);
+  });
+
   test.each([
     [undefined, 1000], ['', 1000], ['0', 1000], ['1', 1000], ['3', 3000], ['120', 10_000], ['Wed, 21 Oct 2015 07:28:00 GMT', 1000],
   ])('waits %p → %p ms after a 429', (header, ms) => {
