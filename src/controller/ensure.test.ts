@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { DesiredObject } from '../resources/index.ts';
-import type { KubeObject } from '../runtime/kube.ts';
+import type { KubeObject, ManagedFieldsEntry } from '../runtime/kube.ts';
+import { FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME, RELEASED_FIELD_MANAGER } from '../api/constants.ts';
 import {
   PRECONDITIONS, authoringPolicyInstalled, clusterRoleExists, firstProblem, foreignOwner, kindServed, planWrite, recordHolds, type Facts,
 } from './ensure.ts';
@@ -76,6 +77,31 @@ describe('foreignOwner', () => {
       state: 'conflict', reason: 'ForeignObject', message: 'ResourceQuota tenants-quota already exists and belongs to another owner; it was left untouched',
     });
     expect(foreignOwner(quota, 'tenants', live(labels('other')))?.message).toContain('belongs to baseline other');
+  });
+
+  describe('an object detached from the operator', () => {
+    const entry = (manager: string, operation: 'Apply' | 'Update', subresource?: string): ManagedFieldsEntry => ({
+      manager, operation, apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:hard': { 'f:pods': {} } } }, ...(subresource ? { subresource } : {}),
+    });
+    const withFields = (object: KubeObject, ...entries: ManagedFieldsEntry[]): KubeObject => ({ ...object, metadata: { ...object.metadata, managedFields: entries } });
+    const exists = (name: string) => name === 'other';
+
+    test('whose labels were removed, while the operator\'s apply still holds its fields, is still the operator\'s', () => {
+      // `kubectl label` removing the baseline label, or a forced apply under the operator's own manager name.
+      expect(foreignOwner(quota, 'tenants', withFields(live(), entry(FIELD_MANAGER, 'Apply'), entry('kubectl-label', 'Update')), exists)).toBeUndefined();
+      expect(foreignOwner(quota, 'tenants', withFields(live({ [MANAGED_BY_LABEL]: OPERATOR_NAME }), entry(FIELD_MANAGER, 'Apply')), exists)).toBeUndefined();
+    });
+
+    test('whose baseline label names no baseline is the operator\'s; one naming a baseline that exists stays that baseline\'s', () => {
+      expect(foreignOwner(quota, 'tenants', withFields(live(labels('nonexistent')), entry(FIELD_MANAGER, 'Apply')), exists)).toBeUndefined();
+      expect(foreignOwner(quota, 'tenants', withFields(live(labels('other')), entry(FIELD_MANAGER, 'Apply')), exists)?.message).toContain('belongs to baseline other');
+    });
+
+    test('with no apply of the operator holding fields (never applied, released, or only a status or update entry) is foreign', () => {
+      expect(foreignOwner(quota, 'tenants', withFields(live(), entry('kubectl-client-side-apply', 'Update')), exists)?.reason).toBe('ForeignObject');
+      expect(foreignOwner(quota, 'tenants', withFields(live(), entry(RELEASED_FIELD_MANAGER, 'Apply'), entry(FIELD_MANAGER, 'Update')), exists)?.reason).toBe('ForeignObject');
+      expect(foreignOwner(quota, 'tenants', withFields(live(), entry(FIELD_MANAGER, 'Apply', 'status')), exists)?.reason).toBe('ForeignObject');
+    });
   });
 });
 

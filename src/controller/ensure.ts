@@ -15,7 +15,7 @@
 // Like cert-manager's policy chain, each check is a small pure function that
 // returns a Problem (a reason and a message) or nothing; the first Problem
 // stops the sequence and nothing is written. Every check has its own unit tests.
-import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME, AUTHORING_POLICY_NAME } from '../api/constants.ts';
+import { BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME, AUTHORING_POLICY_NAME } from '../api/constants.ts';
 import type { DesiredObject } from '../resources/index.ts';
 import type { InvolvedObject } from '../runtime/events.ts';
 import { cacheKey } from '../runtime/informer.ts';
@@ -82,12 +82,31 @@ export function firstProblem(checks: readonly Precondition[], facts: Facts): Pro
   return undefined;
 }
 
-/** An object of that name exists and belongs to someone else (another owner, or another baseline): never touched. */
-export function foreignOwner(object: DesiredObject, baseline: string, current: KubeObject | undefined): Problem | undefined {
-  if (!current || current.metadata.labels?.[BASELINE_LABEL] === baseline) return undefined;
+/**
+ * An object of that name exists and belongs to someone else (another owner, or
+ * another baseline that exists): never touched.
+ *
+ * An object whose ownership labels were taken off (or name no baseline), but
+ * whose fields the operator's own apply still holds, is the operator's: it
+ * applied the object and has not let go of it (a release moves the fields to
+ * another manager, writer.ts). Anyone allowed to patch it could otherwise
+ * detach a managed object by removing one label, and then change it at will.
+ */
+export function foreignOwner(
+  object: DesiredObject, baseline: string, current: KubeObject | undefined, baselineExists: (name: string) => boolean = () => true,
+): Problem | undefined {
+  if (!current) return undefined;
+  const labelled = current.metadata.labels?.[BASELINE_LABEL];
+  if (labelled === baseline) return undefined;
+  if ((labelled === undefined || !baselineExists(labelled)) && appliedByOperator(current)) return undefined;
   const owner = current.metadata.labels?.[MANAGED_BY_LABEL] === OPERATOR_NAME
     ? `baseline ${current.metadata.labels?.[BASELINE_LABEL] ?? '?'}` : 'another owner';
   return { state: 'conflict', reason: 'ForeignObject', message: `${object.kind} ${object.metadata.name} already exists and belongs to ${owner}; it was left untouched` };
+}
+
+/** The operator's own server-side apply holds fields of the object (the managedFields say so). */
+function appliedByOperator(object: KubeObject): boolean {
+  return object.metadata.managedFields?.some((entry) => entry.manager === FIELD_MANAGER && entry.operation === 'Apply' && entry.subresource === undefined) ?? false;
 }
 
 /**
@@ -165,7 +184,7 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
 
   // Someone else's object of that name, or its fields differ by fingerprint: read the live object.
   const current = await ctx.writer.get(type, object.metadata.name, object.metadata.namespace);
-  const foreign = foreignOwner(object, baseline, current);
+  const foreign = foreignOwner(object, baseline, current, (name) => ctx.baselines.get(name) !== undefined);
   if (foreign) {
     void ctx.recorder.event(about, 'Warning', foreign.reason, eventPrefix + foreign.message);
     return { outcome: 'refused', problem: foreign };

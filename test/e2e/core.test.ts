@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event } from '@kubernetes/client-node';
-import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
+import { APPLIED_ANNOTATION, BASELINE_LABEL, FIELD_MANAGER } from '../../src/api/constants.ts';
 import { BASELINES as BASELINE_TYPE, MANAGED_KINDS, NAMESPACES as NAMESPACE_TYPE } from '../../src/controller/kinds.ts';
 import { adminKubeConfig, createTestNamespace, eventually, statusOf } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
@@ -143,6 +143,41 @@ describe('drift', () => {
     });
     expect(drift[0]?.message).toMatch(new RegExp(`ResourceQuota ${name}-quota had .spec.hard.pods changed by kubectl-edit; restored`));
     expect(drift[0]?.type).toBe('Warning');
+  });
+
+  test('an edit made by a forced apply under the operator\'s own field manager name is put back too', async () => {
+    // Whoever may patch a quota in the namespace may name any field manager. Under
+    // the operator's name, the edit moves no field to another owner: only the
+    // owned fields' values tell the operator something changed.
+    const name = await baseline('impostor', { resourceQuota: { hard: { pods: '4', 'requests.cpu': '2' } } });
+    const namespace = await createTestNamespace('impostor', { 'sbo-e2e': name });
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    const impostor = writerAs(FIELD_MANAGER);
+    const quota = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: `${name}-quota`, namespace } };
+    const hard = async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard;
+
+    // A value changed.
+    await impostor.forceApply(kind('ResourceQuota'), { ...quota, spec: { hard: { pods: '400', 'requests.cpu': '2' } } });
+    await eventually(async () => (await hard())?.pods === '4');
+
+    // A field dropped: applying less under the same manager deletes what it no longer names.
+    await impostor.forceApply(kind('ResourceQuota'), { ...quota, spec: { hard: { pods: '4' } } });
+    await eventually(async () => (await hard())?.['requests.cpu'] === '2');
+    expect(await hard()).toEqual({ pods: '4', 'requests.cpu': '2' });
+
+    // Both applies above named no labels, so they also took the ownership labels off: the
+    // object left the operator's label-filtered cache, and was still taken back.
+    const labelsNow = async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).metadata?.labels;
+    expect((await labelsNow())?.[BASELINE_LABEL]).toBe(name);
+    // The same with `kubectl label … security.baseline.dev/baseline-`, then an edit under the tenant's own name.
+    await writerAs('kubectl-label').mergePatch(kind('ResourceQuota'), `${name}-quota`, namespace, { metadata: { labels: { [BASELINE_LABEL]: null } } });
+    await writerAs('kubectl-edit').mergePatch(kind('ResourceQuota'), `${name}-quota`, namespace, { spec: { hard: { pods: '400' } } });
+    await eventually(async () => (await hard())?.pods === '4' && (await labelsNow())?.[BASELINE_LABEL] === name);
+    // Three edits, each corrected (the recorder folds repeated Events into one, so count the metric).
+    await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'ResourceQuota' }) >= 3);
+    const drift = await events(namespace, 'DriftCorrected');
+    expect(drift.map((e) => e.message).join('\n')).toContain(`ResourceQuota ${name}-quota had`);
+    expect(await events(namespace, 'ForeignObject')).toEqual([]);
   });
 
   test('a deleted object is recreated', async () => {

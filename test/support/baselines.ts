@@ -65,6 +65,11 @@ export function writerAs(fieldManager: string, kubeConfig: KubeConfig = adminKub
       client.request<KubeObject>('patch', HttpMethod.PATCH, resourcePath(type, namespace, name), {
         query: { fieldManager }, body: patch, contentType: 'application/merge-patch+json',
       }),
+    /** A server-side apply under this manager name, forced: it takes every field it names, and drops the ones the manager owned and leaves out. */
+    forceApply: (type: ResourceType, object: KubeObject & Record<string, unknown>) =>
+      client.request<KubeObject>('apply', HttpMethod.PATCH, resourcePath(type, object.metadata.namespace, object.metadata.name), {
+        query: { fieldManager, force: 'true' }, body: object, contentType: 'application/apply-patch+yaml',
+      }),
     create: (type: ResourceType, object: KubeObject & Record<string, unknown>) =>
       client.request<KubeObject>('create', HttpMethod.POST, resourcePath(type, object.metadata.namespace), {
         query: { fieldManager }, body: object,
