@@ -108,7 +108,11 @@ export interface BenchResult {
   readonly namespaces: number;
   readonly desiredObjectsPerNamespace: number;
   readonly coldStart: {
-    seconds: number; writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
+    /** From the operator's start to its last write to a namespace, its objects or its Report (audit log). */
+    seconds: number;
+    /** When the benchmark saw every namespace compliant (a poll once a second); absent in runs before it was kept. */
+    detectedSeconds?: number;
+    writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
     /** GETs: objects the label-filtered caches do not hold that turn out to exist when created (someone else's, say) are read. */
     reads: number; cpuSeconds: number;
     /** The API server's and etcd's CPU over the cold start (where the benchmark started the control plane). */
@@ -378,12 +382,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log(`cold start over ${N} namespaces…`);
     let mark = await auditMark(cluster);
     const coldControlPlaneCpu = await controlPlaneCpu(cluster);
+    const beganAt = Date.now();
     let begin = performance.now();
     operator = await startOperator(main, operatorKubeconfig);
-    await until('the cold start', async () => await operator.metric('security_baseline_namespaces', { baseline: BASELINE, state: 'compliant' }) >= N);
-    const coldSeconds = (performance.now() - begin) / 1000;
+    // Polled once a second, as a scrape costs the operator about 4 ms of CPU: ten a second
+    // took 6–8 % of its CPU over a cold start, which no Prometheus does. The end is then
+    // read from the audit log: the operator's last write to a namespace, its objects or its
+    // Report (a namespace is counted compliant as that write returns).
+    await until('the cold start', async () => await operator.metric('security_baseline_namespaces', { baseline: BASELINE, state: 'compliant' }) >= N, 3_600_000, 1_000);
+    const detectedSeconds = (performance.now() - begin) / 1000;
     await sleep(2_500); // debounced status writes land
     const coldWrites = await auditedWrites(cluster, mark, OPERATOR_USER);
+    const lastNamespaceWrite = Math.max(...coldWrites.filter((w) => w.resource !== 'securitybaselines').map((w) => w.at));
+    const coldSeconds = (lastNamespaceWrite - beganAt) / 1000;
     const coldMemory = await memorySample(operator);
     const peakRssMiB = await peakRss(operator);
     await sleep(SETTLE_SECONDS * 1000);
@@ -392,6 +403,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const objectResources = OBJECT_RESOURCES;
     const coldStart = {
       seconds: coldSeconds,
+      detectedSeconds,
       writes: coldWrites.length,
       writesPerNamespace: coldWrites.length / N,
       objectWrites: count((w) => objectResources.includes(w.resource)),

@@ -62,6 +62,8 @@ export async function currentResourceVersion(client: KubeClient, type: ResourceT
 export interface AuditedWrite {
   readonly resource: string;
   readonly subresource?: string;
+  /** When the API server answered it, in ms since the epoch (its stageTimestamp). */
+  readonly at: number;
 }
 
 /** A position in the audit log (which records writes only); writes are counted from there on. */
@@ -71,9 +73,9 @@ export const auditMark = (cluster: BenchCluster): Promise<number> => auditLogMar
 export async function auditedWrites(cluster: BenchCluster, mark: number, user: string): Promise<AuditedWrite[]> {
   const writes: AuditedWrite[] = [];
   for (const line of await auditEventsSince(cluster.controlPlane.dir, mark, `"username":"${user}"`)) {
-    const event = line as { stage: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string } };
+    const event = line as { stage: string; stageTimestamp: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string } };
     if (event.stage === 'ResponseComplete' && event.user.username === user) {
-      writes.push({ resource: event.objectRef?.resource ?? '', subresource: event.objectRef?.subresource });
+      writes.push({ resource: event.objectRef?.resource ?? '', subresource: event.objectRef?.subresource, at: Date.parse(event.stageTimestamp) });
     }
   }
   return writes;

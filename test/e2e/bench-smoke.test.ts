@@ -37,6 +37,9 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   });
   process.stderr.write(`\n${formatTable(result)}\n`);
   expect(result.desiredObjectsPerNamespace).toBe(6);
+  // The end is the operator's last namespace write in the audit log: after its start, no later than the poll that saw it.
+  expect(result.coldStart.seconds).toBeGreaterThan(0);
+  expect(result.coldStart.seconds).toBeLessThanOrEqual(result.coldStart.detectedSeconds ?? 0);
   expect(result.coldStart.objectWrites).toBe(12 * 6);
   expect(result.coldStart.namespaceWrites).toBe(12);
   expect(result.coldStart.reportWrites).toBe(12);
