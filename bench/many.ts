@@ -105,25 +105,27 @@ export async function runManyBaselines(
       && await operator.metric('workqueue_unfinished_work_seconds', { name: 'baselines' }) === 0;
 
   // Cold start: every pair reconciled (compliant, or in conflict where a stricter baseline wins).
+  // Polled once a second (a check is six scrapes); the end is the last namespace write in the audit log, as for the main cold start.
   let mark = await auditMark(cluster);
-  let begin = performance.now();
+  const beganAt = Date.now();
   let operator = await startOperator(main, kubeconfig);
-  await until('the many-baselines cold start', () => settled(operator), 3_600_000, 200);
-  const coldSeconds = (performance.now() - begin) / 1000;
+  await until('the many-baselines cold start', () => settled(operator), 3_600_000, 1_000);
   // The baselines' debounced status writes land before the stop: else the restart would make them, and count them.
   await until('the baselines\' status writes', () => baselinesIdle(operator), 120_000, 200);
   const coldStart = {
-    seconds: coldSeconds,
+    seconds: 0,
     writes: 0,
     cpuSeconds: await operator.metric('process_cpu_seconds_total'),
     reconcileMeanMs: await reconcileMean(operator),
   };
   await operator.stop();
-  coldStart.writes = (await auditedWrites(cluster, mark, USER)).length;
+  const coldWrites = await auditedWrites(cluster, mark, USER);
+  coldStart.writes = coldWrites.length;
+  coldStart.seconds = (Math.max(...coldWrites.filter((w) => w.resource !== 'securitybaselines').map((w) => w.at)) - beganAt) / 1000;
 
   // Restart over the compliant cluster.
   mark = await auditMark(cluster);
-  begin = performance.now();
+  const begin = performance.now();
   operator = await startOperator(main, kubeconfig);
   const total = (await client.list(NAMESPACES)).items.length;
   await until('the many-baselines restart', async () => await operator.metric('security_baseline_reconcile_total', { controller: 'namespace' }) >= total
