@@ -112,7 +112,8 @@ describe('Progressive rollout', () => {
 
     // A namespace created mid-rollout gets the update revision at once.
     const late = await createTestNamespace('steps-late', label);
-    await eventually(async () => (await podsQuota(late, name)) === '8');
+    // Its annotation is written after its objects, in the same reconcile: wait for both.
+    await eventually(async () => (await podsQuota(late, name)) === '8' && (await revisionOf(late, name)) !== undefined);
     expect(await revisionOf(late, name)).toBe(rev2);
 
     // Drift in a namespace not yet moved is put back at its own revision.
