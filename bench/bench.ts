@@ -21,7 +21,7 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, createNamespaces, lastNamespaceWriteAt, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
@@ -393,8 +393,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const detectedSeconds = (performance.now() - begin) / 1000;
     await sleep(2_500); // debounced status writes land
     const coldWrites = await auditedWrites(cluster, mark, OPERATOR_USER);
-    const lastNamespaceWrite = Math.max(...coldWrites.filter((w) => w.resource !== 'securitybaselines').map((w) => w.at));
-    const coldSeconds = (lastNamespaceWrite - beganAt) / 1000;
+    const coldSeconds = (lastNamespaceWriteAt(coldWrites) - beganAt) / 1000;
     const coldMemory = await memorySample(operator);
     const peakRssMiB = await peakRss(operator);
     await sleep(SETTLE_SECONDS * 1000);
