@@ -87,9 +87,13 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
     });
     // One result per control the baseline sets, every one passing.
     const controls = declaredControls((await getBaseline(name)).spec).length;
+    let report: Awaited<ReturnType<typeof readReport>>;
     await wait(async () => {
-      const report = await readReport(namespace);
+      report = await readReport(namespace);
       return report?.summary.pass === controls && report.results.length === controls;
+    }).catch((error: unknown) => {
+      // Say what the report held: a result left failing is a different bug from a report never written.
+      throw new Error(`the report never passed all ${controls} controls; last seen: ${JSON.stringify(report ?? null)}`, { cause: error });
     });
     const quotaType = managedKind('v1', 'ResourceQuota')!;
     for (const pods of ['40', '400']) {
