@@ -103,9 +103,12 @@ export async function reconcileBaseline(
   const admission = await reconcileAdmission(ctx, baseline, older);
   ctx.tracker.setBaselineProblem(name, admission.problem ?? revisionProblem);
   // The operator's own writes wake no handler, and a namespace reconciled just
-  // before them reported the policies as missing: report again.
+  // before them reported the policies as missing: report again. The selection is
+  // read again, not taken from `selected`: a namespace created while the policies
+  // were being written is not in it, and its first reconcile may have read the
+  // admission caches before them (its report then said `missing` for good).
   if (admission.changed && ctx.reports.all().length > 0) {
-    for (const namespace of selected) enqueueNamespace(namespace.name);
+    for (const namespace of ctx.selection.namespacesSelectedBy(baseline)) enqueueNamespace(namespace);
   }
 
   const currentRevision = plan.complete ? updateRevision
