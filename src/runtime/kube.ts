@@ -114,9 +114,9 @@ export interface KubeClientOptions {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-export /** How long the kubeconfig's credential headers are reused before client-node is asked again. */
+export const DEFAULT_MAX_IN_FLIGHT = 128;
+/** How long the kubeconfig's credential headers are reused before client-node is asked again. */
 const CREDENTIALS_TTL_MS = 1_000;
-const DEFAULT_MAX_IN_FLIGHT = 128;
 /** How often a request turned away with 429 is sent again before its caller sees the error. */
 export const THROTTLE_RETRIES = 5;
 
