@@ -180,6 +180,29 @@ describe('drift', () => {
     expect(await events(namespace, 'ForeignObject')).toEqual([]);
   });
 
+  test('a namespace admin who takes the labels off the default-deny policy and opens it gets it restored', async () => {
+    // The built-in `admin` role may patch NetworkPolicies in its namespace: the way a tenant would try to detach one.
+    const name = await baseline('detach', { networkPolicy: { defaultDeny: ['Ingress'] } });
+    const namespace = await createTestNamespace('detach', { 'sbo-e2e': name });
+    const tenant = `detacher-${run}`;
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
+    } });
+    const policyName = `${name}-default-deny`;
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    const asTenant = writerAs('kubectl-edit', await kubeConfigAsUser(tenant));
+    // Labels off and ingress no longer isolated (the policy now isolates egress instead), in one patch the tenant may make.
+    await eventually(() => asTenant.mergePatch(kind('NetworkPolicy'), policyName, namespace, {
+      metadata: { labels: { [BASELINE_LABEL]: null } }, spec: { policyTypes: ['Egress'] },
+    }));
+    await eventually(async () => {
+      const policy = await networking.readNamespacedNetworkPolicy({ namespace, name: policyName });
+      return policy.metadata?.labels?.[BASELINE_LABEL] === name && JSON.stringify(policy.spec?.policyTypes) === '["Ingress"]';
+    });
+    expect(await events(namespace, 'ForeignObject')).toEqual([]);
+  });
+
   test('a deleted object is recreated', async () => {
     const name = await baseline('delete', { networkPolicy: { defaultDeny: ['Ingress'] } });
     const namespace = await createTestNamespace('delete', { 'sbo-e2e': name });
