@@ -91,21 +91,23 @@ export async function runManyBaselines(
   const reconcileMean = async (operator: Awaited<ReturnType<typeof startOperator>>) =>
     1000 * (await operator.metric('security_baseline_reconcile_duration_seconds_sum', { controller: 'namespace' }))
     / Math.max(1, await operator.metric('security_baseline_reconcile_duration_seconds_count', { controller: 'namespace' }));
+  // Each check reads one scrape.
   const settled = async (operator: Awaited<ReturnType<typeof startOperator>>) => {
-    let selected = 0;
-    for (const state of ['compliant', 'drifted', 'failed', 'conflict']) selected += await operator.metric('security_baseline_namespaces', { state });
-    return selected >= pairs && await operator.metric('security_baseline_namespaces', { state: 'pending' }) === 0
-      && await operator.metric('workqueue_depth', { name: 'namespaces' }) === 0;
+    const metric = await operator.metrics();
+    const selected = ['compliant', 'drifted', 'failed', 'conflict'].reduce((sum, state) => sum + metric('security_baseline_namespaces', { state }), 0);
+    return selected >= pairs && metric('security_baseline_namespaces', { state: 'pending' }) === 0 && metric('workqueue_depth', { name: 'namespaces' }) === 0;
   };
 
   // No baseline waits for a debounced status write, none is queued, none is being reconciled.
-  const baselinesIdle = async (operator: Awaited<ReturnType<typeof startOperator>>) =>
-    await operator.metric('security_baseline_workqueue_delayed_keys', { name: 'baselines' }) === 0
-      && await operator.metric('workqueue_depth', { name: 'baselines' }) === 0
-      && await operator.metric('workqueue_unfinished_work_seconds', { name: 'baselines' }) === 0;
+  const baselinesIdle = async (operator: Awaited<ReturnType<typeof startOperator>>) => {
+    const metric = await operator.metrics();
+    return metric('security_baseline_workqueue_delayed_keys', { name: 'baselines' }) === 0
+      && metric('workqueue_depth', { name: 'baselines' }) === 0
+      && metric('workqueue_unfinished_work_seconds', { name: 'baselines' }) === 0;
+  };
 
   // Cold start: every pair reconciled (compliant, or in conflict where a stricter baseline wins).
-  // Polled once a second (a check is six scrapes); the end is the last namespace write in the audit log, as for the main cold start.
+  // Polled once a second; the end is the last namespace write in the audit log, as for the main cold start.
   let mark = await auditMark(cluster);
   const beganAt = Date.now();
   let operator = await startOperator(main, kubeconfig);

@@ -35,6 +35,9 @@ export async function buildOperator(): Promise<string> {
   return path.join(BUILD_DIR, 'main.js');
 }
 
+/** The sum of a metric's samples whose labels include `labels`, in one scrape. */
+export type MetricReader = (name: string, labels?: Record<string, string>) => number;
+
 export interface HeapUsage {
   /** The live heap: used after a full garbage collection. */
   readonly usedMiB: number;
@@ -44,6 +47,8 @@ export interface HeapUsage {
 export interface Operator {
   readonly process: ChildProcess;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** One scrape, read as many times as needed: a check of several metrics costs the operator one scrape. */
+  metrics(): Promise<MetricReader>;
   /** Forces a full garbage collection through the inspector and reads the heap. */
   liveHeap(): Promise<HeapUsage>;
   stop(): Promise<void>;
@@ -89,16 +94,19 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
       return scrape(attempt + 1);
     }
   };
-  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
-    const text = await scrape();
-    let total = 0;
-    for (const line of text.split('\n')) {
-      if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
-        total += Number(line.split(' ').at(-1));
+  const metrics = async (): Promise<MetricReader> => {
+    const lines = (await scrape()).split('\n');
+    return (name, labels = {}) => {
+      let total = 0;
+      for (const line of lines) {
+        if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
+          total += Number(line.split(' ').at(-1));
+        }
       }
-    }
-    return total;
+      return total;
+    };
   };
+  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => (await metrics())(name, labels);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the operator exited with ${child.exitCode}; its log: ${logFile}`);
     try {
@@ -109,7 +117,7 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
     }
   }
   return {
-    process: child, metric,
+    process: child, metric, metrics,
     liveHeap: () => liveHeap(inspectorPort),
     stop: async () => {
       child.kill('SIGTERM');
