@@ -35,7 +35,9 @@ describe('projectFields', () => {
   test('keeps exactly the named fields; a leaf owns its whole value', () => {
     const value = { a: { b: 1, c: 2 }, d: [1, 2], e: 'x' };
     expect(projectFields(value, { 'f:a': { 'f:b': {} }, 'f:d': {} })).toEqual({ a: { b: 1 }, d: [1, 2] });
-    expect(projectFields(value, { 'f:missing': {} })).toEqual({});
+    // An owned field the object lacks is an empty list the server stored as none.
+    expect(projectFields(value, { 'f:missing': {} })).toEqual({ missing: [] });
+    expect(projectFields(value, { 'f:missing': { 'f:x': {} } })).toEqual({});
     expect(projectFields(value, { '.': {}, 'f:e': {} })).toEqual({ e: 'x' });
   });
 
@@ -51,10 +53,11 @@ describe('projectFields', () => {
 });
 
 describe('canonicalJson', () => {
-  test('sorts keys, leaves out null and empty lists, keeps empty objects', () => {
-    expect(canonicalJson({ b: 1, a: { d: [], c: null, e: {} } })).toBe('{"a":{"e":{}},"b":1}');
+  test('sorts keys, leaves out null, keeps empty lists and empty objects', () => {
+    expect(canonicalJson({ b: 1, a: { d: [], c: null, e: {} } })).toBe('{"a":{"d":[],"e":{}},"b":1}');
     expect(canonicalJson({ from: [{ podSelector: {} }] })).not.toBe(canonicalJson({ from: [{ namespaceSelector: {} }] }));
-    expect(canonicalJson({ egress: [] })).toBe(canonicalJson({}));
+    // An empty list the operator applies is not an absent field: that one may be someone else's.
+    expect(canonicalJson({ egress: [] })).not.toBe(canonicalJson({}));
     expect(canonicalJson({ egress: [{}] })).not.toBe(canonicalJson({}));
   });
 });
@@ -68,14 +71,14 @@ describe('the JSON the fingerprints hash says what a plain sort-and-stringify sa
   })).object;
   const json = jsonWithKeys(fc.string({ maxLength: 6 }));
 
-  /** canonicalJson as first written: sort the keys, filter, map, join. */
+  /** canonicalJson as first written (less its dropping of empty lists): sort the keys, filter, map, join. */
   function referenceCanonical(value: unknown): string {
     if (Array.isArray(value)) return `[${value.map((item) => referenceCanonical(item ?? null)).join(',')}]`;
     if (value !== null && typeof value === 'object') {
       return `{${Object.keys(value).sort()
         .filter((key) => {
           const field = (value as Record<string, unknown>)[key];
-          return field !== undefined && field !== null && !(Array.isArray(field) && field.length === 0);
+          return field !== undefined && field !== null;
         })
         .map((key) => `${JSON.stringify(key)}:${referenceCanonical((value as Record<string, unknown>)[key])}`).join(',')}}`;
     }
@@ -140,5 +143,23 @@ describe('fingerprints', () => {
     } as KubeObject);
     expect(ownedFingerprint(live(desired.subjects))).toBe(desiredFingerprint(desired));
     expect(ownedFingerprint(live([...desired.subjects, { kind: 'User', name: 'mallory' }]))).not.toBe(desiredFingerprint(desired));
+  });
+
+  test('an empty list the operator applied matches while it is the operator\'s, and not once another writer holds it', () => {
+    const desired = {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'tenants-default-deny', namespace: 'team-a', labels },
+      spec: { podSelector: {}, ingress: [], egress: [], policyTypes: ['Ingress', 'Egress'] },
+    };
+    const operatorFields = { 'f:metadata': quotaFields['f:metadata'], 'f:spec': { 'f:podSelector': {}, 'f:ingress': {}, 'f:egress': {}, 'f:policyTypes': {} } };
+    const live = (spec: Record<string, unknown>, fields: unknown, others: unknown[] = []): KubeObject => ({
+      ...desired, spec, metadata: { ...desired.metadata, managedFields: [{ manager: 'security-baseline-operator', operation: 'Apply', fieldsV1: fields }, ...others] },
+    } as KubeObject);
+    // The server stores an empty list as no field.
+    expect(ownedFingerprint(live({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }, operatorFields))).toBe(desiredFingerprint(desired));
+    // kubectl edit added `ingress: [{}]` (allow all): the list is now the editor's alone.
+    const taken = { 'f:metadata': quotaFields['f:metadata'], 'f:spec': { 'f:podSelector': {}, 'f:egress': {}, 'f:policyTypes': {} } };
+    const opened = live({ podSelector: {}, ingress: [{}], policyTypes: ['Ingress', 'Egress'] }, taken,
+      [{ manager: 'kubectl-edit', operation: 'Update', fieldsV1: { 'f:spec': { 'f:ingress': {} } } }]);
+    expect(ownedFingerprint(opened)).not.toBe(desiredFingerprint(desired));
   });
 });

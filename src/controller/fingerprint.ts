@@ -18,7 +18,12 @@ import type { KubeObject } from '../runtime/kube.ts';
 /** managedFields' FieldsV1: `f:<field>`, `k:<keys>` and `v:<value>` for list items, `i:<index>`, `.` for the node itself. */
 type FieldSet = { [key: string]: FieldSet };
 
-/** The fields of `value` that `fields` names, with their values; a leaf owns its whole value. */
+/**
+ * The fields of `value` that `fields` names, with their values; a leaf owns its
+ * whole value. A field owned but absent is an empty list the operator applied
+ * (the API server stores `[]` of a built-in kind as no field): it projects as
+ * `[]`, so that the list passing to another writer changes the fingerprint.
+ */
 export function projectFields(value: unknown, fields: FieldSet): unknown {
   const keys = Object.keys(fields).filter((key) => key !== '.');
   if (keys.length === 0 || value === null || typeof value !== 'object') return value;
@@ -35,8 +40,13 @@ export function projectFields(value: unknown, fields: FieldSet): unknown {
     if (!key.startsWith('f:')) continue;
     const name = key.slice(2);
     if (name in value) owned[name] = projectFields((value as Record<string, unknown>)[name], fields[key] as FieldSet);
+    else if (isLeaf(fields[key])) owned[name] = [];
   }
   return owned;
+}
+
+function isLeaf(fields: FieldSet | undefined): boolean {
+  return fields === undefined || Object.keys(fields).every((key) => key === '.');
 }
 
 /** Whether a list item is the one a `k:`, `v:` or `i:` key of a field set names. */
@@ -49,25 +59,25 @@ function itemMatches(key: string, item: unknown, index: number): boolean {
 }
 
 /**
- * JSON with sorted keys, leaving out null and empty lists: the API server
- * drops those (an empty list is the absent one), and diff.ts counts a desired
- * `[]` as held by an absent field too. Empty objects stay: `podSelector: {}`
- * (every pod) and `namespaceSelector: {}` (every namespace) differ.
+ * JSON with sorted keys, leaving out null. Empty lists stay: a desired `[]`
+ * must match the `[]` projectFields makes of an owned empty list, and not an
+ * absent field that is no longer the operator's (someone else's rules may be
+ * there). Empty objects stay too: `podSelector: {}` (every pod) and
+ * `namespaceSelector: {}` (every namespace) differ.
  */
 export function canonicalJson(value: unknown): string {
   return stableJson(value, true);
 }
 
 /**
- * JSON with sorted keys; `dropEmpty` also leaves out null fields and empty
- * lists. Built as one string, without the arrays of entries a sort-and-join
+ * JSON with sorted keys; `dropNull` also leaves out null fields. Built as one string, without the arrays of entries a sort-and-join
  * makes: it runs a dozen times for each namespace a cold start provisions, and
  * those arrays were a fifth of all the operator allocated.
  */
-function stableJson(value: unknown, dropEmpty: boolean): string {
+function stableJson(value: unknown, dropNull: boolean): string {
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + stableJson(value[i] ?? null, dropEmpty);
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + stableJson(value[i] ?? null, dropNull);
     return `${out}]`;
   }
   if (value !== null && typeof value === 'object') {
@@ -75,8 +85,8 @@ function stableJson(value: unknown, dropEmpty: boolean): string {
     let first = true;
     for (const key of sortedKeys(value)) {
       const field = (value as Record<string, unknown>)[key];
-      if (field === undefined || (dropEmpty && (field === null || (Array.isArray(field) && field.length === 0)))) continue;
-      out += `${first ? '' : ','}${JSON.stringify(key)}:${stableJson(field, dropEmpty)}`;
+      if (field === undefined || (dropNull && field === null)) continue;
+      out += `${first ? '' : ','}${JSON.stringify(key)}:${stableJson(field, dropNull)}`;
       first = false;
     }
     return `${out}}`;

@@ -29,7 +29,7 @@ describe('default-deny', () => {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: { name: 'tenants-default-deny', namespace: 'team-a', labels },
-        spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+        spec: { podSelector: {}, ingress: [], egress: [], policyTypes: ['Ingress', 'Egress'] },
       },
     ]);
   });
@@ -80,6 +80,7 @@ describe('default-deny', () => {
     expect(policy?.spec).toEqual({
       podSelector: {},
       ingress: [{ from: [{ podSelector: {} }] }],
+      egress: [],
       policyTypes: ['Ingress'],
     });
   });
@@ -87,6 +88,7 @@ describe('default-deny', () => {
   test('egress only: DNS comes first', () => {
     expect(buildDefaultDenyPolicy('tenants', 'team-a', { defaultDeny: ['Egress'], allowDNS: true })?.spec).toEqual({
       podSelector: {},
+      ingress: [],
       egress: [dnsEgress],
       policyTypes: ['Egress'],
     });
@@ -141,6 +143,7 @@ describe('podPolicies', () => {
       spec: {
         podSelector: { matchLabels: { app: 'backend' } },
         ingress: [{ ports: [{ protocol: 'TCP', port: 80 }], from: [{ podSelector: { matchLabels: { app: 'frontend' } } }] }],
+        egress: [],
         policyTypes: ['Ingress'],
       },
     });
@@ -154,9 +157,9 @@ describe('podPolicies', () => {
         { name: 'none', podSelector: { matchLabels: { app: 'quiet' } } },
       ],
     });
-    expect(both?.spec).toEqual({ podSelector: {}, egress: [{ to: [{ podSelector: { matchLabels: { app: 'db' } } }] }], policyTypes: ['Ingress', 'Egress'] });
-    expect(egressOnly?.spec).toEqual({ podSelector: { matchLabels: { app: 'batch' } }, policyTypes: ['Egress'] });
-    expect(none?.spec).toEqual({ podSelector: { matchLabels: { app: 'quiet' } }, policyTypes: ['Ingress'] });
+    expect(both?.spec).toEqual({ podSelector: {}, ingress: [], egress: [{ to: [{ podSelector: { matchLabels: { app: 'db' } } }] }], policyTypes: ['Ingress', 'Egress'] });
+    expect(egressOnly?.spec).toEqual({ podSelector: { matchLabels: { app: 'batch' } }, ingress: [], egress: [], policyTypes: ['Egress'] });
+    expect(none?.spec).toEqual({ podSelector: { matchLabels: { app: 'quiet' } }, ingress: [], egress: [], policyTypes: ['Ingress'] });
   });
 
   test('names must be unique and may not take the default-deny name', () => {

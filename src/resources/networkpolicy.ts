@@ -27,8 +27,8 @@ const POLICY_TYPE_ORDER: readonly PolicyType[] = ['Ingress', 'Egress'];
 
 export interface NetworkPolicyObjectSpec {
   podSelector: LabelSelector;
-  ingress?: NetworkPolicyIngressRule[];
-  egress?: NetworkPolicyEgressRule[];
+  ingress: NetworkPolicyIngressRule[];
+  egress: NetworkPolicyEgressRule[];
   policyTypes: PolicyType[];
 }
 
@@ -120,10 +120,14 @@ function policy(
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: managedMetadata(baseline, namespace, suffix, suffixField),
+    // Both rule lists are applied even when empty, so the operator owns them: a
+    // rule someone adds to a policy that allows nothing (`ingress: [{}]` opens
+    // it to all) then moves the list to its writer, and shows as drift. An
+    // omitted list would be no one's, and a rule added there unseen.
     spec: {
       podSelector: spec.podSelector,
-      ...(spec.ingress && spec.ingress.length > 0 ? { ingress: spec.ingress } : {}),
-      ...(spec.egress && spec.egress.length > 0 ? { egress: spec.egress } : {}),
+      ingress: spec.ingress,
+      egress: spec.egress,
       policyTypes: spec.policyTypes,
     },
   };

@@ -113,13 +113,15 @@ function objectsIn(value: unknown, found = new Set<object>()): Set<object> {
 
 /**
  * Paths of undefined values, empty lists and empty maps, except where `{}` is
- * meaningful: a selector or Flow select matching everything, a rule allowing
- * everything, and a spec with nothing optional set.
+ * meaningful (a selector or Flow select matching everything, a rule allowing
+ * everything, and a spec with nothing optional set) and where `[]` is (a
+ * NetworkPolicy's rule lists, applied empty so the operator owns them).
  */
 function nonCanonicalPaths(value: unknown, path = ''): string[] {
   if (value === undefined) return [path];
   if (Array.isArray(value)) {
-    return value.length === 0 ? [path] : value.flatMap((item, index) => nonCanonicalPaths(item, `${path}[${index}]`));
+    if (value.length === 0) return /^\.spec\.(ingress|egress)$/.test(path) ? [] : [path];
+    return value.flatMap((item, index) => nonCanonicalPaths(item, `${path}[${index}]`));
   }
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
@@ -166,7 +168,7 @@ describe('desiredObjects, for any baselines', () => {
     );
   });
 
-  test('objects are canonical JSON: no undefined, no empty lists or maps, unique keys', () => {
+  test('objects are canonical JSON: no undefined, no empty lists or maps but where they mean something, unique keys', () => {
     fc.assert(
       fc.property(baselines, namespace, (list, ns) => {
         const { objects } = desiredObjects(list, ns);

@@ -203,6 +203,26 @@ describe('drift', () => {
     expect(await events(namespace, 'ForeignObject')).toEqual([]);
   });
 
+  test('a namespace admin who adds an allow-all rule to the default-deny policy, which sets none, gets it restored', async () => {
+    // The policy allows nothing in: its ingress list is empty, which the API server stores as no field.
+    const name = await baseline('openup', { networkPolicy: { defaultDeny: ['Ingress'] } });
+    const namespace = await createTestNamespace('openup', { 'sbo-e2e': name });
+    const tenant = `opener-${run}`;
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
+    } });
+    const policyName = `${name}-default-deny`;
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    const asTenant = writerAs('kubectl-edit', await kubeConfigAsUser(tenant));
+    // `ingress: [{}]` allows every source: the policy, labels intact, would no longer isolate anything.
+    await eventually(() => asTenant.mergePatch(kind('NetworkPolicy'), policyName, namespace, { spec: { ingress: [{}] } }));
+    await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'NetworkPolicy' }) >= 1);
+    await eventually(async () => (await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).spec?.ingress === undefined);
+    const drift = await events(namespace, 'DriftCorrected');
+    expect(drift.map((e) => e.message).join('\n')).toContain(`NetworkPolicy ${policyName} had`);
+  });
+
   test('a deleted object is recreated', async () => {
     const name = await baseline('delete', { networkPolicy: { defaultDeny: ['Ingress'] } });
     const namespace = await createTestNamespace('delete', { 'sbo-e2e': name });
