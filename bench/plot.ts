@@ -125,7 +125,7 @@ export function scalingTable(results: readonly Recorded[]): string {
     `| | ${columns.join(' | ')} |`,
     `| --- |${results.map(() => ' --- |').join('')}`,
     row('cold start', (r) => `${f(r.coldStart.seconds)} s (${f(perNamespaceMs(r.coldStart.seconds, r.namespaces), 2)} ms/namespace)`),
-    row('limit: client-go (best concurrency)', (r) => (r.limit ? `${f(r.limit.go.seconds)} s (${r.limit.go.bestConcurrency})` : 'not run')),
+    row('limit: client-go (concurrency)', (r) => (r.limit ? `${f(r.limit.go.seconds)} s (${r.limit.go.bestConcurrency})` : 'not run')),
     row('operator ÷ limit', (r) => (r.ratio === undefined ? 'not run' : f(r.ratio, 2))),
     row('CPU per namespace: operator / API server / etcd', (r) => {
       const { cpuSeconds, apiServerCpuSeconds, etcdCpuSeconds } = r.coldStart;

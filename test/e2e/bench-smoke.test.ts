@@ -45,10 +45,10 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(result.coldStart.reportWrites).toBe(12);
   expect(result.steadyState.writes).toBe(0);
   expect(result.provisioning.map((p) => p.count)).toEqual([10, 20]);
-  // The cold start, the limit and each provisioning run (the operator's and the limit's) waited for
+  // The cold start, the limit's sweep and its timed run, and each provisioning run (the operator's and the limit's) waited for
   // kube-controller-manager to go quiet, whose writes the audit log tells by their user agent (it wrote
   // a ServiceAccount into each new namespace).
-  expect(logged.filter((line) => /kube-controller-manager (idle|still writing) after/.test(line)).length).toBe(6);
+  expect(logged.filter((line) => /kube-controller-manager (idle|still writing) after/.test(line)).length).toBe(7);
   expect((await auditEventsSince(dir, mark, CONTROLLER_MANAGER_AGENT)).length).toBeGreaterThan(0);
   expect(result.drift?.count).toBe(10);
   // Both limit writers wrote: one rate per concurrency level that had namespaces to write,
@@ -57,13 +57,19 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(Object.keys(limit.go.ratesPerConcurrency).length).toBe(6);
   expect(Object.keys(limit.clientNode.ratesPerConcurrency).length).toBe(4);
   expect(limit.go.writesPerNamespace).toBe(6 + 1 + 1);
+  // The limit is one timed run, at the sweep's best concurrency, over namespaces of its own.
+  expect(limit.go.namespaces).toBe(12);
+  expect(limit.go.sweepNamespaces).toBe(12);
+  expect(limit.go.ratesPerConcurrency[String(limit.go.bestConcurrency)]).toBe(Math.max(...Object.values(limit.go.ratesPerConcurrency)));
+  expect(limit.go.seconds).toBeGreaterThan(0);
+  expect(limit.go.sweepSeconds).toBeGreaterThan(0);
   // The provisioning limit made its namespaces at each rate, each with its objects and then its annotation.
   expect(limit.provisioning?.map((p) => p.count)).toEqual([10, 20]);
   for (const p of limit.provisioning ?? []) expect(p.max).toBeGreaterThanOrEqual(p.p99);
   const run = result.baseline.replace(/^bench-/, '');
   const kubeConfig = adminKubeConfig();
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  for (const name of [`limit-new-${run}-5-9`, `limit-new-${run}-10-19`]) {
+  for (const name of [`limit-new-${run}-5-9`, `limit-new-${run}-10-19`, `limit-go-${run}-11`]) {
     const namespace = await core.readNamespace({ name });
     expect(namespace.metadata?.annotations?.[APPLIED_ANNOTATION]).toBe(`{"limit-${run}":1}`);
     expect(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
