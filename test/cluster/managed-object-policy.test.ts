@@ -1,0 +1,115 @@
+// crds/managed-object-policy.yaml against the real API server, with no
+// operator running: a namespace admin may edit a managed object (the operator
+// puts it back) but may not take it out of management by its labels, which
+// removed with its managedFields would leave it no one's the operator knows of.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { AuthorizationV1Api, NetworkingV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME } from '../../src/api/constants.ts';
+import { MANAGED_KINDS } from '../../src/controller/kinds.ts';
+import type { KubeObject } from '../../src/runtime/kube.ts';
+import { KubeApiError } from '../../src/runtime/errors.ts';
+import { writerAs } from '../support/baselines.ts';
+import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
+import { installCrds } from '../support/crds.ts';
+import { kubeConfigAsUser } from '../support/identities.ts';
+
+const admin = adminKubeConfig();
+const networking = admin.makeApiClient(NetworkingV1Api);
+const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+const authorization = admin.makeApiClient(AuthorizationV1Api);
+const NETWORK_POLICIES = MANAGED_KINDS.find((type) => type.kind === 'NetworkPolicy')!;
+const cleanup: (() => Promise<unknown>)[] = [];
+let namespace = '';
+let tenant: ReturnType<typeof writerAs>;
+
+const ownership = { [MANAGED_BY_LABEL]: OPERATOR_NAME, [BASELINE_LABEL]: 'tenants' };
+
+/** A NetworkPolicy as the operator applies one (its labels, its field manager), created by the administrator. */
+async function managedPolicy(): Promise<string> {
+  const name = uniqueName('tenants-deny');
+  await writerAs(FIELD_MANAGER).forceApply(NETWORK_POLICIES, {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace, labels: ownership },
+    spec: { podSelector: {}, ingress: [], egress: [], policyTypes: ['Ingress'] },
+  } as KubeObject & Record<string, unknown>);
+  return name;
+}
+
+/** Runs a write; resolves to 'allowed' or the refusal, with its HTTP status. */
+async function attempt(write: () => Promise<unknown>): Promise<string> {
+  try {
+    await write();
+    return 'allowed';
+  } catch (error) {
+    if (error instanceof KubeApiError) return `${error.status} ${error.apiMessage}`;
+    throw error;
+  }
+}
+
+const labelsOf = async (name: string) => (await networking.readNamespacedNetworkPolicy({ namespace, name })).metadata?.labels ?? {};
+
+beforeAll(async () => {
+  await installCrds();
+  namespace = await createTestNamespace('managed-guard');
+  // A namespace admin: the built-in `admin` role may patch NetworkPolicies here.
+  const user = uniqueName('ns-admin');
+  await rbac.createNamespacedRoleBinding({ namespace, body: {
+    metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  } });
+  await eventually(async () => (await authorization.createSubjectAccessReview({ body: { spec: {
+    user, resourceAttributes: { namespace, group: 'networking.k8s.io', resource: 'networkpolicies', verb: 'patch' },
+  } } })).status?.allowed === true);
+  // kubectl edit's field manager, with the tenant's identity.
+  tenant = writerAs('kubectl-edit', await kubeConfigAsUser(user));
+});
+
+afterAll(async () => {
+  for (const undo of cleanup.splice(0).reverse()) await undo().catch(ignoreNotFound);
+});
+
+describe('a namespace admin may not take an object out of a baseline\'s management', () => {
+  test('removing the baseline label, or it and managedFields in one patch, is refused with a message that says why', async () => {
+    const name = await managedPolicy();
+    const refused = await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [BASELINE_LABEL]: null } } }));
+    expect(refused).toMatch(/^403 /);
+    expect(refused).toContain(`NetworkPolicy ${name} is managed by the security baseline tenants`);
+    expect(refused).toContain('may not add, change or remove its labels security.baseline.dev/baseline and app.kubernetes.io/managed-by');
+    expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, {
+      metadata: { labels: { [BASELINE_LABEL]: null, [MANAGED_BY_LABEL]: null }, managedFields: [{}] }, spec: { ingress: [{}] },
+    }))).toMatch(/^403 .*is managed by the security baseline tenants/);
+    expect(await labelsOf(name)).toMatchObject(ownership);
+  });
+
+  test('changing either label, or a forced apply under the operator\'s own manager name that leaves them out, is refused', async () => {
+    const name = await managedPolicy();
+    expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [BASELINE_LABEL]: 'other' } } }))).toMatch(/^403 /);
+    expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [MANAGED_BY_LABEL]: 'me' } } }))).toMatch(/^403 /);
+    const impostor = writerAs(FIELD_MANAGER, tenant.client.config);
+    expect(await attempt(() => impostor.forceApply(NETWORK_POLICIES, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace },
+      spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+    } as KubeObject & Record<string, unknown>))).toMatch(/^403 /);
+    expect(await labelsOf(name)).toMatchObject(ownership);
+  });
+
+  test('labelling an object of one\'s own as a baseline\'s is refused too', async () => {
+    const name = uniqueName('own');
+    await tenant.create(NETWORK_POLICIES, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace }, spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    } as KubeObject & Record<string, unknown>);
+    expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: ownership } })))
+      .toMatch(/^403 .*is managed by the security baseline tenants/);
+  });
+
+  test('other edits go through (the operator puts them back), as do other labels', async () => {
+    const name = await managedPolicy();
+    expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { team: 'a' } }, spec: { ingress: [{}] } }))).toBe('allowed');
+    expect(await labelsOf(name)).toMatchObject({ ...ownership, team: 'a' });
+  });
+
+  test('a cluster administrator (who may write baselines\' status, as the operator does) may remove the labels', async () => {
+    const name = await managedPolicy();
+    expect(await attempt(() => writerAs('kubectl-label').mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [BASELINE_LABEL]: null } } }))).toBe('allowed');
+    expect((await labelsOf(name))[BASELINE_LABEL]).toBeUndefined();
+  });
+});
