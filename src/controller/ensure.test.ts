@@ -123,6 +123,20 @@ describe('planWrite', () => {
     expect(planWrite(desired, current('edit', 'others'))).toBe('apply');
     expect(planWrite(desired, current('edit'))).toBe('none');
   });
+
+  test('an empty rule list that is no one\'s (a policy an earlier version applied without it) is claimed by the same apply', () => {
+    const desired = {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'tenants-default-deny', namespace: 'team-a', labels: labels('tenants') },
+      spec: { podSelector: {}, ingress: [], egress: [{ to: [{ podSelector: {} }] }], policyTypes: ['Ingress', 'Egress'] },
+    };
+    // The server stores the empty list as no field; only managedFields say whose it is.
+    const current = (fields: Record<string, unknown>): KubeObject => ({
+      ...desired, spec: { podSelector: {}, egress: [{ to: [{ podSelector: {} }] }], policyTypes: ['Ingress', 'Egress'] },
+      metadata: { ...desired.metadata, managedFields: [{ manager: FIELD_MANAGER, operation: 'Apply', fieldsV1: { 'f:spec': fields } }] },
+    } as KubeObject);
+    expect(planWrite(desired, current({ 'f:podSelector': {}, 'f:ingress': {}, 'f:egress': {}, 'f:policyTypes': {} }))).toBe('none');
+    expect(planWrite(desired, current({ 'f:podSelector': {}, 'f:egress': {}, 'f:policyTypes': {} }))).toBe('claim');
+  });
 });
 
 describe('recordHolds', () => {

@@ -22,7 +22,7 @@ import { cacheKey } from '../runtime/informer.ts';
 import type { KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { ControllerContext, ManagedCache, ManagedRecord, Problem } from './context.ts';
 import { containsDesired, firstDifference, otherManagers } from './diff.ts';
-import { desiredFingerprint } from './fingerprint.ts';
+import { desiredFingerprint, ownsEmptyLists } from './fingerprint.ts';
 
 /** What the preconditions decide on: facts from the caches, no request. */
 export interface Facts {
@@ -120,8 +120,13 @@ function rememberHolds(cache: ManagedCache | undefined, current: KubeObject | un
   if (record && record.metadata.resourceVersion === current.metadata.resourceVersion) record.holds = fingerprint;
 }
 
-/** `none`: the live object already holds every desired field; `replace`: a RoleBinding's roleRef, which cannot change in place. */
-export type WritePlan = 'none' | 'apply' | 'replace';
+/**
+ * `none`: the live object already holds every desired field, as the
+ * operator's; `claim`: it holds them, but an empty list among them is no one's
+ * (written by an earlier version), so the same apply takes it; `replace`: a
+ * RoleBinding's roleRef, which cannot change in place.
+ */
+export type WritePlan = 'none' | 'claim' | 'apply' | 'replace';
 
 /** Whether a cached record shows, by fingerprint alone, that the server holds every desired field. */
 export function recordHolds(record: ManagedRecord | undefined, fingerprint: string): boolean {
@@ -130,7 +135,7 @@ export function recordHolds(record: ManagedRecord | undefined, fingerprint: stri
 
 export function planWrite(object: DesiredObject, current: KubeObject | undefined): WritePlan {
   if (!current) return 'apply';
-  if (containsDesired(object, current)) return 'none';
+  if (containsDesired(object, current)) return ownsEmptyLists(object, current) ? 'none' : 'claim';
   if (object.kind === 'RoleBinding' && firstDifference(object.roleRef, (current as KubeObject & { roleRef?: unknown }).roleRef) !== undefined) return 'replace';
   return 'apply';
 }
@@ -194,6 +199,10 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   if (plan === 'none') {
     rememberHolds(cache, current, fingerprint);
     return { outcome: 'unchanged' };
+  }
+  if (plan === 'claim') {
+    await ctx.writer.apply(type, object, cache);
+    return { outcome: 'applied', writes: 1, drift: false };
   }
   let writes = 0;
   if (plan === 'replace' && current && await ctx.writer.release(type, current, cache, 'Delete')) writes++;

@@ -120,6 +120,30 @@ function operatorFieldSet(object: KubeObject): FieldSet | undefined {
   return entry?.fieldsV1 as FieldSet | undefined;
 }
 
+/**
+ * Whether the operator's apply owns every empty list `desired` sets. The API
+ * server stores an empty list of a built-in kind as no field, so only
+ * managedFields tell whether it is the operator's: one applied by an earlier
+ * version that left the list out is not, and a rule added there would move no
+ * field away from the operator (see projectFields).
+ */
+export function ownsEmptyLists(desired: KubeObject & Record<string, unknown>, live: KubeObject): boolean {
+  const { apiVersion: _apiVersion, kind: _kind, metadata: _metadata, ...body } = desired;
+  return everyEmptyListOwned(body, operatorFieldSet(live) ?? {});
+}
+
+function everyEmptyListOwned(value: unknown, fields: FieldSet | undefined): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return true;
+  for (const [name, child] of Object.entries(value)) {
+    const owned = fields?.[`f:${name}`];
+    if (Array.isArray(child) && child.length === 0 && owned === undefined) return false;
+    // A leaf owns its whole value (an atomic struct or list): nothing under it to look for.
+    if (owned !== undefined && !isLeaf(owned) && !everyEmptyListOwned(child, owned)) return false;
+    if (owned === undefined && !everyEmptyListOwned(child, undefined)) return false;
+  }
+  return true;
+}
+
 /** The fingerprint of the fields the operator owns in a live object; undefined when it owns none. */
 export function ownedFingerprint(object: KubeObject): string | undefined {
   const fields = operatorFieldSet(object);

@@ -234,6 +234,32 @@ describe('drift', () => {
     expect(drift.map((e) => e.message).join('\n')).toContain(`NetworkPolicy ${policyName} had`);
   });
 
+  test('a default-deny policy an earlier version applied without its empty rule list is claimed, so a rule added later is drift', async () => {
+    // In Audit mode the operator writes nothing, pruning included: the policy below stays as written until Enforce.
+    const name = await baseline('claim', { mode: 'Audit', networkPolicy: { defaultDeny: ['Ingress'] } });
+    const namespace = await createTestNamespace('claim', { 'sbo-e2e': name });
+    const policyName = `${name}-default-deny`;
+    const operatorEntry = async () => (await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).metadata?.managedFields
+      ?.find((entry) => entry.manager === FIELD_MANAGER && entry.operation === 'Apply');
+    const ownsIngress = async () => 'f:ingress' in ((((await operatorEntry())?.fieldsV1 ?? {}) as { 'f:spec'?: object })['f:spec'] ?? {});
+    // As an earlier version applied it: labelled, the operator's apply, no `ingress` list.
+    await writerAs(FIELD_MANAGER).forceApply(kind('NetworkPolicy'), {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy',
+      metadata: { name: policyName, namespace, labels: { 'app.kubernetes.io/managed-by': 'security-baseline-operator', [BASELINE_LABEL]: name } },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    } as KubeObject & Record<string, unknown>);
+    expect(await ownsIngress()).toBe(false);
+    const before = (await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).metadata?.uid;
+    await writerAs('platform-team').mergePatch(BASELINE_TYPE, name, undefined, { spec: { mode: 'Enforce' } });
+    await eventually(async () => await ownsIngress() === true);
+    // The same object, claimed by an apply, not deleted and recreated.
+    expect((await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).metadata?.uid).toBe(before);
+    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    await writerAs('kubectl-edit').mergePatch(kind('NetworkPolicy'), policyName, namespace, { spec: { ingress: [{}] } });
+    await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'NetworkPolicy' }) >= 1);
+    expect((await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).spec?.ingress).toBeUndefined();
+  });
+
   test('a deleted object is recreated', async () => {
     const name = await baseline('delete', { networkPolicy: { defaultDeny: ['Ingress'] } });
     const namespace = await createTestNamespace('delete', { 'sbo-e2e': name });
