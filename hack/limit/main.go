@@ -10,7 +10,9 @@
 //   - client-side rate limiting off;
 //   - a sweep: the namespaces are split into one slice per concurrency level,
 //     each slice written by that many workers pulling single requests from a
-//     shared queue; the rate of every level is reported and the best wins.
+//     shared queue; the rate of every level is reported. Given one level, it
+//     is one run over all the namespaces: the benchmark's limit is such a run
+//     at the sweep's best level (bench/limit.ts).
 //
 // Prints one JSON object: {"rates": {"<concurrency>": namespaces per second}, "requests": n}.
 //
