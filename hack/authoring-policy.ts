@@ -14,8 +14,7 @@
 // one check do for the whole list, so people with broad rights never reach
 // the slots.
 import path from 'node:path';
-import { dumpYaml } from '@kubernetes/client-node';
-import { isMain, writeOrCheck } from './generated.ts';
+import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
 import { AUTHORING_POLICY_NAME, OPERATOR_NAME } from '../src/api/constants.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
 
@@ -242,8 +241,8 @@ export function renderAuthoringPolicy(): string {
     '# Roles it builds, create NetworkPolicies (for allow rules), patch namespaces (Pod Security)',
     '# and create Flows, cluster-wide. A change that only narrows what the old spec',
     '# granted needs none of it. Installed with the CRD, it holds while the operator is down.',
-  ].join('\n');
-  return `${header}\n${buildAuthoringPolicy().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
+  ];
+  return yamlDocuments(header, buildAuthoringPolicy());
 }
 
 if (isMain(import.meta.url)) await writeOrCheck(output, renderAuthoringPolicy(), 'hack/authoring-policy.ts');

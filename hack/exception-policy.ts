@@ -31,8 +31,7 @@
 // first as a fast path. MAX_EXCEPTION_NAMESPACES keeps the worst case (every
 // fast path failing, every slot used) within the budget.
 import path from 'node:path';
-import { dumpYaml } from '@kubernetes/client-node';
-import { isMain, writeOrCheck } from './generated.ts';
+import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
 import { OPERATOR_NAME } from '../src/api/constants.ts';
 import { CREATED_BY_ANNOTATION, EXCEPTION_PLURAL, MAX_EXCEPTION_DAYS, MAX_EXCEPTION_NAMESPACES } from '../src/api/exception.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
@@ -216,8 +215,8 @@ export function renderExceptionPolicies(): string {
     '# Stamps who creates a BaselineException, and refuses one that ends in the past',
     `# or more than ${MAX_EXCEPTION_DAYS} days after its creation, or whose author could not make`,
     '# each relaxation directly, in each namespace it names. Installed with the CRD.',
-  ].join('\n');
-  return `${header}\n${buildExceptionPolicies().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
+  ];
+  return yamlDocuments(header, buildExceptionPolicies());
 }
 
 if (isMain(import.meta.url)) await writeOrCheck(output, renderExceptionPolicies(), 'hack/exception-policy.ts');

@@ -3,6 +3,7 @@
 // the repository is not what the script would write.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { dumpYaml } from '@kubernetes/client-node';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -21,4 +22,9 @@ export async function writeOrCheck(output: string, rendered: string, script: str
     await writeFile(output, rendered);
     console.log(`wrote ${path.relative(root, output)}`);
   }
+}
+
+/** A generated YAML file: the header's comment lines, then each object as a document of its own. */
+export function yamlDocuments(header: readonly string[], objects: readonly unknown[]): string {
+  return `${header.join('\n')}\n${objects.map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
 }

@@ -18,8 +18,7 @@
 // carries the baseline label, so the operator's own applies (labels unchanged)
 // cost one comparison and no authorization check.
 import path from 'node:path';
-import { dumpYaml } from '@kubernetes/client-node';
-import { isMain, writeOrCheck } from './generated.ts';
+import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
 import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
 import { MANAGED_KINDS } from '../src/controller/kinds.ts';
@@ -81,8 +80,8 @@ export function renderManagedObjectPolicy(): string {
     '# Refuses to add, change or remove the ownership labels of an object a security baseline',
     '# manages, except to the operator and cluster administrators (who may write baselines\'',
     '# status): removing them with managedFields would detach the object. Installed with the CRD.',
-  ].join('\n');
-  return `${header}\n${buildManagedObjectPolicy().map((object) => `---\n${dumpYaml(object, { lineWidth: -1 })}`).join('')}`;
+  ];
+  return yamlDocuments(header, buildManagedObjectPolicy());
 }
 
 if (isMain(import.meta.url)) await writeOrCheck(output, renderManagedObjectPolicy(), 'hack/managed-object-policy.ts');

@@ -134,14 +134,12 @@ export function ownsEmptyLists(desired: KubeObject & Record<string, unknown>, li
 
 function everyEmptyListOwned(value: unknown, fields: FieldSet | undefined): boolean {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return true;
-  for (const [name, child] of Object.entries(value)) {
+  return Object.entries(value).every(([name, child]) => {
     const owned = fields?.[`f:${name}`];
-    if (Array.isArray(child) && child.length === 0 && owned === undefined) return false;
+    if (Array.isArray(child) && child.length === 0) return owned !== undefined;
     // A leaf owns its whole value (an atomic struct or list): nothing under it to look for.
-    if (owned !== undefined && !isLeaf(owned) && !everyEmptyListOwned(child, owned)) return false;
-    if (owned === undefined && !everyEmptyListOwned(child, undefined)) return false;
-  }
-  return true;
+    return (owned !== undefined && isLeaf(owned)) || everyEmptyListOwned(child, owned);
+  });
 }
 
 /** The fingerprint of the fields the operator owns in a live object; undefined when it owns none. */

@@ -3,7 +3,7 @@
 // keeps them, composes baselines, and reports what it cannot do.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { APPLIED_ANNOTATION, BASELINE_LABEL, FIELD_MANAGER } from '../../src/api/constants.ts';
 import { BASELINES as BASELINE_TYPE, MANAGED_KINDS, NAMESPACES as NAMESPACE_TYPE } from '../../src/controller/kinds.ts';
 import { adminKubeConfig, createTestNamespace, eventually, statusOf } from '../support/cluster.ts';
@@ -44,6 +44,20 @@ const exists = (read: Promise<unknown>) => read.then(() => true, (e: unknown) =>
   if (statusOf(e) === 404) return false;
   throw e;
 });
+
+/** Waits until the operator has applied the baselines of `namespace` once (its applied annotation is there). */
+async function untilApplied(namespace: string): Promise<void> {
+  await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+}
+
+/** Binds `user` to the built-in `admin` role in `namespace`, as a tenant's namespace admin is; returns a kubeconfig as them. */
+async function namespaceAdmin(namespace: string, user: string): Promise<KubeConfig> {
+  await rbac.createNamespacedRoleBinding({ namespace, body: {
+    metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  } });
+  return kubeConfigAsUser(user);
+}
 
 /** Events about a namespace (they live in `default`, as for every cluster-scoped object). */
 async function events(namespace: string, reason: string): Promise<CoreV1Event[]> {
@@ -152,7 +166,7 @@ describe('drift', () => {
     // owned fields' values tell the operator something changed.
     const name = await baseline('impostor', { resourceQuota: { hard: { pods: '4', 'requests.cpu': '2' } } });
     const namespace = await createTestNamespace('impostor', { 'sbo-e2e': name });
-    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    await untilApplied(namespace);
     const impostor = writerAs(FIELD_MANAGER);
     const quota = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: `${name}-quota`, namespace } };
     const hard = async () => (await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard;
@@ -187,13 +201,10 @@ describe('drift', () => {
     const name = await baseline('detach', { networkPolicy: { defaultDeny: ['Ingress'] } });
     const namespace = await createTestNamespace('detach', { 'sbo-e2e': name });
     const tenant = `detacher-${run}`;
-    await rbac.createNamespacedRoleBinding({ namespace, body: {
-      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
-    } });
+    const tenantConfig = await namespaceAdmin(namespace, tenant);
     const policyName = `${name}-default-deny`;
-    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
-    const asTenant = writerAs('kubectl-edit', await kubeConfigAsUser(tenant));
+    await untilApplied(namespace);
+    const asTenant = writerAs('kubectl-edit', tenantConfig);
     // Labels and managedFields off, and ingress no longer isolated, in one patch.
     const refusal = await eventually(async () => {
       try {
@@ -219,13 +230,10 @@ describe('drift', () => {
     const name = await baseline('openup', { networkPolicy: { defaultDeny: ['Ingress'] } });
     const namespace = await createTestNamespace('openup', { 'sbo-e2e': name });
     const tenant = `opener-${run}`;
-    await rbac.createNamespacedRoleBinding({ namespace, body: {
-      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
-    } });
+    const tenantConfig = await namespaceAdmin(namespace, tenant);
     const policyName = `${name}-default-deny`;
-    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
-    const asTenant = writerAs('kubectl-edit', await kubeConfigAsUser(tenant));
+    await untilApplied(namespace);
+    const asTenant = writerAs('kubectl-edit', tenantConfig);
     // `ingress: [{}]` allows every source: the policy, labels intact, would no longer isolate anything.
     await eventually(() => asTenant.mergePatch(kind('NetworkPolicy'), policyName, namespace, { spec: { ingress: [{}] } }));
     await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'NetworkPolicy' }) >= 1);
@@ -254,7 +262,7 @@ describe('drift', () => {
     await eventually(async () => await ownsIngress() === true);
     // The same object, claimed by an apply, not deleted and recreated.
     expect((await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).metadata?.uid).toBe(before);
-    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    await untilApplied(namespace);
     await writerAs('kubectl-edit').mergePatch(kind('NetworkPolicy'), policyName, namespace, { spec: { ingress: [{}] } });
     await eventually(async () => metricValue(await operator.metrics(), 'security_baseline_drift_corrected_total', { baseline: name, kind: 'NetworkPolicy' }) >= 1);
     expect((await networking.readNamespacedNetworkPolicy({ namespace, name: policyName })).spec?.ingress).toBeUndefined();
@@ -265,7 +273,7 @@ describe('drift', () => {
     const namespace = await createTestNamespace('delete', { 'sbo-e2e': name });
     const first = await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
     // Wait for the applied annotation, so the operator knows the object existed.
-    await eventually(async () => (await core.readNamespace({ name: namespace })).metadata?.annotations?.[APPLIED_ANNOTATION] !== undefined);
+    await untilApplied(namespace);
     await networking.deleteNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
     const second = await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
     expect(second.metadata?.uid).not.toBe(first.metadata?.uid);
@@ -296,11 +304,8 @@ describe('drift', () => {
     const name = `preempt-${run}`;
     const namespace = await createTestNamespace('preempt', { 'sbo-e2e': name });
     const tenant = `tenant-${run}`;
-    await rbac.createNamespacedRoleBinding({ namespace, body: {
-      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
-    } });
-    const asTenant = (await kubeConfigAsUser(tenant)).makeApiClient(NetworkingV1Api);
+    const tenantConfig = await namespaceAdmin(namespace, tenant);
+    const asTenant = tenantConfig.makeApiClient(NetworkingV1Api);
     await eventually(() => asTenant.createNamespacedNetworkPolicy({ namespace, body: {
       metadata: { name: `${name}-default-deny` }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
     } }));
