@@ -12,6 +12,7 @@ import { writerAs } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
+import { applyObjects, renderKustomization } from '../support/manifests.ts';
 
 const admin = adminKubeConfig();
 const networking = admin.makeApiClient(NetworkingV1Api);
@@ -105,6 +106,22 @@ describe('a namespace admin may not take an object out of a baseline\'s manageme
     const name = await managedPolicy();
     expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { team: 'a' } }, spec: { ingress: [{}] } }))).toBe('allowed');
     expect(await labelsOf(name)).toMatchObject({ ...ownership, team: 'a' });
+  });
+
+  test('the operator, with only its own ClusterRole (config/rbac), may remove the labels: deletionPolicy Orphan releases objects so', async () => {
+    const name = await managedPolicy();
+    const user = uniqueName('operator');
+    // The operator's ClusterRole as shipped, bound to a user of its own (the test control plane has no operator ServiceAccount).
+    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
+    await rbac.createClusterRoleBinding({ body: {
+      metadata: { name: user }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    } });
+    cleanup.push(() => rbac.deleteClusterRoleBinding({ name: user }));
+    const asOperator = writerAs(FIELD_MANAGER, await kubeConfigAsUser(user));
+    // RBAC reaches the authorizer through an informer: retry until the binding is in effect.
+    await eventually(() => asOperator.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [MANAGED_BY_LABEL]: null, [BASELINE_LABEL]: null } } }));
+    expect((await labelsOf(name))[BASELINE_LABEL]).toBeUndefined();
   });
 
   test('a cluster administrator (who may write baselines\' status, as the operator does) may remove the labels', async () => {
