@@ -8,7 +8,10 @@ import type { KubeClient, KubeObject, KubeObjectBody, ResourceType } from '../ru
 
 /** The cache a write lands in (an Informer): told of what the API server answered, or of a deletion. */
 export interface WriteTarget<T extends KubeObject = KubeObject> {
+  /** A write of `object` is about to be sent; observeWrite or writeFailed ends it. */
+  beginWrite(object: KubeObject): void;
   observeWrite(object: T): void;
+  writeFailed(object: KubeObject): void;
   observeDeletion(object: KubeObject): void;
 }
 
@@ -47,9 +50,22 @@ export class CachedWriter {
 
   /** Server-side apply; the answer goes into `cache` when given. */
   async apply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>, options: { subresource?: string } = {}): Promise<T> {
-    const applied = await this.#client.apply<T>(type, object, options);
-    cache?.observeWrite(applied);
+    const applied = await this.#applyInto(type, object, cache, options);
     this.#count(type.kind, 'apply');
+    return applied;
+  }
+
+  /** The apply, with `cache` told it is in flight, then of its answer (or that there is none). */
+  async #applyInto<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache: WriteTarget<T> | undefined, options: { subresource?: string; fieldManager?: string }): Promise<T> {
+    cache?.beginWrite(object);
+    let applied: T;
+    try {
+      applied = await this.#client.apply<T>(type, object, options);
+    } catch (error) {
+      cache?.writeFailed(object);
+      throw error;
+    }
+    cache?.observeWrite(applied);
     return applied;
   }
 
@@ -102,8 +118,7 @@ export class CachedWriter {
    * operator's own apply can drop them afterwards and the values stay.
    */
   async handOver<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T> {
-    const applied = await this.#client.apply<T>(type, object, { fieldManager: RELEASED_FIELD_MANAGER });
-    cache?.observeWrite(applied);
+    const applied = await this.#applyInto(type, object, cache, { fieldManager: RELEASED_FIELD_MANAGER });
     this.#count(type.kind, 'orphan');
     return applied;
   }

@@ -68,6 +68,26 @@ export type StoreListener<T> = (previous: T | undefined, current: T | undefined)
 type Bucket<T> = T | T[] | Map<string, T>;
 const BUCKET_ARRAY_MAX = 16;
 
+/**
+ * A key this process is writing: the writes in flight, and what the watch
+ * said meanwhile. The watch often delivers a write's own event before the
+ * write's answer arrives (one object in five during a cold start); until the
+ * answer, it cannot tell that event from someone else's change, and each one
+ * queued a reconcile that found nothing to do. Events for the key therefore
+ * update the store at once but wake the handlers only when the last write
+ * ends, and then only if one of them was not the answer to a write
+ * (client-go's controllers keep such expectations for what they create).
+ */
+interface WritesInFlight<T, Raw> {
+  writes: number;
+  /** What the store held before the first event held back (null: nothing); undefined while no event was held. */
+  before?: T | null;
+  /** The resourceVersions of the events held back, and of the writes' answers. */
+  readonly held: string[];
+  readonly answered: string[];
+  lastAnswer?: Raw;
+}
+
 function bucketObjects<T>(bucket: Bucket<T>): Iterable<T> {
   if (bucket instanceof Map) return bucket.values();
   return Array.isArray(bucket) ? bucket : [bucket];
@@ -84,6 +104,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   #size = 0;
   readonly #handlers: InformerHandlers<T>[] = [];
   readonly #storeListeners: StoreListener<T>[] = [];
+  readonly #writesInFlight = new Map<string, WritesInFlight<T, Raw>>();
   #markSynced: () => void = () => undefined;
   #hasSynced = false;
   #stopped = false;
@@ -243,15 +264,52 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   }
 
   /**
+   * This process is about to write `object`: until observeWrite or writeFailed
+   * ends the write, the watch's events for it update the store but wake no
+   * handler (WritesInFlight). Every beginWrite must be ended by one of the two.
+   */
+  beginWrite(object: KubeObject): void {
+    const key = cacheKey(object);
+    const inFlight = this.#writesInFlight.get(key);
+    if (inFlight) inFlight.writes++;
+    else this.#writesInFlight.set(key, { writes: 1, held: [], answered: [] });
+  }
+
+  /**
    * Records an object this process just wrote (the API server's response), so
    * that the next reconcile sees it before the watch delivers it; the watch
    * event then changes nothing and wakes no one. client-go's MutationCache does
-   * the same. Handlers are not called.
+   * the same. Handlers are not called for the write itself; it ends a write
+   * begun with beginWrite.
    */
   observeWrite(raw: Raw): void {
-    const previous = this.get(cacheKey(raw));
-    if (previous && !isNewer(raw, previous)) return;
-    this.#put(previous, this.#transform(raw));
+    const key = cacheKey(raw);
+    const previous = this.get(key);
+    if (!previous || isNewer(raw, previous)) this.#put(previous, this.#transform(raw));
+    this.#endWrite(key, raw);
+  }
+
+  /** A write begun with beginWrite got no answer: what the watch said meanwhile wakes the handlers now. */
+  writeFailed(object: KubeObject): void {
+    this.#endWrite(cacheKey(object), undefined);
+  }
+
+  #endWrite(key: string, answer: Raw | undefined): void {
+    const inFlight = this.#writesInFlight.get(key);
+    if (!inFlight) return;
+    if (answer) {
+      inFlight.answered.push(answer.metadata.resourceVersion ?? '');
+      inFlight.lastAnswer = answer;
+    }
+    if (--inFlight.writes > 0) return;
+    this.#writesInFlight.delete(key);
+    const { before, held, answered, lastAnswer } = inFlight;
+    if (before === undefined || held.every((version) => answered.includes(version))) return;
+    // Someone else changed the object while the write was in flight. The handlers hear of it as a change from what
+    // this process last wrote (what its reconcile believes the object is), or, with no answer, from what it was before.
+    const current = this.get(key);
+    if (current === undefined) return; // deleted since: that woke the handlers already
+    this.#notifyHandlers(lastAnswer ? this.#transform(lastAnswer) : before ?? undefined, current);
   }
 
   /** Records that this process just deleted an object; its watch event then wakes no one. */
@@ -266,13 +324,25 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   /** Stores what the server sent unless it is not newer than what we hold (our own write, observed above): then nothing changed. */
   #upsert(raw: Raw): void {
-    const previous = this.get(cacheKey(raw));
+    const key = cacheKey(raw);
+    const previous = this.get(key);
     if (previous !== undefined && !isNewer(raw, previous)) return;
     // Transformed only now: most watch events of a busy operator are its own writes, already held.
     const object = this.#transform(raw);
     this.#put(previous, object);
+    const inFlight = this.#writesInFlight.get(key);
+    if (inFlight) {
+      if (inFlight.before === undefined) inFlight.before = previous ?? null;
+      inFlight.held.push(raw.metadata.resourceVersion ?? '');
+      return;
+    }
+    this.#notifyHandlers(previous, object);
+  }
+
+  /** An add (nothing before) or an update, to every handler. */
+  #notifyHandlers(previous: T | undefined, current: T): void {
     for (const handlers of this.#handlers) {
-      this.#dispatch(() => (previous ? handlers.onUpdate?.(previous, object) : handlers.onAdd?.(object)));
+      this.#dispatch(() => (previous ? handlers.onUpdate?.(previous, current) : handlers.onAdd?.(current)));
     }
   }
 

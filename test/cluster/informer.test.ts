@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiextensionsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Informer } from '../../src/runtime/informer.ts';
-import { KubeClient, type KubeObject, type ResourceType } from '../../src/runtime/kube.ts';
+import { KubeClient, type KubeObject, type KubeObjectBody, type ResourceType } from '../../src/runtime/kube.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound } from '../support/cluster.ts';
 
 const logger = pino({ level: 'silent' });
@@ -112,5 +112,75 @@ describe('Informer', () => {
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'later', labels: { test: label } } } });
     await eventually(() => events.includes('add later'), { timeoutMs: 10_000 });
     expect(events.filter((e) => e === 'add later')).toHaveLength(1);
+  });
+
+  describe('a write in flight (beginWrite … observeWrite or writeFailed)', () => {
+    const configMap = (namespace: string, label: string, data: Record<string, string>): KubeObjectBody => ({
+      apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'written', namespace, labels: { test: label } }, data,
+    });
+    async function started(prefix: string): Promise<{ namespace: string; label: string; key: string; events: string[]; previous: (string | undefined)[]; informer: Informer<KubeObject> }> {
+      const label = `${prefix}-${randomBytes(3).toString('hex')}`;
+      const namespace = await createTestNamespace(prefix);
+      const tracked = track(new Informer<KubeObject>({ client, logger, type: CONFIG_MAPS, labelSelector: `test=${label}` }));
+      const previous: (string | undefined)[] = [];
+      tracked.informer.addHandlers({ onUpdate: (before) => previous.push(before.metadata.resourceVersion) });
+      tracked.informer.start();
+      await tracked.informer.synced;
+      return { namespace, label, key: `${namespace}/written`, previous, ...tracked };
+    }
+
+    test('its own event, arriving before its answer, wakes no handler', async () => {
+      const { namespace, label, key, events, informer } = await started('own-write');
+      const body = configMap(namespace, label, { a: '1' });
+      informer.beginWrite(body);
+      const answer = await client.apply<KubeObject>(CONFIG_MAPS, body);
+      // The answer is held back from the cache until the watch has delivered the write's own event: the order a busy operator sees.
+      await eventually(() => informer.get(key)?.metadata.resourceVersion === answer.metadata.resourceVersion);
+      informer.observeWrite(answer);
+      await core.patchNamespacedConfigMap({ namespace, name: 'written', body: [{ op: 'add', path: '/data/b', value: '2' }] });
+      await eventually(() => events.length > 0);
+      // Only the change after the write woke the handlers.
+      expect(events).toEqual(['update written']);
+    });
+
+    test('someone else\'s change while it is in flight wakes the handlers when it ends, as a change from the answer', async () => {
+      const { namespace, label, key, events, previous, informer } = await started('foreign-write');
+      const body = configMap(namespace, label, { a: '1' });
+      informer.beginWrite(body);
+      const answer = await client.apply<KubeObject>(CONFIG_MAPS, body);
+      const edited = await core.patchNamespacedConfigMap({ namespace, name: 'written', body: [{ op: 'replace', path: '/data/a', value: 'changed' }] });
+      await eventually(() => informer.get(key)?.metadata.resourceVersion === edited.metadata?.resourceVersion);
+      expect(events).toEqual([]);
+      informer.observeWrite(answer);
+      expect(events).toEqual(['update written']);
+      expect(previous).toEqual([answer.metadata.resourceVersion]);
+      expect(informer.get(key)?.metadata.resourceVersion).toBe(edited.metadata?.resourceVersion);
+    });
+
+    test('a write that fails lets what arrived meanwhile wake the handlers', async () => {
+      const { namespace, label, key, events, informer } = await started('failed-write');
+      const body = configMap(namespace, label, { a: '1' });
+      informer.beginWrite(body);
+      // Someone else creates the object the write was about to create.
+      await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'written', labels: { test: label } }, data: { theirs: 'x' } } });
+      const changed = await core.patchNamespacedConfigMap({ namespace, name: 'written', body: [{ op: 'add', path: '/data/more', value: 'y' }] });
+      await eventually(() => informer.get(key)?.metadata.resourceVersion === changed.metadata?.resourceVersion);
+      expect(events).toEqual([]);
+      informer.writeFailed(body);
+      // An object that was not there before the write: an add, whatever happened to it since.
+      expect(events).toEqual(['add written']);
+    });
+
+    test('a deletion is never held back', async () => {
+      const { namespace, label, key, events, informer } = await started('deleted-write');
+      const answer = await client.apply<KubeObject>(CONFIG_MAPS, configMap(namespace, label, { a: '1' }));
+      await eventually(() => events.includes('add written'));
+      informer.beginWrite(answer);
+      await core.deleteNamespacedConfigMap({ namespace, name: 'written' });
+      await eventually(() => events.includes('delete written'));
+      expect(informer.get(key)).toBeUndefined();
+      informer.writeFailed(answer);
+      expect(events).toEqual(['add written', 'delete written']);
+    });
   });
 });
