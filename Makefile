@@ -134,6 +134,10 @@ bench: deps kube limit openreports ## the benchmarks (N=200 by default; see docs
 	node bench/bench.ts --namespaces $${N:-200} --rates $${RATES:-20,50} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10} \
 	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500} --skip "$${SKIP:-}"
 
+.PHONY: bench-attribution
+bench-attribution: deps kube limit openreports ## the operator's cold start taken apart against the client-go limit (N=1000 by default): its own CPU, the Report, the API server's share
+	node bench/attribution.ts --namespaces $${N:-1000} --rounds $${ROUNDS:-3}
+
 .PHONY: bench-plot
 bench-plot: deps ## the scaling table and docs/scaling.svg from the published results in bench/results/
 	node bench/plot.ts

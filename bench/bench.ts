@@ -42,7 +42,7 @@ const LIMIT_USER = 'bench-limit';
  * catches up in about a minute per 10,000, and every timed scenario starts
  * once it has (untilControllerManagerIdle).
  */
-const BENCH_CONTROL_PLANE = { controllerManagerArgs: ['--kube-api-qps=200', '--kube-api-burst=400'] };
+export const BENCH_CONTROL_PLANE = { controllerManagerArgs: ['--kube-api-qps=200', '--kube-api-burst=400'] };
 /** Namespaces each limit sweep writes: enough for steady rates at every concurrency level. */
 const LIMIT_SWEEP_NAMESPACES_MAX = 3_000;
 /** Namespaces the timed limit run writes: all N up to this, so that at 1,000 it writes what the cold start does. */
@@ -117,6 +117,8 @@ export interface BenchResult {
     writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
     /** GETs: objects the label-filtered caches do not hold that turn out to exist when created (someone else's, say) are read. */
     reads: number; cpuSeconds: number;
+    /** Namespace reconciles (each namespace's first, and any a watch event queued again); absent in runs before it was kept. */
+    reconciles?: number;
     /** The API server's and etcd's CPU over the cold start (where the benchmark started the control plane). */
     apiServerCpuSeconds?: number; etcdCpuSeconds?: number;
   };
@@ -414,6 +416,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       otherWrites: count((w) => ![...objectResources, 'namespaces', 'securitybaselines', REPORT_RESOURCE].includes(w.resource)),
       reads: await operator.metric('security_baseline_api_requests_total', { verb: 'get' }),
       cpuSeconds: await operator.metric('process_cpu_seconds_total'),
+      reconciles: await operator.metric('security_baseline_reconcile_total', { controller: 'namespace' }),
       ...await controlPlaneCpuSince(cluster, coldControlPlaneCpu),
     };
     await operator.stop();
@@ -549,7 +552,7 @@ export function formatTable(result: BenchResult): string {
   const f = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
   const { coldStart, limit, memory } = result;
   const rows: [string, string, string][] = [
-    ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU`],
+    ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU; ${coldStart.reconciles ?? '?'} namespace reconciles`],
     ['cold start: writes', `${coldStart.writes}`, `${f(coldStart.writesPerNamespace)}/namespace: ${coldStart.objectWrites} objects, ${coldStart.namespaceWrites} namespaces, ${coldStart.baselineWrites} baseline, ${coldStart.otherWrites} other; ${coldStart.reads} reads`],
     reportRow(coldStart.reportWrites, result.namespaces),
   ];

@@ -125,7 +125,7 @@ async function runLimitProgram(args: string[]): Promise<{ stdout: string; cpuSec
 }
 
 /** Runs the client-go writer over `names` at each of `concurrency`, one slice each; returns the namespaces per second of each. */
-async function goWrites(kubeconfig: string, input: string, baseline: SecurityBaseline, names: string[], run: string, concurrency: number[], report?: KubeObjectBody): Promise<{ rates: Record<string, number>; cpuSeconds: number }> {
+export async function goWrites(kubeconfig: string, input: string, baseline: SecurityBaseline, names: string[], run: string, concurrency: number[], report?: KubeObjectBody): Promise<{ rates: Record<string, number>; cpuSeconds: number }> {
   await writeFile(input, names.map((namespace) => JSON.stringify({ namespace, writes: limitWrites(baseline, namespace, run, report) })).join('\n'));
   const { stdout, cpuSeconds } = await runLimitProgram(['-kubeconfig', kubeconfig, '-input', input, '-concurrency', concurrency.join(',')]);
   return { rates: (JSON.parse(stdout) as { rates: Record<string, number> }).rates, cpuSeconds };
