@@ -18,7 +18,7 @@ import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { formatApplied, formatExceptions, ownedNamespaceKeys, parseApplied, parseExceptions } from './applied.ts';
 import { auditedObjects, liveObjects, reportAudit } from './audit.ts';
-import { namespaceRef, type BaselineObject, type ControllerContext, type ManagedRecord, type NamespaceObject, type Problem } from './context.ts';
+import { namespaceRef, type BaselineObject, type ControllerContext, type ExceptionObject, type ManagedRecord, type NamespaceObject, type Problem } from './context.ts';
 import { ensureObject } from './ensure.ts';
 import { recordExceptionChanges } from './exceptions.ts';
 import { preflight } from './preflight.ts';
@@ -85,15 +85,16 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const selectingNames = new Set(selecting.map((b) => b.metadata.name));
   const enforcing = selecting.filter((b) => (b.spec.mode ?? 'Enforce') === 'Enforce');
   const appliedBefore = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
+  // The BaselineExceptions in effect here, by baseline.
+  const now = Date.now();
+  const exceptionsOf = (b: BaselineObject): ExceptionObject[] => exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now);
   // The revision of each Enforce baseline this namespace is to be at: it moves only as the rollout permits and pre-flight allows.
-  const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name])] as const)));
+  const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name], exceptionsOf(b))] as const)));
   const placed = (b: BaselineObject): Placement => placements.get(b.metadata.name) as Placement;
   const info = { name, labels: namespace.metadata.labels ?? {} };
   // BaselineExceptions loosen a baseline's controls here, each judged against the revision the namespace is at.
-  const now = Date.now();
   const exceptionsBefore = parseExceptions(namespace.metadata.annotations?.[EXCEPTIONS_ANNOTATION]);
-  const relaxed = new Map(selecting.map((b) => [b.metadata.name,
-    relaxBaseline(placements.get(b.metadata.name)?.baseline ?? b, exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now))]));
+  const relaxed = new Map(selecting.map((b) => [b.metadata.name, relaxBaseline(placements.get(b.metadata.name)?.baseline ?? b, exceptionsOf(b))]));
   const excepted = (b: BaselineObject): string[] => relaxed.get(b.metadata.name)?.applied ?? [];
   const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(relaxed.get(b.metadata.name)?.baseline ?? b, info)]));
   // A baseline whose revision is not stored contributes nothing and loses nothing: its objects stay as they are.
@@ -237,8 +238,12 @@ interface Placement {
  * current one while the baseline is paused); one at another revision moves to
  * the update revision when the rollout permits it and pre-flight finds nothing
  * it would refuse, or (Immediate) in any case, with the findings reported.
+ * Pre-flight compares the two revisions as the namespace's `exceptions` relax
+ * them: what they let in stays let in, and is no reason to hold the namespace.
  */
-async function place(ctx: ControllerContext, namespace: NamespaceObject, baseline: BaselineObject, at: string | undefined): Promise<Placement> {
+async function place(
+  ctx: ControllerContext, namespace: NamespaceObject, baseline: BaselineObject, at: string | undefined, exceptions: readonly ExceptionObject[],
+): Promise<Placement> {
   const plan = ctx.rollouts.planFor(baseline);
   const update = plan.updateRevision;
   const stayAt = (revision: string, held?: string): Placement => {
@@ -260,7 +265,9 @@ async function place(ctx: ControllerContext, namespace: NamespaceObject, baselin
   if (at === update) return { baseline, target: update };
   if (!plan.permits(namespace.metadata.name)) return stayAt(at);
 
-  const findings = await preflight(ctx, namespace.metadata.name, revisionContent(ctx, at), revisionContentOf(baseline.spec));
+  const asRelaxed = (spec: BaselineObject['spec']) => revisionContentOf(relaxBaseline({ ...baseline, spec }, exceptions).baseline.spec);
+  const from = revisionContent(ctx, at);
+  const findings = await preflight(ctx, namespace.metadata.name, from && asRelaxed(atRevision(baseline, from).spec), asRelaxed(baseline.spec));
   if (findings.length === 0) return { baseline, target: update };
   const why = findings.map((finding) => finding.message).join('; ');
   void ctx.recorder.event(namespaceRef(namespace), 'Warning', 'PreflightFailed', `baseline ${baseline.metadata.name}: `

@@ -16,6 +16,7 @@ import {
 } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf, waitForDefaultServiceAccount } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
+import { createException, deleteException, inFuture } from '../support/exceptions.ts';
 import { OPERATOR_NAMESPACE, metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const kc = adminKubeConfig();
@@ -23,6 +24,7 @@ const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const run = randomBytes(3).toString('hex');
 const created: string[] = [];
+const exceptions: string[] = [];
 let operator: RunningOperator;
 
 async function baseline(prefix: string, spec: Omit<SecurityBaselineSpec, 'namespaceSelector'>): Promise<{ name: string; label: Record<string, string> }> {
@@ -61,6 +63,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await Promise.all(exceptions.map((name) => deleteException(name)));
   await Promise.all(created.map((name) => deleteBaseline(name)));
   await Promise.all(created.map((name) => waitForBaselineGone(name, 60_000).catch(() => undefined)));
   await operator.stop();
@@ -266,6 +269,38 @@ describe('pre-flight', () => {
       .then(() => 'admitted', (error: unknown) => `${statusOf(error)} ${messageOf(error)}`);
     await eventually(async () => (await attempt(clean!)).startsWith('403'));
     expect(await attempt(running!)).toBe('admitted');
+  }, 60_000);
+
+  test('a namespace whose exception lets its pods in is not held for them: pre-flight compares the revisions as the exception relaxes them', async () => {
+    const { name, label } = await baseline('relaxed', {
+      podSecurity: { enforce: 'baseline' },
+      rollout: { strategy: 'Progressive', steps: [{ percent: 100 }], maxFailures: 5 },
+    });
+    const [excepted, plain] = await Promise.all([createTestNamespace('relaxed', label), createTestNamespace('relaxed', label)]) as [string, string];
+    await waitForStatus(name, (b) => b.status?.namespaces?.compliant === 2, 30_000);
+    const exception = `relaxed-${run}`;
+    await createException(exception, {
+      baseline: name, namespaces: [excepted], reason: 'legacy pods until their migration', expiresAt: inFuture(3_600_000),
+      relax: { podSecurity: { enforce: 'privileged' } },
+    });
+    exceptions.push(exception);
+    const enforceOf = async (namespace: string) => (await core.readNamespace({ name: namespace })).metadata?.labels?.['pod-security.kubernetes.io/enforce'];
+    await eventually(async () => (await enforceOf(excepted)) === 'privileged');
+    for (const ns of [excepted, plain]) {
+      await waitForDefaultServiceAccount(ns);
+      await core.createNamespacedPod({ namespace: ns, body: laxPod('legacy-0') });
+    }
+    await change(name, (spec) => ({ ...spec, podSecurity: { enforce: 'restricted' } }));
+
+    // Restricted would refuse both pods, but in the excepted namespace the exception still lowers it to privileged:
+    // that namespace moves, and only the other is held.
+    const settled = await waitForStatus(name, (b) => b.status?.rollout?.held === 1 && b.status.rollout.updated === 1, 30_000);
+    expect(await revisionOf(excepted, name)).toBe(settled.status?.updateRevision);
+    expect(await revisionOf(plain, name)).not.toBe(settled.status?.updateRevision);
+    expect(await namespaceEvents(excepted, 'PreflightFailed')).toEqual([]);
+    expect((await namespaceEvents(plain, 'PreflightFailed'))[0]?.message).toContain('1 pod would violate Pod Security restricted:latest (legacy-0: ');
+    expect(await enforceOf(excepted)).toBe('privileged');
+    expect(await enforceOf(plain)).toBe('baseline');
   }, 60_000);
 
   test('Immediate applies at once and reports what pre-flight found', async () => {
