@@ -1,11 +1,11 @@
 // What the CLI reads from (and dry-runs against) the cluster in KUBECONFIG,
-// with the operator's own JSON client: baselines, namespaces, the managed
+// with the operator's own JSON client: baselines, exceptions, namespaces, the managed
 // objects of a namespace (the operator's label, as its informers select them),
 // pods, Events, and server-side dry runs.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { MANAGED_SELECTOR } from '../api/constants.ts';
-import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
-import { BASELINES, MANAGED_KINDS, NAMESPACES, REPORTS } from '../controller/kinds.ts';
+import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
+import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, REPORTS } from '../controller/kinds.ts';
 import { isNotFound, KubeApiError } from '../runtime/errors.ts';
 import { KubeClient, resourcePath, type KubeObject, type ResourceType } from '../runtime/kube.ts';
 
@@ -24,6 +24,16 @@ export async function listBaselines(client: KubeClient): Promise<BaselineObject[
     return (await client.list<BaselineObject>(BASELINES)).items;
   } catch (error) {
     if (isNotFound(error)) throw new Error('the cluster does not serve SecurityBaselines: install the CRD (make install)', { cause: error });
+    throw error;
+  }
+}
+
+/** The BaselineExceptions; none when the cluster does not serve them (an older install). */
+export async function listExceptions(client: KubeClient): Promise<ExceptionObject[]> {
+  try {
+    return (await client.list<ExceptionObject>(EXCEPTIONS)).items;
+  } catch (error) {
+    if (isNotFound(error)) return [];
     throw error;
   }
 }

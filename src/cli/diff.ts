@@ -5,16 +5,19 @@
 // pre-flight findings: pods a stricter Pod Security level would refuse (the API
 // server's own warnings from a dry run of the label change) and pods whose
 // images a narrower image policy would refuse (normalised as the policy does).
+// Each baseline is taken as the BaselineExceptions in effect relax it, as the
+// operator does: what an exception loosens is neither a change nor a finding.
 // Exit codes as `kubectl diff`: 0 no differences, 1 differences, >1 an error.
 import { parseArgs } from 'node:util';
 import { BASELINE_LABEL } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
 import { desiredAdmissionObjects } from '../controller/admission.ts';
 import { ownedNamespaceKeys } from '../controller/applied.ts';
-import type { BaselineObject, NamespaceObject } from '../controller/context.ts';
+import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
 import { containsDesired, differences } from '../controller/diff.ts';
 import { ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS } from '../controller/kinds.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
+import { exceptionsFor, hasExpired, relaxBaseline } from '../resources/exception.ts';
 import { allowedPrefixes } from '../resources/imagepolicy.ts';
 import { podsRefusedByImagePolicy } from '../resources/preflight.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
@@ -94,7 +97,7 @@ ${OPERATOR_NAMESPACE_HELP}
 };
 
 export async function diffCluster(cluster: typeof Cluster, client: KubeClient, changed: readonly SecurityBaseline[], operatorNamespace: string, progress: Progress): Promise<DiffResult> {
-  const [current, namespaces] = await Promise.all([cluster.listBaselines(client), cluster.listNamespaces(client)]);
+  const [current, namespaces, exceptions] = await Promise.all([cluster.listBaselines(client), cluster.listNamespaces(client), cluster.listExceptions(client)]);
   const changedNames = new Set(changed.map((b) => b.metadata.name));
   const before = new Map(current.map((b) => [b.metadata.name, b]));
   // The cluster's baselines after the change: same-named ones replaced, new ones added.
@@ -111,7 +114,7 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
   const queue = [...affected];
   const worker = async () => {
     for (let ns = queue.shift(); ns; ns = queue.shift()) {
-      results.push(await diffNamespace(cluster, client, ns, after, changed, operatorNamespace));
+      results.push(await diffNamespace(cluster, client, ns, after, changed, exceptions, operatorNamespace));
       progress.update(`diff: ${++done}/${affected.length} namespaces`, done === affected.length);
     }
   };
@@ -119,7 +122,7 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
   progress.done();
   results.sort((a, b) => (a.namespace < b.namespace ? -1 : 1));
 
-  const clusterScoped = await diffAdmission(client, changed, before, operatorNamespace);
+  const clusterScoped = await diffAdmission(client, changed, before, exceptions, operatorNamespace);
   const all = [...results.flatMap((r) => r.changes), ...clusterScoped];
   const count = (action: ObjectChange['action']) => all.filter((c) => c.action === action).length;
   return {
@@ -134,10 +137,13 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
 
 /** One namespace, as the operator's reconcile would treat it after the change. */
 async function diffNamespace(
-  cluster: typeof Cluster, client: KubeClient, namespace: NamespaceObject, after: readonly BaselineObject[], changed: readonly SecurityBaseline[], operatorNamespace: string,
+  cluster: typeof Cluster, client: KubeClient, namespace: NamespaceObject, after: readonly BaselineObject[], changed: readonly SecurityBaseline[],
+  exceptions: readonly ExceptionObject[], operatorNamespace: string,
 ): Promise<NamespaceDiff> {
   const name = namespace.metadata.name;
-  const selecting = after.filter((b) => !isDeleting(b) && selects(b, namespace, operatorNamespace));
+  const now = Date.now();
+  const selecting = after.filter((b) => !isDeleting(b) && selects(b, namespace, operatorNamespace))
+    .map((b) => relaxBaseline(b, exceptionsFor(exceptions, b.metadata.name, name, now)).baseline);
   const info = { name, labels: namespace.metadata.labels ?? {} };
   const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(b, info)]));
   const enforcing = selecting.filter((b) => (b.spec.mode ?? 'Enforce') === 'Enforce');
@@ -208,13 +214,16 @@ async function imageFindings(cluster: typeof Cluster, client: KubeClient, namesp
 
 /** The changed baselines' cluster-scoped admission policies and bindings. */
 async function diffAdmission(
-  client: KubeClient, changed: readonly SecurityBaseline[], before: ReadonlyMap<string, BaselineObject>, operatorNamespace: string,
+  client: KubeClient, changed: readonly SecurityBaseline[], before: ReadonlyMap<string, BaselineObject>, exceptions: readonly ExceptionObject[], operatorNamespace: string,
 ): Promise<ObjectChange[]> {
   const changes: ObjectChange[] = [];
+  const now = Date.now();
   for (const baseline of changed) {
-    const wanted = desiredAdmissionObjects(baseline as BaselineObject, operatorNamespace);
+    // The policies let in what the baseline's exceptions relax, namespace by namespace.
+    const relaxing = exceptions.filter((e) => e.spec.baseline === baseline.metadata.name && !hasExpired(e, now));
+    const wanted = desiredAdmissionObjects(baseline as BaselineObject, operatorNamespace, [], relaxing);
     const previous = before.get(baseline.metadata.name);
-    const had = previous ? desiredAdmissionObjects(previous, operatorNamespace) : [];
+    const had = previous ? desiredAdmissionObjects(previous, operatorNamespace, [], relaxing) : [];
     for (const object of wanted) {
       const type = object.kind === 'ValidatingAdmissionPolicy' ? ADMISSION_POLICIES : ADMISSION_POLICY_BINDINGS;
       const current = await client.get(type, object.metadata.name).catch((error: unknown) => {

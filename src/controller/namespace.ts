@@ -87,14 +87,14 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const appliedBefore = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
   // The BaselineExceptions in effect here, by baseline.
   const now = Date.now();
-  const exceptionsOf = (b: BaselineObject): ExceptionObject[] => exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now);
+  const exceptionsHere = (b: BaselineObject): ExceptionObject[] => exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now);
   // The revision of each Enforce baseline this namespace is to be at: it moves only as the rollout permits and pre-flight allows.
-  const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name], exceptionsOf(b))] as const)));
+  const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name], exceptionsHere(b))] as const)));
   const placed = (b: BaselineObject): Placement => placements.get(b.metadata.name) as Placement;
   const info = { name, labels: namespace.metadata.labels ?? {} };
   // BaselineExceptions loosen a baseline's controls here, each judged against the revision the namespace is at.
   const exceptionsBefore = parseExceptions(namespace.metadata.annotations?.[EXCEPTIONS_ANNOTATION]);
-  const relaxed = new Map(selecting.map((b) => [b.metadata.name, relaxBaseline(placements.get(b.metadata.name)?.baseline ?? b, exceptionsOf(b))]));
+  const relaxed = new Map(selecting.map((b) => [b.metadata.name, relaxBaseline(placements.get(b.metadata.name)?.baseline ?? b, exceptionsHere(b))]));
   const excepted = (b: BaselineObject): string[] => relaxed.get(b.metadata.name)?.applied ?? [];
   const builds = new Map(selecting.map((b) => [b.metadata.name, buildBaseline(relaxed.get(b.metadata.name)?.baseline ?? b, info)]));
   // A baseline whose revision is not stored contributes nothing and loses nothing: its objects stay as they are.

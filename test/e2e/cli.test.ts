@@ -13,6 +13,7 @@ import { API_VERSION, KIND, type SecurityBaselineSpec } from '../../src/api/type
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, testControlPlane, waitForDefaultServiceAccount } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { condition, createBaseline, deleteBaseline, getBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { createException, deleteException, inFuture } from '../support/exceptions.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
@@ -109,6 +110,32 @@ describe('diff', () => {
     expect(JSON.parse(json.stdout).totals).toMatchObject({ namespaces: 2, create: 4, change: 4, delete: 2 });
     // Nothing was written: the cluster still has the old quota.
     expect((await core.readNamespacedResourceQuota({ namespace: first, name: `${name}-quota` })).spec?.hard?.pods).toBe('4');
+  });
+
+  test('takes each baseline as the exceptions in effect relax it, as the operator does: what they loosen is no difference and no finding', async () => {
+    const exception = `cli-relax-${run}`;
+    const quotaPods = async () => (await core.readNamespacedResourceQuota({ namespace: first, name: `${name}-quota` })).spec?.hard?.pods;
+    const enforce = async () => (await core.readNamespace({ name: first })).metadata?.labels?.['pod-security.kubernetes.io/enforce'];
+    await createException(exception, {
+      baseline: name, namespaces: [first], reason: 'a batch migration', expiresAt: inFuture(3_600_000),
+      relax: { resourceQuota: { hard: { pods: '10' } }, podSecurity: { enforce: 'privileged' } },
+    });
+    try {
+      await eventually(async () => (await quotaPods()) === '10' && (await enforce()) === 'privileged');
+      const same = await cli(['diff', '-f', await file('same.yaml', name, spec)]);
+      expect(same.stdout).toMatch(/^2 namespaces affected: 0 to create, 0 to change, 0 to delete; 0 pre-flight findings\n$/);
+      expect(same.code).toBe(0);
+      // Restricted would refuse the pod in the first namespace, but there the exception keeps enforce at privileged
+      // (audit and warn follow the baseline, and change).
+      const stricter = await cli(['diff', '-f', await file('stricter.yaml', name, { ...spec, podSecurity: { enforce: 'restricted' } })]);
+      expect(stricter.stdout).toContain(`namespace ${first} (selected by ${name})\n  ~ Namespace ${first} labels\n`);
+      expect(stricter.stdout).toContain('      .metadata.labels.pod-security.kubernetes.io/audit: "baseline" → "restricted"\n');
+      expect(stricter.stdout).not.toContain('enforce: "privileged"');
+      expect(stricter.stdout).toMatch(/; 0 pre-flight findings\n$/);
+    } finally {
+      await deleteException(exception);
+      await eventually(async () => (await quotaPods()) === '4' && (await enforce()) === 'baseline');
+    }
   });
 
   test('an invalid baseline is an error (exit 2), and so is an unreachable cluster', async () => {
