@@ -34,6 +34,13 @@ function address(value: string): { host: string; port: number } {
   return { host: value.slice(0, colon) || '0.0.0.0', port };
 }
 
+/** A duration in milliseconds from the environment: a positive integer, or the operator does not start. */
+function positiveMs(name: string, value: string): number {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms <= 0) fatal(`${name} must be a positive number of milliseconds, not ${JSON.stringify(value)}`);
+  return ms;
+}
+
 function fatal(message: string, error?: unknown): never {
   logger.fatal({ err: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message);
   logger.flush();
@@ -53,6 +60,7 @@ const manager = new Manager({
   client, logger, metrics,
   operatorNamespace: namespace,
   namespaceWorkers: env.NAMESPACE_WORKERS ? Number(env.NAMESPACE_WORKERS) : undefined,
+  foreignRecheckMs: env.FOREIGN_RECHECK_MS ? positiveMs('FOREIGN_RECHECK_MS', env.FOREIGN_RECHECK_MS) : undefined,
 });
 
 // With LEADER_ELECT=true (as deployed, 2 replicas) only the holder of the Lease

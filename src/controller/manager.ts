@@ -33,12 +33,21 @@ import { SelectionIndex } from './selectionindex.ts';
 import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
 import { CachedWriter } from './writer.ts';
 
+export const DEFAULT_FOREIGN_RECHECK_MS = 60_000;
+
 export interface ManagerOptions {
   readonly client: KubeClient;
   readonly logger: Logger;
   readonly metrics: OperatorMetrics;
   readonly operatorNamespace: string;
   readonly namespaceWorkers?: number;
+  /**
+   * How often a namespace is looked at again while an object (or the Report)
+   * of a managed name there belongs to someone else, so that the operator's
+   * own follows soon after that one is deleted; default 60 s. Each look costs a
+   * refused create and a read per foreign object.
+   */
+  readonly foreignRecheckMs?: number;
   /** Status writes per baseline are at most this often. */
   readonly statusIntervalMs?: number;
   readonly watchdogMs?: number;
@@ -106,6 +115,7 @@ export class Manager {
         const report = await reconcileNamespace(this.#context, name);
         if (report.skipped) return {};
         return {
+          requeueAfterMs: report.foreignConflict ? options.foreignRecheckMs ?? DEFAULT_FOREIGN_RECHECK_MS : undefined,
           log: {
             changed: report.writes > 0 || report.problems > 0,
             message: 'namespace reconciled',

@@ -34,6 +34,12 @@ export interface NamespaceReport {
   readonly skipped?: 'not-found' | 'terminating' | 'excluded';
   readonly drift: number;
   readonly problems: number;
+  /**
+   * An object or the Report of a managed name belongs to someone else. The
+   * caches watch only the operator's own objects, so that one's deletion wakes
+   * no reconcile: the caller looks again later (ManagerOptions.foreignRecheckMs).
+   */
+  readonly foreignConflict?: boolean;
 }
 
 /** The first problem of each baseline; a failure says more than a conflict. */
@@ -43,9 +49,12 @@ class Problems {
   readonly #byObject = new Map<string, Problem>();
   /** The first error retrying may fix: the reconcile fails with it, after doing all it can. */
   retriable: unknown;
+  /** An object or the Report of a managed name belongs to someone else (a ForeignObject or ForeignReport conflict). */
+  foreign = false;
 
   note(baseline: string, problem: Problem, object?: ObjectIdentity): void {
     if (object) this.#byObject.set(objectKey(object), problem);
+    if (problem.reason === 'ForeignObject' || problem.reason === 'ForeignReport') this.foreign = true;
     const existing = this.#byBaseline.get(baseline);
     if (!existing || (existing.state === 'conflict' && problem.state === 'failed')) this.#byBaseline.set(baseline, problem);
   }
@@ -199,6 +208,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   writes += compliance.writes;
   problems.retriable ??= compliance.retry;
   if (compliance.conflict) {
+    problems.foreign ||= compliance.conflict.reason === 'ForeignReport';
     for (const baseline of enforcing) problems.note(baseline.metadata.name, compliance.conflict);
     void ctx.recorder.event(namespaceRef(namespace), 'Warning', compliance.conflict.reason, compliance.conflict.message);
   }
@@ -220,7 +230,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   }
 
   if (problems.retriable !== undefined) throw problems.retriable;
-  return report({ baselines: [...selectingNames], writes, drift, problems: problems.size });
+  return report({ baselines: [...selectingNames], writes, drift, problems: problems.size, foreignConflict: problems.foreign });
 }
 
 /** Which revision of `baseline` the namespace is to be at, and the baseline as at that revision. */

@@ -65,9 +65,12 @@ async function events(namespace: string, reason: string): Promise<CoreV1Event[]>
     .items.filter((e) => e.reason === reason);
 }
 
+/** How often the operator looks again at a namespace where someone else holds a managed name (60 s as deployed). */
+const FOREIGN_RECHECK_MS = 2_000;
+
 beforeAll(async () => {
   await installCrds();
-  operator = await startOperator();
+  operator = await startOperator({ env: { FOREIGN_RECHECK_MS: String(FOREIGN_RECHECK_MS) } });
 });
 
 afterAll(async () => {
@@ -284,7 +287,7 @@ describe('drift', () => {
     expect(drift[0]?.message).toContain(`NetworkPolicy ${name}-default-deny was deleted; recreated`);
   });
 
-  test('a same-named object someone else owns is a Conflict and stays untouched', async () => {
+  test('a same-named object someone else owns is a Conflict and stays untouched; once it is deleted, the operator\'s own follows', async () => {
     const name = `foreign-${run}`;
     const namespace = await createTestNamespace('foreign', { 'sbo-e2e': name });
     await core.createNamespacedResourceQuota({ namespace, body: { metadata: { name: `${name}-quota` }, spec: { hard: { pods: '99' } } } });
@@ -298,6 +301,15 @@ describe('drift', () => {
     expect(quota.metadata?.managedFields?.some((entry) => entry.manager === 'security-baseline-operator')).toBe(false);
     // The baseline's other controls still apply.
     await eventually(() => core.readNamespacedLimitRange({ namespace, name: `${name}-limits` }));
+
+    // Its deletion is not watched (the caches hold the operator's objects only): the namespace is looked at again
+    // every FOREIGN_RECHECK_MS while the conflict lasts, and gets the baseline's quota with nothing else changing.
+    await core.deleteNamespacedResourceQuota({ namespace, name: `${name}-quota` });
+    const own = await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }), { timeoutMs: 5 * FOREIGN_RECHECK_MS });
+    expect(own.spec?.hard?.pods).toBe('4');
+    expect(own.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('security-baseline-operator');
+    const cleared = await waitForStatus(name, (b) => condition(b, 'Conflict')?.status === 'False' && b.status?.namespaces?.compliant === 1);
+    expect(condition(cleared, 'Ready')?.status).toBe('True');
   });
 
   test('a tenant who creates the default-deny policy\'s name first, with a policy of their own, gets a Conflict, not compliance, and keeps their policy', async () => {
