@@ -13,6 +13,7 @@ import {
 } from '../support/baselines.ts';
 import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
 import { auditMark, writesSince } from '../support/audit.ts';
+import { kubectl } from '../support/admission.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 import type { KubeObject } from '../../src/runtime/kube.ts';
@@ -161,6 +162,10 @@ describe('drift', () => {
     });
     expect(drift[0]?.message).toMatch(new RegExp(`ResourceQuota ${name}-quota had .spec.hard.pods changed by kubectl-edit; restored`));
     expect(drift[0]?.type).toBe('Warning');
+    // Where a platform engineer looks first.
+    // Where the README sends a platform engineer (`kubectl describe namespace` lists no Events: kubectl reads none for a namespace).
+    const listed = await kubectl(['events', '-A', '--for', `namespace/${namespace}`]);
+    expect(listed.stdout).toMatch(new RegExp(`default\\s+\\S+\\s+Warning\\s+DriftCorrected\\s+Namespace/${namespace}\\s+baseline ${name}: ResourceQuota ${name}-quota had`));
   });
 
   test('an edit made by a forced apply under the operator\'s own field manager name is put back too', async () => {
