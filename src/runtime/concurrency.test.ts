@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { AdaptiveLimit } from './concurrency.ts';
+import { AdaptiveLimit, type RequestOutcome } from './concurrency.ts';
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -81,6 +81,26 @@ describe('AdaptiveLimit', () => {
     expect(Math.max(...grown)).toBe(4);
   });
 
+  test('a request that got no answer (a transport error, a timeout) gives its place back and moves the bound neither way', async () => {
+    let now = 0;
+    const limit = new AdaptiveLimit({ max: 8, now: () => now });
+    const started = await acquireMany(limit, 40);
+    limit.release('throttled'); // 8 → 4
+    now = 5000;
+    // As many failures as would have grown it several times had they been admitted.
+    for (let i = 0; i < 20; i++) {
+      limit.release('failed');
+      await settle();
+    }
+    expect(limit.limit).toBe(4);
+    expect(limit.inFlight).toBe(4);
+    // 7 in flight after the 429: three failures bring it to the bound, each of the other 17 lets one waiter through.
+    expect(started.through()).toBe(8 + 17);
+    // Admitted answers still grow it: one step for a bound's worth (4).
+    for (let i = 0; i < 4; i++) limit.release('admitted');
+    expect(limit.limit).toBe(5);
+  });
+
   test('holds the bound for the interval after a decrease, even with requests waiting', async () => {
     let now = 0;
     const limit = new AdaptiveLimit({ max: 8, now: () => now });
@@ -107,25 +127,25 @@ describe('AdaptiveLimit', () => {
   test('property: any mix of outcomes lets every request through, never more than max at once', async () => {
     await fc.assert(fc.asyncProperty(
       fc.integer({ min: 1, max: 16 }),
-      fc.array(fc.boolean(), { minLength: 1, maxLength: 80 }),
-      async (max, throttled) => {
+      fc.array(fc.constantFrom<RequestOutcome>('admitted', 'throttled', 'failed'), { minLength: 1, maxLength: 80 }),
+      async (max, outcomes) => {
         let now = 0;
         const limit = new AdaptiveLimit({ max, now: () => now });
         let inFlight = 0;
         let peak = 0;
         let done = 0;
-        const run = async (isThrottled: boolean): Promise<void> => {
+        const run = async (outcome: RequestOutcome): Promise<void> => {
           await limit.acquire();
           inFlight++;
           peak = Math.max(peak, inFlight);
           await settle();
           inFlight--;
           now += 100;
-          limit.release(isThrottled ? 'throttled' : 'admitted');
+          limit.release(outcome);
           done++;
         };
-        await Promise.all(throttled.map(run));
-        expect(done).toBe(throttled.length);
+        await Promise.all(outcomes.map(run));
+        expect(done).toBe(outcomes.length);
         expect(peak).toBeLessThanOrEqual(max);
         expect(limit.inFlight).toBe(0);
         expect(limit.waiting).toBe(0);

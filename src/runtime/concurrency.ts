@@ -22,7 +22,12 @@ export interface AdaptiveLimitOptions {
   readonly now?: () => number;
 }
 
-export type RequestOutcome = 'admitted' | 'throttled';
+/**
+ * What the API server said of a request: admitted (any answer but 429),
+ * throttled (429), or nothing at all (`failed`: a transport error or a
+ * timeout), which says nothing about its load and leaves the bound as it is.
+ */
+export type RequestOutcome = 'admitted' | 'throttled' | 'failed';
 
 export class AdaptiveLimit {
   readonly #max: number;
@@ -86,7 +91,7 @@ export class AdaptiveLimit {
         this.#lastDecrease = now;
         this.#admittedSinceIncrease = 0;
       }
-    } else if (this.#limit < this.#max && this.#waiting.length > 0 && this.#now() - this.#lastDecrease >= this.#decreaseIntervalMs
+    } else if (outcome === 'admitted' && this.#limit < this.#max && this.#waiting.length > 0 && this.#now() - this.#lastDecrease >= this.#decreaseIntervalMs
       && ++this.#admittedSinceIncrease >= this.#limit) {
       this.#limit++;
       this.#admittedSinceIncrease = 0;

@@ -242,7 +242,7 @@ export class KubeClient {
       try {
         answer = await this.#attempt(verb, method, url, resource, options);
       } finally {
-        this.#inFlight.release(answer?.status === 429 ? 'throttled' : 'admitted');
+        this.#inFlight.release(answer === undefined ? 'failed' : answer.status === 429 ? 'throttled' : 'admitted');
       }
       if (answer.status === 429 && retries < THROTTLE_RETRIES) {
         await sleep(retryAfterMs(answer.retryAfter));
