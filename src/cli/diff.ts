@@ -22,7 +22,7 @@ import { allowedPrefixes } from '../resources/imagepolicy.ts';
 import { podsRefusedByImagePolicy } from '../resources/preflight.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
-import { isNotFound } from '../runtime/errors.ts';
+import { isNotFound, KubeApiError } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type * as Cluster from './cluster.ts';
@@ -49,6 +49,8 @@ export interface DiffResult {
   namespaces: NamespaceDiff[];
   cluster: ObjectChange[];
   totals: { namespaces: number; create: number; change: number; delete: number; release: number; findings: number };
+  /** What the diff could not take into account, and so may be wrong about. */
+  warnings: string[];
 }
 
 export const runDiff: Command = {
@@ -97,7 +99,18 @@ ${OPERATOR_NAMESPACE_HELP}
 };
 
 export async function diffCluster(cluster: typeof Cluster, client: KubeClient, changed: readonly SecurityBaseline[], operatorNamespace: string, progress: Progress): Promise<DiffResult> {
-  const [current, namespaces, exceptions] = await Promise.all([cluster.listBaselines(client), cluster.listNamespaces(client), cluster.listExceptions(client)]);
+  // A read-only identity (a CI job diffing a pull request) may lack a right the diff uses: it says what it could not check and goes on.
+  const warnings = new Set<string>();
+  const forbidden = (error: unknown, warning: string): void => {
+    if (!(error instanceof KubeApiError && error.status === 403)) throw error;
+    warnings.add(warning);
+  };
+  const readExceptions = cluster.listExceptions(client).catch((error: unknown) => {
+    forbidden(error, 'not allowed to list BaselineExceptions: the diff takes none into account, so a namespace with one shows what it relaxes as changes'
+      + ' (the baselineexception-viewer ClusterRole grants the read)');
+    return [];
+  });
+  const [current, namespaces, exceptions] = await Promise.all([cluster.listBaselines(client), cluster.listNamespaces(client), readExceptions]);
   const changedNames = new Set(changed.map((b) => b.metadata.name));
   const before = new Map(current.map((b) => [b.metadata.name, b]));
   // The cluster's baselines after the change: same-named ones replaced, new ones added.
@@ -114,7 +127,7 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
   const queue = [...affected];
   const worker = async () => {
     for (let ns = queue.shift(); ns; ns = queue.shift()) {
-      results.push(await diffNamespace(cluster, client, ns, after, changed, exceptions, operatorNamespace));
+      results.push(await diffNamespace(cluster, client, ns, after, changed, exceptions, operatorNamespace, forbidden));
       progress.update(`diff: ${++done}/${affected.length} namespaces`, done === affected.length);
     }
   };
@@ -132,13 +145,14 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
       namespaces: affected.length, create: count('create'), change: count('change'), delete: count('delete'), release: count('release'),
       findings: results.reduce((n, r) => n + r.findings.length, 0),
     },
+    warnings: [...warnings],
   };
 }
 
 /** One namespace, as the operator's reconcile would treat it after the change. */
 async function diffNamespace(
   cluster: typeof Cluster, client: KubeClient, namespace: NamespaceObject, after: readonly BaselineObject[], changed: readonly SecurityBaseline[],
-  exceptions: readonly ExceptionObject[], operatorNamespace: string,
+  exceptions: readonly ExceptionObject[], operatorNamespace: string, forbidden: (error: unknown, warning: string) => void,
 ): Promise<NamespaceDiff> {
   const name = namespace.metadata.name;
   const now = Date.now();
@@ -185,8 +199,13 @@ async function diffNamespace(
   // Pre-flight: a new enforce level is asked of the API server, whose warnings name the pods.
   const enforce = `${POD_SECURITY_LABEL_PREFIX}enforce`;
   if (desired.namespaceLabels[enforce] && desired.namespaceLabels[enforce] !== labels[enforce]) {
-    const warnings = await cluster.podSecurityWarnings(client, name, desired.namespaceLabels);
-    findings.push(...warnings.map((w) => `Pod Security ${desired.namespaceLabels[enforce]}: ${w}`));
+    try {
+      const warnings = await cluster.podSecurityWarnings(client, name, desired.namespaceLabels);
+      findings.push(...warnings.map((w) => `Pod Security ${desired.namespaceLabels[enforce]}: ${w}`));
+    } catch (error) {
+      forbidden(error, 'not allowed to patch namespaces: the Pod Security pre-flight (a server-side dry run of the label change) was not made,'
+        + ' so pods a new enforce level would refuse are not listed');
+    }
   }
   findings.push(...await imageFindings(cluster, client, name, enforcing.filter((b) => changed.some((c) => c.metadata.name === b.metadata.name))));
   return { namespace: name, baselines: selecting.map((b) => b.metadata.name), changes, findings };
@@ -253,7 +272,7 @@ function describeChange(change: ObjectChange, indent: string): string {
 
 /** The diff for people. */
 export function describe(result: DiffResult): string {
-  let out = '';
+  let out = result.warnings.map((warning) => `warning: ${warning}\n`).join('');
   for (const ns of result.namespaces) {
     out += `namespace ${ns.namespace} (${ns.baselines.length > 0 ? `selected by ${ns.baselines.join(', ')}` : 'no longer selected'})\n`;
     for (const change of ns.changes) out += describeChange(change, '  ');

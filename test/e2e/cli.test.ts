@@ -112,7 +112,7 @@ describe('diff', () => {
     expect((await core.readNamespacedResourceQuota({ namespace: first, name: `${name}-quota` })).spec?.hard?.pods).toBe('4');
   });
 
-  test('takes each baseline as the exceptions in effect relax it, as the operator does: what they loosen is no difference and no finding', async () => {
+  test('takes each baseline as the exceptions in effect relax it, as the operator does: what they loosen is no difference and no finding; a reader who may not see them is warned', async () => {
     const exception = `cli-relax-${run}`;
     const quotaPods = async () => (await core.readNamespacedResourceQuota({ namespace: first, name: `${name}-quota` })).spec?.hard?.pods;
     const enforce = async () => (await core.readNamespace({ name: first })).metadata?.labels?.['pod-security.kubernetes.io/enforce'];
@@ -132,6 +132,33 @@ describe('diff', () => {
       expect(stricter.stdout).toContain('      .metadata.labels.pod-security.kubernetes.io/audit: "baseline" → "restricted"\n');
       expect(stricter.stdout).not.toContain('enforce: "privileged"');
       expect(stricter.stdout).toMatch(/; 0 pre-flight findings\n$/);
+
+      // Someone who may read everything the diff reads but the exceptions is told what the diff cannot know.
+      const reader = `cli-reader-${run}`;
+      await rbac.createClusterRole({ body: { metadata: { name: reader }, rules: [
+        { apiGroups: ['', 'networking.k8s.io', 'rbac.authorization.k8s.io', 'admissionregistration.k8s.io', 'openreports.io', 'logging.banzaicloud.io'], resources: ['*'], verbs: ['get', 'list'] },
+        { apiGroups: ['security.baseline.dev'], resources: ['securitybaselines'], verbs: ['get', 'list'] },
+      ] } });
+      await rbac.createClusterRoleBinding({ body: {
+        metadata: { name: reader }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reader },
+        subjects: [{ kind: 'User', name: reader, apiGroup: 'rbac.authorization.k8s.io' }],
+      } });
+      try {
+        const kubeconfig = path.join(dir, `${reader}.kubeconfig`);
+        await writeFile(kubeconfig, (await kubeConfigAsUser(reader)).exportConfig(), { mode: 0o600 });
+        const unaware = await eventually(async () => {
+          const attempt = await cli(['diff', '-f', await file('same.yaml', name, spec)], kubeconfig);
+          return attempt.code === 1 ? attempt : false;
+        });
+        process.stderr.write(`\nsecurity-baseline diff, as a reader who may not see exceptions:\n${unaware.stdout}`);
+        expect(unaware.stdout).toMatch(/^warning: not allowed to list BaselineExceptions: the diff takes none into account/);
+        expect(unaware.stdout).toContain('warning: not allowed to patch namespaces: the Pod Security pre-flight (a server-side dry run of the label change) was not made');
+        expect(unaware.stdout).toContain(`  ~ ResourceQuota ${name}-quota\n      .spec.hard.pods: "10" → "4"\n`);
+        expect(unaware.stdout).toContain('      .metadata.labels.pod-security.kubernetes.io/enforce: "privileged" → "baseline"\n');
+      } finally {
+        await rbac.deleteClusterRoleBinding({ name: reader }).catch(ignoreNotFound);
+        await rbac.deleteClusterRole({ name: reader }).catch(ignoreNotFound);
+      }
     } finally {
       await deleteException(exception);
       await eventually(async () => (await quotaPods()) === '4' && (await enforce()) === 'baseline');
