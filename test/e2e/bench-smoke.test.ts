@@ -49,6 +49,9 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   expect(result.coldStart.reconciles).toBeGreaterThanOrEqual(12);
   expect(result.steadyState.writes).toBe(0);
   expect(result.provisioning.map((p) => p.count)).toEqual([10, 20]);
+  // The create request is part of each namespace's time: never longer than the whole.
+  for (const p of result.provisioning) expect(p.createP99).toBeGreaterThan(0);
+  for (const p of result.provisioning) expect(p.createP99).toBeLessThanOrEqual(p.max);
   // The cold start, the limit's sweep and its timed run, and each provisioning run (the operator's and the limit's) waited for
   // kube-controller-manager to go quiet, whose writes the audit log tells by their user agent (it wrote
   // a ServiceAccount into each new namespace).
