@@ -1,11 +1,13 @@
-// The informer's store, without a cluster: objects go in as the operator's own
-// writes do (observeWrite). Listing and watching are tested against the real
-// API server in test/cluster/informer.test.ts.
+// The informer without a cluster: its store, with objects put in as the
+// operator's own writes do (observeWrite), and which handlers hear of watch
+// events that arrive around a write, in orders a scripted watch chooses.
+// Listing and watching are tested against the real API server in
+// test/cluster/informer.test.ts.
 import { expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { Informer } from './informer.ts';
-import type { KubeClient, KubeObject, ResourceType } from './kube.ts';
+import type { KubeClient, KubeObject, ResourceType, WatchEvent } from './kube.ts';
 
 const CONFIG_MAPS: ResourceType = { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
 const object = (namespace: string | undefined, name: string, resourceVersion: string): KubeObject => ({ metadata: { namespace, name, resourceVersion } });
@@ -81,4 +83,96 @@ test('reads the same as a plain map through any sequence of writes and deletions
     expect(cache.list().length).toBe(reference.size);
     for (const [key, held] of reference) expect(cache.get(key)).toBe(held);
   }));
+});
+
+/**
+ * An informer over a scripted list and watch (our KubeClient's two calls, not
+ * the API server): the test decides in which order the watch's events and the
+ * write's answers arrive, which against a real API server it cannot.
+ */
+async function watchedInformer() {
+  let deliver: ((event: WatchEvent<KubeObject>) => void) | undefined;
+  const client = {
+    listPages: async () => '1',
+    watch: (_type: ResourceType, _options: unknown, onEvent: (event: WatchEvent<KubeObject>) => void) => {
+      deliver = onEvent;
+      return () => undefined;
+    },
+  } as unknown as KubeClient;
+  const cache = new Informer<KubeObject>({ client, logger: pino({ level: 'silent' }), type: CONFIG_MAPS });
+  const heard: string[] = [];
+  const version = (o: KubeObject | undefined) => o?.metadata.resourceVersion ?? '-';
+  cache.addHandlers({
+    onAdd: (current) => heard.push(`add ${version(current)}`),
+    onUpdate: (previous, current) => heard.push(`update ${version(previous)}→${version(current)}`),
+    onDelete: (previous) => heard.push(`delete ${version(previous)}`),
+  });
+  cache.start();
+  await cache.synced;
+  while (!deliver) await new Promise((resolve) => setImmediate(resolve));
+  const watch = (type: WatchEvent<KubeObject>['type'], resourceVersion: string) => deliver?.({ type, object: object('a', 'x', resourceVersion) });
+  return { cache, heard, watch, stop: () => cache.stop() };
+}
+
+test('a write\'s own event, arriving before or after its answer, wakes no handler', async () => {
+  const { cache, heard, watch, stop } = await watchedInformer();
+  watch('ADDED', '2');
+  cache.beginWrite(object('a', 'x', ''));
+  watch('MODIFIED', '3'); // its own event first
+  cache.observeWrite(object('a', 'x', '3'));
+  cache.beginWrite(object('a', 'x', ''));
+  cache.observeWrite(object('a', 'x', '4')); // its answer first
+  watch('MODIFIED', '4');
+  expect(heard).toEqual(['add 2']);
+  expect(cache.get('a/x')?.metadata.resourceVersion).toBe('4');
+  await stop();
+});
+
+test('someone else\'s change that landed just before the write is in its answer: heard as a change from what the writer saw, in either order', async () => {
+  // Held while the write is in flight.
+  const held = await watchedInformer();
+  held.watch('ADDED', '2');
+  held.cache.beginWrite(object('a', 'x', ''));
+  held.watch('MODIFIED', '3'); // someone else's
+  held.watch('MODIFIED', '4'); // the write's own
+  held.cache.observeWrite(object('a', 'x', '4'));
+  expect(held.heard).toEqual(['add 2', 'update 2→4']);
+  await held.stop();
+
+  // The answer first: the older event arrives after the store holds the answer, and is not dropped as old.
+  const late = await watchedInformer();
+  late.watch('ADDED', '2');
+  late.cache.beginWrite(object('a', 'x', ''));
+  late.cache.observeWrite(object('a', 'x', '4'));
+  late.watch('MODIFIED', '3'); // someone else's, older than the store
+  late.watch('MODIFIED', '4'); // the write's own: the watch has caught up
+  late.watch('MODIFIED', '5'); // anyone's, later: as usual
+  expect(late.heard).toEqual(['add 2', 'update 2→4', 'update 4→5']);
+  expect(late.cache.get('a/x')?.metadata.resourceVersion).toBe('5');
+  await late.stop();
+});
+
+test('someone else\'s change after the write\'s answer is heard as a change from the answer, even before the answer arrives', async () => {
+  const { cache, heard, watch, stop } = await watchedInformer();
+  watch('ADDED', '2');
+  cache.beginWrite(object('a', 'x', ''));
+  watch('MODIFIED', '3'); // the write's own
+  watch('MODIFIED', '4'); // someone else's, after it (it may put back what the write changed)
+  cache.observeWrite(object('a', 'x', '3'));
+  expect(heard).toEqual(['add 2', 'update 3→4']);
+  await stop();
+});
+
+test('a failed write lets what arrived meanwhile through, as a change from what the writer saw; a deletion is never held', async () => {
+  const { cache, heard, watch, stop } = await watchedInformer();
+  cache.beginWrite(object('a', 'x', ''));
+  watch('ADDED', '2'); // someone else created it
+  cache.writeFailed(object('a', 'x', ''));
+  expect(heard).toEqual(['add 2']);
+  cache.beginWrite(object('a', 'x', ''));
+  watch('DELETED', '3');
+  expect(heard).toEqual(['add 2', 'delete 2']);
+  cache.writeFailed(object('a', 'x', ''));
+  expect(heard).toEqual(['add 2', 'delete 2']);
+  await stop();
 });

@@ -69,24 +69,45 @@ type Bucket<T> = T | T[] | Map<string, T>;
 const BUCKET_ARRAY_MAX = 16;
 
 /**
- * A key this process is writing: the writes in flight, and what the watch
- * said meanwhile. The watch often delivers a write's own event before the
- * write's answer arrives (one object in five during a cold start); until the
- * answer, it cannot tell that event from someone else's change, and each one
- * queued a reconcile that found nothing to do. Events for the key therefore
- * update the store at once but wake the handlers only when the last write
- * ends, and then only if one of them was not the answer to a write
- * (client-go's controllers keep such expectations for what they create).
+ * A key this process is writing, and what the watch said about it meanwhile.
+ *
+ * The watch often delivers a write's own event before the write's answer
+ * arrives (one object in five during a cold start); until the answer, it
+ * cannot tell that event from someone else's change, and each one queued a
+ * reconcile that found nothing to do. Events for the key therefore update the
+ * store at once but wake the handlers only when the last write ends, and then
+ * only if one of them was not the answer to a write (client-go's controllers
+ * keep such expectations for what they create).
+ *
+ * The answer also goes into the store at once (observeWrite), often before the
+ * watch has delivered the events before it. Someone else's change that landed
+ * just before the write is in the answer, but the writer decided on the object
+ * as it was before: the record stays, as a lookout, until the watch has caught
+ * up with the last answer, and such an event then wakes the handlers as a
+ * change from what the writer saw, though it is older than the store.
  */
 interface WritesInFlight<T, Raw> {
+  /** Writes not yet answered; 0 for a lookout. */
   writes: number;
-  /** What the store held before the first event held back (null: nothing); undefined while no event was held. */
-  before?: T | null;
-  /** The resourceVersions of the events held back, and of the writes' answers. */
-  readonly held: string[];
-  readonly answered: string[];
+  /** What the store held when the writes began (null: nothing): what the writer decided on. */
+  before: T | null;
+  /** The resourceVersions of events held back while writes were in flight. */
+  held: string[];
+  /** The resourceVersions the writes' answers carried. */
+  readonly answered: Set<string>;
   lastAnswer?: Raw;
+  /** When the record became a lookout (Date.now()). */
+  lookoutSince?: number;
 }
+
+/**
+ * Lookouts are dropped once the watch delivers the last answer's own event, or
+ * the object's deletion. One whose event never comes (an object this informer
+ * does not select) is dropped after this long, checked whenever the records
+ * are many.
+ */
+const LOOKOUT_MAX_AGE_MS = 60_000;
+const LOOKOUT_SWEEP_SIZE = 4_096;
 
 function bucketObjects<T>(bucket: Bucket<T>): Iterable<T> {
   if (bucket instanceof Map) return bucket.values();
@@ -269,10 +290,18 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
    * handler (WritesInFlight). Every beginWrite must be ended by one of the two.
    */
   beginWrite(object: KubeObject): void {
+    if (this.#writesInFlight.size > LOOKOUT_SWEEP_SIZE) this.#sweepLookouts(Date.now() - LOOKOUT_MAX_AGE_MS);
     const key = cacheKey(object);
-    const inFlight = this.#writesInFlight.get(key);
-    if (inFlight) inFlight.writes++;
-    else this.#writesInFlight.set(key, { writes: 1, held: [], answered: [] });
+    const record = this.#writesInFlight.get(key);
+    if (record && record.writes > 0) {
+      record.writes++;
+    } else if (record) {
+      // A lookout of an earlier write: the new write decides on the store as it is now.
+      record.writes = 1;
+      record.before = this.get(key) ?? null;
+    } else {
+      this.#writesInFlight.set(key, { writes: 1, before: this.get(key) ?? null, held: [], answered: new Set() });
+    }
   }
 
   /**
@@ -295,21 +324,44 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   }
 
   #endWrite(key: string, answer: Raw | undefined): void {
-    const inFlight = this.#writesInFlight.get(key);
-    if (!inFlight) return;
+    const record = this.#writesInFlight.get(key);
+    if (!record || record.writes === 0) return;
     if (answer) {
-      inFlight.answered.push(answer.metadata.resourceVersion ?? '');
-      inFlight.lastAnswer = answer;
+      record.answered.add(answer.metadata.resourceVersion ?? '');
+      if (!record.lastAnswer || isNewer(answer, record.lastAnswer)) record.lastAnswer = answer;
     }
-    if (--inFlight.writes > 0) return;
-    this.#writesInFlight.delete(key);
-    const { before, held, answered, lastAnswer } = inFlight;
-    if (before === undefined || held.every((version) => answered.includes(version))) return;
-    // Someone else changed the object while the write was in flight. The handlers hear of it as a change from what
-    // this process last wrote (what its reconcile believes the object is), or, with no answer, from what it was before.
+    if (--record.writes > 0) return;
+    const { held, answered, lastAnswer } = record;
+    record.held = [];
+    // A lookout while the watch has not yet delivered the last answer's own event (see WritesInFlight).
+    const caughtUp = lastAnswer === undefined || held.some((version) => !isOlderVersion(version, lastAnswer));
+    if (caughtUp) this.#writesInFlight.delete(key);
+    else record.lookoutSince = Date.now();
+    const foreign = held.filter((version) => !answered.has(version));
+    if (foreign.length > 0) this.#notifyForeign(key, record, foreign);
+  }
+
+  /**
+   * Someone else changed the object (`foreign`: the resourceVersions no write
+   * answered) while this process wrote it. A change from before the last answer
+   * is in the answer, which the writer did not see: the handlers hear of it as
+   * a change from what the writer decided on. A change after the answer: as a
+   * change from the answer (what the writer now believes the object is), so
+   * that one putting the object back as it was before the write still counts.
+   * With no answer, from what the writer decided on.
+   */
+  #notifyForeign(key: string, record: WritesInFlight<T, Raw>, foreign: readonly string[]): void {
     const current = this.get(key);
     if (current === undefined) return; // deleted since: that woke the handlers already
-    this.#notifyHandlers(lastAnswer ? this.#transform(lastAnswer) : before ?? undefined, current);
+    const { before, lastAnswer } = record;
+    if (!lastAnswer || foreign.some((version) => isOlderVersion(version, lastAnswer))) this.#notifyHandlers(before ?? undefined, current);
+    if (lastAnswer && current.metadata.resourceVersion !== lastAnswer.metadata.resourceVersion) this.#notifyHandlers(this.#transform(lastAnswer), current);
+  }
+
+  #sweepLookouts(before: number): void {
+    for (const [key, record] of this.#writesInFlight) {
+      if (record.writes === 0 && (record.lookoutSince ?? 0) < before) this.#writesInFlight.delete(key);
+    }
   }
 
   /** Records that this process just deleted an object; its watch event then wakes no one. */
@@ -325,17 +377,26 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   /** Stores what the server sent unless it is not newer than what we hold (our own write, observed above): then nothing changed. */
   #upsert(raw: Raw): void {
     const key = cacheKey(raw);
+    const record = this.#writesInFlight.get(key);
+    if (record) {
+      if (record.writes > 0) {
+        record.held.push(raw.metadata.resourceVersion ?? '');
+      } else if (record.lastAnswer && isOlderVersion(raw.metadata.resourceVersion ?? '', record.lastAnswer)) {
+        // A lookout: an event from before the last answer. If no write answered it, it is someone else's change,
+        // which the answer in the store already holds but the writer did not see.
+        const version = raw.metadata.resourceVersion ?? '';
+        if (!record.answered.has(version)) this.#notifyForeign(key, record, [version]);
+        return;
+      } else {
+        this.#writesInFlight.delete(key); // the watch has caught up with the last answer
+      }
+    }
     const previous = this.get(key);
     if (previous !== undefined && !isNewer(raw, previous)) return;
     // Transformed only now: most watch events of a busy operator are its own writes, already held.
     const object = this.#transform(raw);
     this.#put(previous, object);
-    const inFlight = this.#writesInFlight.get(key);
-    if (inFlight) {
-      if (inFlight.before === undefined) inFlight.before = previous ?? null;
-      inFlight.held.push(raw.metadata.resourceVersion ?? '');
-      return;
-    }
+    if (record && record.writes > 0) return;
     this.#notifyHandlers(previous, object);
   }
 
@@ -348,6 +409,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 
   #remove(object: T): void {
     this.#take(object);
+    this.#writesInFlight.delete(cacheKey(object));
     for (const handlers of this.#handlers) this.#dispatch(() => handlers.onDelete?.(object));
   }
 
@@ -431,6 +493,13 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
  * every API server in practice uses etcd revisions, as client-go's
  * MutationCache assumes; anything else counts as newer.
  */
+/** Whether `version` is older than `object`'s resourceVersion (opaque versions: never). */
+function isOlderVersion(version: string, object: KubeObject): boolean {
+  const other = object.metadata.resourceVersion;
+  if (!other || version === other || !/^\d+$/.test(version) || !/^\d+$/.test(other)) return false;
+  return BigInt(version) < BigInt(other);
+}
+
 export function isNewer(a: KubeObject, b: KubeObject): boolean {
   const av = a.metadata.resourceVersion;
   const bv = b.metadata.resourceVersion;
