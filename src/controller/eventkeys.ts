@@ -14,8 +14,13 @@
 //   Exception added, deleted or its spec changed ─► the exception, the namespaces it names, its baseline
 //                                     (before and after); a status write ─► the exception only
 //   Namespace or baseline changed as above ─► also the exceptions that name it (their state may change)
+//
+// A key queued because of a change of its own is `normal`; the namespaces a
+// baseline, a ClusterRole or the authoring policy fans out to are `low`, so that
+// a new namespace or a drift repair never waits behind a change to thousands.
 import { BASELINE_LABEL } from '../api/constants.ts';
 import type { Informer } from '../runtime/informer.ts';
+import type { Priority } from '../runtime/workqueue.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import type { BaselineObject, ExceptionObject, ManagedCache, ManagedRecord, NamespaceObject, Selection } from './context.ts';
 import { isDeleting } from './selection.ts';
@@ -31,7 +36,7 @@ export interface Caches {
 }
 
 export interface Queues {
-  namespace(name: string): void;
+  namespace(name: string, priority?: Priority): void;
   baseline(name: string): void;
   exception(name: string): void;
 }
@@ -64,7 +69,7 @@ export function managedChangeMatters(previous: ManagedRecord, current: ManagedRe
 
 export function registerEventHandlers(caches: Caches, selection: Selection, queues: Queues): void {
   const namespacesSelectedBy = (baseline: BaselineObject): void => {
-    for (const namespace of selection.namespacesSelectedBy(baseline)) queues.namespace(namespace);
+    for (const namespace of selection.namespacesSelectedBy(baseline)) queues.namespace(namespace, 'low');
   };
 
   const exceptionsNaming = (match: (exception: ExceptionObject) => boolean): void => {

@@ -17,6 +17,7 @@ import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
+import type { Priority } from '../runtime/workqueue.ts';
 import { reconcileBaseline } from './baseline.ts';
 import type { BaselineObject, ControllerContext, ExceptionObject, ManagedCache, ManagedCaches, NamespaceObject, ReportCache } from './context.ts';
 import { registerEventHandlers } from './eventkeys.ts';
@@ -127,7 +128,8 @@ export class Manager {
     this.#baselineController = new Controller({
       name: 'baseline', queueName: 'baselines', keyField: 'baseline', concurrency: 2, logger, metrics,
       reconcile: async (name) => {
-        const report = await reconcileBaseline(this.#context, name, (namespace) => this.#enqueueNamespace(namespace));
+        // Every namespace a baseline queues is one of many (a rollout step, a deletion, a recheck of those held): low priority.
+        const report = await reconcileBaseline(this.#context, name, (namespace) => this.#enqueueNamespace(namespace, 'low'));
         return {
           requeueAfterMs: report.requeueAfterMs,
           log: { changed: report.action !== 'unchanged', message: 'baseline reconciled', fields: { action: report.action, remaining: report.remaining } },
@@ -151,13 +153,13 @@ export class Manager {
       namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
       managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
     }, this.#selection, {
-      namespace: (name) => this.#enqueueNamespace(name),
+      namespace: (name, priority) => this.#enqueueNamespace(name, priority),
       baseline: (name) => this.#enqueueBaseline(name),
       exception: (name) => { if (this.#running) this.#exceptionController.add(name); },
     });
     registerReportHandlers({
       reports: this.#reports, admission: [...this.#clusterManaged.values()], baselines: this.#baselines,
-    }, this.#selection, (name) => this.#enqueueNamespace(name));
+    }, this.#selection, (name, priority) => this.#enqueueNamespace(name, priority));
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
@@ -237,7 +239,8 @@ export class Manager {
     this.#running = true;
     this.#startedAt = Date.now();
     this.#logger.info('starting workers');
-    for (const namespace of this.#namespaces.list()) this.#namespaceController.add(namespace.metadata.name);
+    // The first look at every namespace is low priority: one created or changed meanwhile goes first.
+    for (const namespace of this.#namespaces.list()) this.#namespaceController.add(namespace.metadata.name, 'low');
     for (const baseline of this.#baselines.list()) this.#baselineController.add(baseline.metadata.name);
     for (const exception of this.#exceptions.list()) this.#exceptionController.add(exception.metadata.name);
   }
@@ -250,8 +253,8 @@ export class Manager {
     await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
   }
 
-  #enqueueNamespace(name: string): void {
-    if (this.#running) this.#namespaceController.add(name);
+  #enqueueNamespace(name: string, priority: Priority = 'normal'): void {
+    if (this.#running) this.#namespaceController.add(name, priority);
   }
 
   #enqueueBaseline(name: string, afterMs = 0): void {

@@ -19,6 +19,7 @@ import {
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
 import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { Informer } from '../runtime/informer.ts';
+import type { Priority } from '../runtime/workqueue.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { auditDifferences } from './audit.ts';
 import type { BaselineObject, ControllerContext, ManagedCache, NamespaceObject, Problem, ReportCache, ReportRecord, Selection } from './context.ts';
@@ -303,7 +304,7 @@ export interface ReportCaches {
  * their image policy, workload policy and gate results follow. Most of those
  * reconciles write nothing.
  */
-export function registerReportHandlers(caches: ReportCaches, selection: Selection, enqueueNamespace: (name: string) => void): void {
+export function registerReportHandlers(caches: ReportCaches, selection: Selection, enqueueNamespace: (name: string, priority?: Priority) => void): void {
   const onReport = (report: ReportRecord): void => {
     if (report.metadata.namespace) enqueueNamespace(report.metadata.namespace);
   };
@@ -311,7 +312,7 @@ export function registerReportHandlers(caches: ReportCaches, selection: Selectio
   const onAdmission = (object: KubeObject): void => {
     const baseline = caches.baselines.get(object.metadata.labels?.[BASELINE_LABEL] ?? '');
     if (!baseline || !caches.reports.hasSynced) return;
-    for (const namespace of selection.namespacesSelectedBy(baseline)) enqueueNamespace(namespace);
+    for (const namespace of selection.namespacesSelectedBy(baseline)) enqueueNamespace(namespace, 'low');
   };
   for (const informer of caches.admission) informer.addHandlers({ onAdd: onAdmission, onDelete: onAdmission });
 }

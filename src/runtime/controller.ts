@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OperatorMetrics } from './metrics.ts';
-import { WorkQueue } from './workqueue.ts';
+import { WorkQueue, type Priority } from './workqueue.ts';
 
 /** What a reconcile tells its controller. */
 export interface ReconcileSummary {
@@ -38,8 +38,8 @@ export class Controller {
     });
   }
 
-  add(key: string): void {
-    this.#queue.add(key);
+  add(key: string, priority: Priority = 'normal'): void {
+    this.#queue.add(key, priority);
   }
 
   addAfter(key: string, delayMs: number): void {

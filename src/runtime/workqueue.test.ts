@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import fc from 'fast-check';
 import { BucketRateLimiter, ItemExponentialFailureRateLimiter, WorkQueue } from './workqueue.ts';
-import type { ReconcileResult, WorkQueueProbes } from './workqueue.ts';
+import type { Priority, ReconcileResult, WorkQueueProbes } from './workqueue.ts';
 
 // Lets every pending promise callback and p-queue's microtask bookkeeping run.
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -82,6 +82,53 @@ describe('WorkQueue', () => {
     for (const key of ['c', 'a', 'b', 'a', 'd', 'c']) queue.add(key);
     await queue.idle();
     expect(recorder.runs).toEqual(['c', 'a', 'b', 'd']);
+  });
+
+  test('keys queued at low priority wait behind normal ones queued later; each priority keeps its order', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
+    queue.add('busy');
+    await settle();
+    queue.add('l1', 'low');
+    queue.add('l2', 'low');
+    queue.add('n1');
+    queue.add('l3', 'low');
+    queue.add('n2', 'normal');
+    for (const key of ['busy', 'n1', 'n2', 'l1', 'l2', 'l3']) await release(key);
+    await queue.idle();
+    expect(recorder.runs).toEqual(['busy', 'n1', 'n2', 'l1', 'l2', 'l3']);
+  });
+
+  test('a key waiting at low priority moves up when queued at normal; never down', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
+    queue.add('busy');
+    await settle();
+    for (const key of ['l1', 'l2', 'l3']) queue.add(key, 'low');
+    queue.add('n1');
+    queue.add('l3');
+    queue.add('n1', 'low');
+    expect(queue.length).toBe(4);
+    for (const key of ['busy', 'n1', 'l3', 'l1', 'l2']) await release(key);
+    await queue.idle();
+    expect(recorder.runs).toEqual(['busy', 'n1', 'l3', 'l1', 'l2']);
+  });
+
+  test('a key queued at low and then normal while it runs runs again at normal', async () => {
+    const recorder = new Recorder();
+    const { handler, release } = gatedHandler(recorder);
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
+    queue.add('a');
+    await settle();
+    queue.add('x', 'low');
+    queue.add('a', 'low');
+    queue.add('a');
+    for (const key of ['a', 'a', 'x']) await release(key);
+    await queue.idle();
+    expect(recorder.runs).toEqual(['a', 'a', 'x']);
+    expect(recorder.overlaps).toEqual([]);
   });
 
   test('never handles one key twice at once, while distinct keys run up to the limit', async () => {
@@ -526,12 +573,12 @@ describe('WorkQueue', () => {
     expect(probes?.unfinishedWorkSeconds()).toBe(0);
   });
 
-  test('property: every key runs after its last add, never beside itself, and not more often than added or retried', async () => {
+  test('property: every key runs after its last add, never beside itself, and not more often than added or retried, at either priority', async () => {
     const keys = ['a', 'b', 'c', 'd'] as const;
     const gap = fc.constantFrom('none', 'microtask', 'macrotask', 'timer');
     const scenario = fc.record({
       concurrency: fc.integer({ min: 1, max: 4 }),
-      adds: fc.array(fc.record({ key: fc.constantFrom(...keys), gap }), { minLength: 1, maxLength: 25 }),
+      adds: fc.array(fc.record({ key: fc.constantFrom(...keys), gap, priority: fc.constantFrom<Priority>('normal', 'low') }), { minLength: 1, maxLength: 25 }),
       outcomes: fc.array(fc.record({ wait: gap, fail: fc.boolean(), sync: fc.boolean() }), { minLength: 1, maxLength: 10 }),
     });
     const pause = async (kind: 'none' | 'microtask' | 'macrotask' | 'timer'): Promise<void> => {
@@ -571,10 +618,10 @@ describe('WorkQueue', () => {
         };
 
         const queue = new WorkQueue(handler, { name: 'prop', concurrency, baseDelayMs: 1, maxDelayMs: 2 });
-        for (const { key, gap: wait } of adds) {
+        for (const { key, gap: wait, priority } of adds) {
           lastAdd.set(key, ++seq);
           addCount.set(key, (addCount.get(key) ?? 0) + 1);
-          queue.add(key);
+          queue.add(key, priority);
           await pause(wait);
         }
         // idle() ignores retries waiting on their backoff timer, so wait for those as well.

@@ -6,7 +6,11 @@
  * - Stingy: a key added again before it starts runs once.
  * - Serial per key: a key is never handled by two workers at once. A key added
  *   while it is being handled is marked dirty and runs once more afterwards.
- * - Fair: distinct keys start in the order they were queued (p-queue is FIFO).
+ * - Fair: distinct keys start in the order they were queued (p-queue is FIFO),
+ *   within two priorities: keys queued by bulk work (the first look at every
+ *   key after a start, a change that fans out to thousands) are `low` and wait
+ *   behind keys queued for a change of their own, as in controller-runtime's
+ *   priority queue. A key waiting at `low` and queued again at `normal` moves up.
  * - Failures back off per key, exponentially (client-go's
  *   ItemExponentialFailureRateLimiter); a success forgets the failures. All
  *   failure retries together also draw from one token bucket (client-go's
@@ -28,6 +32,15 @@ export interface ReconcileResult {
 }
 
 export type ReconcileHandler = (key: string) => Promise<ReconcileResult | void>;
+
+/**
+ * `normal`: something about this key changed (an event, a retry, a requeue).
+ * `low`: the key is one of many queued by bulk work; it yields to `normal` keys.
+ */
+export type Priority = 'normal' | 'low';
+
+/** p-queue runs higher numbers first. */
+const PQUEUE_PRIORITY: Record<Priority, number> = { normal: 0, low: -1 };
 
 /** Values a metrics adapter polls, like client-go's unfinished-work gauges. */
 export interface WorkQueueProbes {
@@ -171,6 +184,8 @@ export class WorkQueue {
   // task in #workers, unless it is also processing (then it is re-queued when
   // the current run finishes). The order lives in #workers.
   #dirty = new Set<string>();
+  // The dirty keys waiting at low priority (all others are normal).
+  #low = new Set<string>();
   // When each dirty key was first queued, for the queue-latency metric.
   #queuedAt = new Map<string, number>();
   // Keys being handled, with the time their run started.
@@ -215,10 +230,18 @@ export class WorkQueue {
     return this.#shuttingDown;
   }
 
-  /** Queues `key`. Does nothing after shutdown, or if the key is already waiting. */
-  add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
+  /**
+   * Queues `key`. Does nothing after shutdown, or if the key is already
+   * waiting, but for moving a key that waits at `low` up to `normal`.
+   */
+  add(key: string, priority: Priority = 'normal'): void {
+    if (this.#shuttingDown) return;
+    if (this.#dirty.has(key)) {
+      if (priority === 'normal' && this.#low.delete(key)) this.#raise(key);
+      return;
+    }
     this.#dirty.add(key);
+    if (priority === 'low') this.#low.add(key);
     if (!this.#queuedAt.has(key)) this.#queuedAt.set(key, this.#now());
     this.#hook(() => this.#metrics.add?.());
     this.#reportDepth();
@@ -311,6 +334,7 @@ export class WorkQueue {
     this.#delayed.clear();
     this.#workers.clear();
     this.#dirty.clear();
+    this.#low.clear();
     this.#queuedAt.clear();
     this.#reportDepth();
     this.#drained = this.idle();
@@ -319,8 +343,20 @@ export class WorkQueue {
   }
 
   #schedule(key: string): void {
+    const priority = PQUEUE_PRIORITY[this.#low.has(key) ? 'low' : 'normal'];
     // clear() rejects the promises of dropped tasks; #process itself never rejects.
-    this.#workers.add(() => this.#process(key)).catch(() => {});
+    this.#workers.add(() => this.#process(key), { id: key, priority }).catch(() => {});
+  }
+
+  /** Moves the waiting task of `key` to normal priority; a key being handled is re-queued at it when its run ends. */
+  #raise(key: string): void {
+    if (this.#processing.has(key)) return;
+    try {
+      this.#workers.setPriority(key, PQUEUE_PRIORITY.normal);
+    } catch (error) {
+      // Its task has just started (#process has not taken it off #dirty yet): nothing to move.
+      if (!(error instanceof ReferenceError)) throw error;
+    }
   }
 
   async #process(key: string): Promise<void> {
@@ -330,6 +366,7 @@ export class WorkQueue {
     // Dropped by shutdown after its task was taken by a worker.
     if (!this.#dirty.has(key)) return;
     this.#dirty.delete(key);
+    this.#low.delete(key);
     const startedAt = this.#now();
     const queuedAt = this.#queuedAt.get(key) ?? startedAt;
     this.#queuedAt.delete(key);
