@@ -176,3 +176,20 @@ test('a failed write lets what arrived meanwhile through, as a change from what 
   expect(heard).toEqual(['add 2', 'delete 2']);
   await stop();
 });
+
+test('a deletion the watch delivers before the write\'s answer: the answer does not put the object back', async () => {
+  const { cache, heard, watch, stop } = await watchedInformer();
+  watch('ADDED', '2');
+  cache.beginWrite(object('a', 'x', ''));
+  watch('DELETED', '4'); // someone deleted it after the write landed (at 3)
+  cache.observeWrite(object('a', 'x', '3'));
+  expect(cache.get('a/x')).toBeUndefined();
+  expect(heard).toEqual(['add 2', 'delete 2']);
+  // Written again (recreated): that answer is newer than the deletion, and goes in.
+  cache.beginWrite(object('a', 'x', ''));
+  cache.observeWrite(object('a', 'x', '5'));
+  expect(cache.get('a/x')?.metadata.resourceVersion).toBe('5');
+  watch('ADDED', '5');
+  expect(heard).toEqual(['add 2', 'delete 2']);
+  await stop();
+});

@@ -98,6 +98,8 @@ interface WritesInFlight<T, Raw> {
   lastAnswer?: Raw;
   /** When the record became a lookout (Date.now()). */
   lookoutSince?: number;
+  /** The resourceVersion of a deletion the watch delivered while writes were in flight. */
+  deletedAt?: string;
 }
 
 /**
@@ -264,8 +266,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;
         if (event.type === 'DELETED') {
-          const previous = this.get(cacheKey(event.object));
-          if (previous) this.#remove(previous);
+          this.#deleted(event.object);
         } else {
           this.#upsert(event.object);
         }
@@ -314,7 +315,9 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
   observeWrite(raw: Raw): void {
     const key = cacheKey(raw);
     const previous = this.get(key);
-    if (!previous || isNewer(raw, previous)) this.#put(previous, this.#transform(raw));
+    const deletedAt = this.#writesInFlight.get(key)?.deletedAt;
+    const deletedSince = deletedAt !== undefined && previous === undefined && isOlderVersion(raw.metadata.resourceVersion ?? '', deletedAt);
+    if (!deletedSince && (!previous || isNewer(raw, previous))) this.#put(previous, this.#transform(raw));
     this.#endWrite(key, raw);
   }
 
@@ -334,7 +337,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     const { held, answered, lastAnswer } = record;
     record.held = [];
     // A lookout while the watch has not yet delivered the last answer's own event (see WritesInFlight).
-    const caughtUp = lastAnswer === undefined || held.some((version) => !isOlderVersion(version, lastAnswer));
+    const caughtUp = lastAnswer === undefined || record.deletedAt !== undefined || held.some((version) => !isOlderVersion(version, lastAnswer));
     if (caughtUp) this.#writesInFlight.delete(key);
     else record.lookoutSince = Date.now();
     const foreign = held.filter((version) => !answered.has(version));
@@ -407,9 +410,24 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     }
   }
 
+  /**
+   * The watch says the object is gone. A write of it still in flight keeps the
+   * deletion's resourceVersion: an answer older than it must not put the object
+   * back into the store (a deleted managed object would look present, and its
+   * deletion would never be repaired).
+   */
+  #deleted(raw: Raw): void {
+    const key = cacheKey(raw);
+    const record = this.#writesInFlight.get(key);
+    if (record && record.writes > 0) record.deletedAt = raw.metadata.resourceVersion ?? '';
+    const previous = this.get(key);
+    if (previous) this.#remove(previous);
+  }
+
   #remove(object: T): void {
     this.#take(object);
-    this.#writesInFlight.delete(cacheKey(object));
+    const key = cacheKey(object);
+    if (!(this.#writesInFlight.get(key)?.writes)) this.#writesInFlight.delete(key);
     for (const handlers of this.#handlers) this.#dispatch(() => handlers.onDelete?.(object));
   }
 
@@ -493,9 +511,9 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
  * every API server in practice uses etcd revisions, as client-go's
  * MutationCache assumes; anything else counts as newer.
  */
-/** Whether `version` is older than `object`'s resourceVersion (opaque versions: never). */
-function isOlderVersion(version: string, object: KubeObject): boolean {
-  const other = object.metadata.resourceVersion;
+/** Whether `version` is older than `than` (a resourceVersion, or an object's); opaque versions: never. */
+function isOlderVersion(version: string, than: KubeObject | string): boolean {
+  const other = typeof than === 'string' ? than : than.metadata.resourceVersion;
   if (!other || version === other || !/^\d+$/.test(version) || !/^\d+$/.test(other)) return false;
   return BigInt(version) < BigInt(other);
 }
