@@ -294,15 +294,9 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     if (this.#writesInFlight.size > LOOKOUT_SWEEP_SIZE) this.#sweepLookouts(Date.now() - LOOKOUT_MAX_AGE_MS);
     const key = cacheKey(object);
     const record = this.#writesInFlight.get(key);
-    if (record && record.writes > 0) {
-      record.writes++;
-    } else if (record) {
-      // A lookout of an earlier write: the new write decides on the store as it is now.
-      record.writes = 1;
-      record.before = this.get(key) ?? null;
-    } else {
-      this.#writesInFlight.set(key, { writes: 1, before: this.get(key) ?? null, held: [], answered: new Set() });
-    }
+    if (!record) this.#writesInFlight.set(key, { writes: 1, before: this.get(key) ?? null, held: [], answered: new Set() });
+    // A lookout of an earlier write: the new write decides on the store as it is now.
+    else if (record.writes++ === 0) record.before = this.get(key) ?? null;
   }
 
   /**
@@ -382,12 +376,12 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     const key = cacheKey(raw);
     const record = this.#writesInFlight.get(key);
     if (record) {
+      const version = raw.metadata.resourceVersion ?? '';
       if (record.writes > 0) {
-        record.held.push(raw.metadata.resourceVersion ?? '');
-      } else if (record.lastAnswer && isOlderVersion(raw.metadata.resourceVersion ?? '', record.lastAnswer)) {
+        record.held.push(version);
+      } else if (record.lastAnswer && isOlderVersion(version, record.lastAnswer)) {
         // A lookout: an event from before the last answer. If no write answered it, it is someone else's change,
         // which the answer in the store already holds but the writer did not see.
-        const version = raw.metadata.resourceVersion ?? '';
         if (!record.answered.has(version)) this.#notifyForeign(key, record, [version]);
         return;
       } else {
@@ -507,23 +501,28 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
 }
 
 /**
- * Whether `a` is a later version than `b`. Resource versions are opaque, but
+ * `a` against `b` as etcd revisions: negative, 0 or positive; undefined when
+ * either is missing or not a decimal number. Resource versions are opaque, but
  * every API server in practice uses etcd revisions, as client-go's
- * MutationCache assumes; anything else counts as newer.
+ * MutationCache assumes.
  */
-/** Whether `version` is older than `than` (a resourceVersion, or an object's); opaque versions: never. */
-function isOlderVersion(version: string, than: KubeObject | string): boolean {
-  const other = typeof than === 'string' ? than : than.metadata.resourceVersion;
-  if (!other || version === other || !/^\d+$/.test(version) || !/^\d+$/.test(other)) return false;
-  return BigInt(version) < BigInt(other);
+function compareVersions(a: string | undefined, b: string | undefined): number | undefined {
+  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined;
+  const difference = BigInt(a) - BigInt(b);
+  return difference === 0n ? 0 : difference < 0n ? -1 : 1;
 }
 
+/** Whether `version` is older than `than` (a resourceVersion, or an object's); opaque versions never are. */
+function isOlderVersion(version: string, than: KubeObject | string): boolean {
+  return (compareVersions(version, typeof than === 'string' ? than : than.metadata.resourceVersion) ?? 0) < 0;
+}
+
+/** Whether `a` is a later version than `b`; an opaque version that differs counts as newer. */
 export function isNewer(a: KubeObject, b: KubeObject): boolean {
   const av = a.metadata.resourceVersion;
   const bv = b.metadata.resourceVersion;
   if (av === bv) return false;
-  if (!av || !bv || !/^\d+$/.test(av) || !/^\d+$/.test(bv)) return true;
-  return BigInt(av) > BigInt(bv);
+  return (compareVersions(av, bv) ?? 1) > 0;
 }
 
 function errorMessage(error: unknown): string {
