@@ -17,7 +17,7 @@ import type { BaselineObject, ExceptionObject, NamespaceObject } from '../contro
 import { containsDesired, differences } from '../controller/diff.ts';
 import { ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS } from '../controller/kinds.ts';
 import { isAlwaysExcluded, isDeleting, selects } from '../controller/selection.ts';
-import { exceptionsFor, hasExpired, relaxBaseline } from '../resources/exception.ts';
+import { exceptionsFor, exceptionsOfBaseline, relaxBaseline } from '../resources/exception.ts';
 import { allowedPrefixes } from '../resources/imagepolicy.ts';
 import { podsRefusedByImagePolicy } from '../resources/preflight.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
@@ -239,7 +239,7 @@ async function diffAdmission(
   const now = Date.now();
   for (const baseline of changed) {
     // The policies let in what the baseline's exceptions relax, namespace by namespace.
-    const relaxing = exceptions.filter((e) => e.spec.baseline === baseline.metadata.name && !hasExpired(e, now));
+    const relaxing = exceptionsOfBaseline(exceptions, baseline.metadata.name, now);
     const wanted = desiredAdmissionObjects(baseline as BaselineObject, operatorNamespace, [], relaxing);
     const previous = before.get(baseline.metadata.name);
     const had = previous ? desiredAdmissionObjects(previous, operatorNamespace, [], relaxing) : [];

@@ -13,7 +13,7 @@ import { API_VERSION } from '../api/types.ts';
 import type { InvolvedObject } from '../runtime/events.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import type { ReconcileResult } from '../runtime/workqueue.ts';
-import { evaluateException, expiresAtMs, hasExpired, relaxedControls, relaxProblems, type ExceptionEvaluation } from '../resources/exception.ts';
+import { evaluateException, exceptionsOfBaseline, expiresAtMs, hasExpired, relaxedControls, relaxProblems, type ExceptionEvaluation } from '../resources/exception.ts';
 import { namespaceRef, type BaselineObject, type ControllerContext, type ExceptionObject, type NamespaceObject } from './context.ts';
 import { EXCEPTIONS } from './kinds.ts';
 import { isDeleting, selects } from './selection.ts';
@@ -39,7 +39,7 @@ export interface ExceptionQueues {
 
 /** The exceptions of `baseline` that have not expired at `now`, whatever namespaces they name. */
 export function exceptionsOf(ctx: ControllerContext, baseline: string, now: number): ExceptionObject[] {
-  return ctx.exceptions.list().filter((e) => e.spec.baseline === baseline && !hasExpired(e, now));
+  return exceptionsOfBaseline(ctx.exceptions.list(), baseline, now);
 }
 
 function liveBaseline(ctx: ControllerContext, name: string): BaselineObject | undefined {

@@ -96,7 +96,9 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   const appliedBefore = parseApplied(namespace.metadata.annotations?.[APPLIED_ANNOTATION]);
   // The BaselineExceptions in effect here, by baseline.
   const now = Date.now();
-  const exceptionsHere = (b: BaselineObject): ExceptionObject[] => exceptionsFor(ctx.exceptions.list(), b.metadata.name, name, now);
+  const allExceptions = ctx.exceptions.list();
+  const inEffect = new Map(selecting.map((b) => [b.metadata.name, exceptionsFor(allExceptions, b.metadata.name, name, now)]));
+  const exceptionsHere = (b: BaselineObject): ExceptionObject[] => inEffect.get(b.metadata.name) ?? [];
   // The revision of each Enforce baseline this namespace is to be at: it moves only as the rollout permits and pre-flight allows.
   const placements = new Map(await Promise.all(enforcing.map(async (b) => [b.metadata.name, await place(ctx, namespace, b, appliedBefore[b.metadata.name], exceptionsHere(b))] as const)));
   const placed = (b: BaselineObject): Placement => placements.get(b.metadata.name) as Placement;

@@ -39,9 +39,14 @@ export function hasExpired(exception: ExceptionLike, now: number): boolean {
   return now >= expiresAtMs(exception);
 }
 
+/** The exceptions of `baseline` that have not expired at `now`, whatever namespaces they name. */
+export function exceptionsOfBaseline<T extends ExceptionLike>(exceptions: readonly T[], baseline: string, now: number): T[] {
+  return exceptions.filter((e) => e.spec.baseline === baseline && !hasExpired(e, now));
+}
+
 /** The exceptions of `baseline` that name `namespace` and have not expired at `now`, by name. Validity is judged later, against the baseline. */
 export function exceptionsFor<T extends ExceptionLike>(exceptions: readonly T[], baseline: string, namespace: string, now: number): T[] {
-  return exceptions.filter((e) => e.spec.baseline === baseline && e.spec.namespaces.includes(namespace) && !hasExpired(e, now))
+  return exceptionsOfBaseline(exceptions, baseline, now).filter((e) => e.spec.namespaces.includes(namespace))
     .sort((a, b) => compareNames(a.metadata.name, b.metadata.name));
 }
 
