@@ -42,6 +42,11 @@ export interface NamespaceReport {
   readonly foreignConflict?: boolean;
 }
 
+/** A conflict with someone else's object or Report of a managed name, which the caches do not watch. */
+function isForeign(problem: Problem): boolean {
+  return problem.reason === 'ForeignObject' || problem.reason === 'ForeignReport';
+}
+
 /** The first problem of each baseline; a failure says more than a conflict. */
 class Problems {
   readonly #byBaseline = new Map<string, Problem>();
@@ -54,7 +59,7 @@ class Problems {
 
   note(baseline: string, problem: Problem, object?: ObjectIdentity): void {
     if (object) this.#byObject.set(objectKey(object), problem);
-    if (problem.reason === 'ForeignObject' || problem.reason === 'ForeignReport') this.foreign = true;
+    this.foreign ||= isForeign(problem);
     const existing = this.#byBaseline.get(baseline);
     if (!existing || (existing.state === 'conflict' && problem.state === 'failed')) this.#byBaseline.set(baseline, problem);
   }
@@ -210,7 +215,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   writes += compliance.writes;
   problems.retriable ??= compliance.retry;
   if (compliance.conflict) {
-    problems.foreign ||= compliance.conflict.reason === 'ForeignReport';
+    problems.foreign ||= isForeign(compliance.conflict); // noted below only for Enforce baselines
     for (const baseline of enforcing) problems.note(baseline.metadata.name, compliance.conflict);
     void ctx.recorder.event(namespaceRef(namespace), 'Warning', compliance.conflict.reason, compliance.conflict.message);
   }

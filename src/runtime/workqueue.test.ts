@@ -52,6 +52,16 @@ function gatedHandler(recorder: Recorder) {
   return { handler, release };
 }
 
+/** A queue with one worker, busy with the key 'busy' until the test releases it. */
+async function oneBusyWorker(track: (queue: WorkQueue) => WorkQueue) {
+  const recorder = new Recorder();
+  const { handler, release } = gatedHandler(recorder);
+  const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
+  queue.add('busy');
+  await settle();
+  return { recorder, release, queue };
+}
+
 describe('WorkQueue', () => {
   const queues: WorkQueue[] = [];
   const track = (queue: WorkQueue): WorkQueue => {
@@ -85,11 +95,7 @@ describe('WorkQueue', () => {
   });
 
   test('keys queued at low priority wait behind normal ones queued later; each priority keeps its order', async () => {
-    const recorder = new Recorder();
-    const { handler, release } = gatedHandler(recorder);
-    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
-    queue.add('busy');
-    await settle();
+    const { recorder, release, queue } = await oneBusyWorker(track);
     queue.add('l1', 'low');
     queue.add('l2', 'low');
     queue.add('n1');
@@ -101,11 +107,7 @@ describe('WorkQueue', () => {
   });
 
   test('a key waiting at low priority moves up when queued at normal; never down', async () => {
-    const recorder = new Recorder();
-    const { handler, release } = gatedHandler(recorder);
-    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
-    queue.add('busy');
-    await settle();
+    const { recorder, release, queue } = await oneBusyWorker(track);
     for (const key of ['l1', 'l2', 'l3']) queue.add(key, 'low');
     queue.add('n1');
     queue.add('l3');
@@ -117,17 +119,13 @@ describe('WorkQueue', () => {
   });
 
   test('a key queued at low and then normal while it runs runs again at normal', async () => {
-    const recorder = new Recorder();
-    const { handler, release } = gatedHandler(recorder);
-    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1 }));
-    queue.add('a');
-    await settle();
+    const { recorder, release, queue } = await oneBusyWorker(track);
     queue.add('x', 'low');
-    queue.add('a', 'low');
-    queue.add('a');
-    for (const key of ['a', 'a', 'x']) await release(key);
+    queue.add('busy', 'low');
+    queue.add('busy');
+    for (const key of ['busy', 'busy', 'x']) await release(key);
     await queue.idle();
-    expect(recorder.runs).toEqual(['a', 'a', 'x']);
+    expect(recorder.runs).toEqual(['busy', 'busy', 'x']);
     expect(recorder.overlaps).toEqual([]);
   });
 
