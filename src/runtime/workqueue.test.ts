@@ -129,6 +129,65 @@ describe('WorkQueue', () => {
     expect(recorder.overlaps).toEqual([]);
   });
 
+  test('a stream of normal keys cannot starve low ones: after lowTurnEvery normal starts the oldest low key goes next', async () => {
+    const recorder = new Recorder();
+    let normals = 0;
+    // Every normal run queues the next normal key, as a tenant's steady edits would: the stream never pauses.
+    const handler = async (key: string): Promise<void> => {
+      recorder.enter(key);
+      if (key.startsWith('n') && normals < 20) queue.add(`n${++normals}`);
+      recorder.leave(key);
+    };
+    const queue = track(new WorkQueue(handler, { name: 't', concurrency: 1, lowTurnEvery: 4 }));
+    queue.add('n0');
+    for (const key of ['l1', 'l2', 'l3']) queue.add(key, 'low');
+    await queue.idle();
+    expect(recorder.runs).toEqual([
+      ...['n0', 'n1', 'n2', 'n3', 'l1'],
+      ...['n4', 'n5', 'n6', 'n7', 'l2'],
+      ...['n8', 'n9', 'n10', 'n11', 'l3'],
+      ...Array.from({ length: 9 }, (_, i) => `n${12 + i}`),
+    ]);
+  });
+
+  test('property: while low keys wait, no more than lowTurnEvery normal keys start in a row, at any concurrency', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 15 }), fc.boolean()), { minLength: 1, maxLength: 60 }),
+        async (concurrency, lowTurnEvery, adds) => {
+          const starts: Array<{ key: string; lowWaiting: number }> = [];
+          const lowKeys = new Set<string>();
+          const started = new Set<string>();
+          const handler = async (key: string): Promise<void> => {
+            started.add(key);
+            const lowWaiting = [...lowKeys].filter((low) => !started.has(low)).length;
+            starts.push({ key, lowWaiting });
+            await settle();
+          };
+          const queue = track(new WorkQueue(handler, { name: 't', concurrency, lowTurnEvery }));
+          for (const [index, [key, low]] of adds.entries()) {
+            const name = low ? `l${index}` : `n${key}`;
+            if (low) lowKeys.add(name);
+            queue.add(name, low ? 'low' : 'normal');
+            if (index % 3 === 0) await settle();
+          }
+          await queue.idle();
+          // Every low key ran once; count normal starts in a row while some low key still waited.
+          expect([...lowKeys].every((key) => started.has(key))).toBe(true);
+          let inARow = 0;
+          for (const { key, lowWaiting } of starts) {
+            inARow = key.startsWith('n') && lowWaiting > 0 ? inARow + 1 : 0;
+            // Starts already handed to workers when the turn was given may run first: one per worker.
+            expect(inARow).toBeLessThanOrEqual(lowTurnEvery + concurrency - 1);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   test('never handles one key twice at once, while distinct keys run up to the limit', async () => {
     const recorder = new Recorder();
     const { handler, release } = gatedHandler(recorder);

@@ -11,6 +11,8 @@
  *   key after a start, a change that fans out to thousands) are `low` and wait
  *   behind keys queued for a change of their own, as in controller-runtime's
  *   priority queue. A key waiting at `low` and queued again at `normal` moves up.
+ *   Low keys are not starved: while any wait, after `lowTurnEvery` (10) normal
+ *   keys in a row the oldest of them goes next, however many normal keys come.
  * - Failures back off per key, exponentially (client-go's
  *   ItemExponentialFailureRateLimiter); a success forgets the failures. All
  *   failure retries together also draw from one token bucket (client-go's
@@ -41,6 +43,8 @@ export type Priority = 'normal' | 'low';
 
 /** p-queue runs higher numbers first. */
 const PQUEUE_PRIORITY: Record<Priority, number> = { normal: 0, low: -1 };
+/** A low key whose turn has come (see `lowTurnEvery`) runs before the normal keys. */
+const PQUEUE_TURN = 1;
 
 /** Values a metrics adapter polls, like client-go's unfinished-work gauges. */
 export interface WorkQueueProbes {
@@ -85,6 +89,12 @@ export interface WorkQueueOptions {
   retriesPerSecond?: number;
   /** Failure retries of all keys that may start without waiting for the bucket. Default 100. */
   retryBurst?: number;
+  /**
+   * While low keys wait, after this many normal keys in a row the oldest low key
+   * goes next, so a steady stream of normal keys cannot hold bulk work back for
+   * ever. Default 10.
+   */
+  lowTurnEvery?: number;
   /**
    * Called when the handler fails (rejects or throws), before the key is
    * re-added with backoff. `retries` is how many times the key had already been
@@ -179,6 +189,11 @@ export class WorkQueue {
   #limiter: ItemExponentialFailureRateLimiter;
   #bucket: BucketRateLimiter;
   #workers: PQueue;
+  #lowTurnEvery: number;
+  // Normal keys started in a row while low keys waited.
+  #normalStartsInARow = 0;
+  // The low key given its turn last, which left #low to run at the front.
+  #turn: string | undefined;
 
   // Keys that will run and have not started this run; each has exactly one
   // task in #workers, unless it is also processing (then it is re-queued when
@@ -204,6 +219,8 @@ export class WorkQueue {
     this.#limiter = new ItemExponentialFailureRateLimiter(options.baseDelayMs ?? 5, options.maxDelayMs ?? 300_000);
     this.#bucket = new BucketRateLimiter(options.retriesPerSecond ?? 10, options.retryBurst ?? 100, this.#now);
     this.#workers = new PQueue({ concurrency: options.concurrency });
+    this.#lowTurnEvery = options.lowTurnEvery ?? 10;
+    if (!(this.#lowTurnEvery >= 1)) throw new RangeError(`lowTurnEvery must be at least 1, got ${this.#lowTurnEvery}`);
     // The queue itself is the probe: its getters are read at scrape time.
     this.#hook(() => this.#metrics.attach?.(this));
   }
@@ -348,11 +365,11 @@ export class WorkQueue {
     this.#workers.add(() => this.#process(key), { id: key, priority }).catch(() => {});
   }
 
-  /** Moves the waiting task of `key` to normal priority; a key being handled is re-queued at it when its run ends. */
-  #raise(key: string): void {
+  /** Moves the waiting task of `key` to `priority`; a key being handled is re-queued at normal when its run ends. */
+  #raise(key: string, priority = PQUEUE_PRIORITY.normal): void {
     if (this.#processing.has(key)) return;
     try {
-      this.#workers.setPriority(key, PQUEUE_PRIORITY.normal);
+      this.#workers.setPriority(key, priority);
     } catch (error) {
       // Its task has just started (#process has not taken it off #dirty yet): nothing to move.
       if (!(error instanceof ReferenceError)) throw error;
@@ -366,7 +383,7 @@ export class WorkQueue {
     // Dropped by shutdown after its task was taken by a worker.
     if (!this.#dirty.has(key)) return;
     this.#dirty.delete(key);
-    this.#low.delete(key);
+    this.#countStart(key, this.#low.delete(key));
     const startedAt = this.#now();
     const queuedAt = this.#queuedAt.get(key) ?? startedAt;
     this.#queuedAt.delete(key);
@@ -386,6 +403,25 @@ export class WorkQueue {
     } finally {
       this.#finish(key, startedAt);
     }
+  }
+
+  /**
+   * Gives the oldest low key its turn once `lowTurnEvery` normal keys in a row
+   * have started while low keys waited. The oldest is the first in `#low`: a
+   * key enters it when queued and leaves it when it starts or moves up.
+   */
+  #countStart(key: string, wasLow: boolean): void {
+    if (wasLow || key === this.#turn || this.#low.size === 0) {
+      this.#normalStartsInARow = 0;
+      if (key === this.#turn) this.#turn = undefined;
+      return;
+    }
+    if (++this.#normalStartsInARow < this.#lowTurnEvery) return;
+    this.#normalStartsInARow = 0;
+    const oldest = this.#low.values().next().value as string;
+    this.#low.delete(oldest);
+    this.#turn = oldest;
+    this.#raise(oldest, PQUEUE_TURN);
   }
 
   #finish(key: string, startedAt: number): void {
