@@ -1,12 +1,13 @@
-// crds/namespace-selection-policy.yaml against the real API server, with no
+// crds/namespace-label-policy.yaml against the real API server, with no
 // operator running: someone who may patch a namespace may change its labels,
-// but not so that a baseline stops selecting it, unless they may change that
-// baseline. The label keys are this file's own, so baselines of other test
-// files select the same namespaces before and after every change made here.
+// but not so that a baseline stops selecting it, nor those a baseline names
+// its subjects by, unless they may change that baseline. The label keys are
+// this file's own, so baselines of other test files select the same
+// namespaces before and after every change made here.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AuthorizationV1Api, HttpMethod, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { matchesSelector } from '../../src/api/labelselector.ts';
-import { GROUP, PLURAL, type LabelSelector } from '../../src/api/types.ts';
+import { GROUP, PLURAL, type LabelSelector, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { BASELINES, NAMESPACES } from '../../src/controller/kinds.ts';
 import { KubeApiError } from '../../src/runtime/errors.ts';
 import { createBaseline, deleteBaseline, writerAs } from '../support/baselines.ts';
@@ -58,7 +59,7 @@ async function labelsOf(namespace: string): Promise<Record<string, string>> {
   return (await asAdmin.client.get(NAMESPACES, namespace)).metadata.labels ?? {};
 }
 
-async function baseline(prefix: string, namespaceSelector: LabelSelector, extra: { excludeNamespaces?: string[] } = {}): Promise<string> {
+async function baseline(prefix: string, namespaceSelector: LabelSelector, extra: Partial<SecurityBaselineSpec> = {}): Promise<string> {
   const name = uniqueName(prefix);
   await createBaseline(name, { namespaceSelector, ...extra, resourceQuota: { hard: { pods: '10' } } });
   cleanup.push(() => deleteBaseline(name));
@@ -136,6 +137,61 @@ describe('a namespace may not be relabelled out of a baseline by someone who may
     await deleteBaseline(held);
     await eventually(async () => (await relabel(tenant.writer, probe, { [`held-${id}`]: null }, true)) === 'allowed');
     expect(await relabel(tenant.writer, probe, { [`held-${id}`]: null })).toBe('allowed');
+  });
+});
+
+describe('the labels a baseline names its subjects by are the baseline\'s', () => {
+  const TEAM = `team-${id}`;
+  const GRANTED = `granted-${id}`;
+  // The group the baseline binds `view` to in each namespace it selects: named by the namespace's label.
+  const grants = (mode: 'Enforce' | 'Audit' = 'Enforce'): Partial<SecurityBaselineSpec> => ({
+    mode, roleBindings: [{ name: 'team-view', clusterRole: 'view', subjects: [{ kind: 'Group', name: `\${label:${TEAM}}-viewers` }] }],
+  });
+  let granting = '';
+  let namespace = '';
+
+  beforeAll(async () => {
+    granting = await baseline('granting', { matchLabels: { [GRANTED]: 'yes' } }, grants());
+    namespace = await createTestNamespace('granted', { [GRANTED]: 'yes', [TEAM]: 'a' });
+    await untilEnforced(namespace, { [TEAM]: 'mine' });
+  });
+
+  test('changing or removing the label a subject is named by is refused with a message that says why', async () => {
+    const refused = await relabel(tenant.writer, namespace, { [TEAM]: 'mine' });
+    expect(refused).toMatch(/^403 /);
+    expect(refused).toContain(`namespace ${namespace}: the security baseline ${granting} binds roles there to subjects its labels name`);
+    expect(refused).toContain(`${tenant.name} may not change those labels`);
+    expect(refused).toContain(`needs patch on securitybaselines/${granting}`);
+    expect(await relabel(tenant.writer, namespace, { [TEAM]: null })).toMatch(/^403 .*binds roles there/);
+    expect(await labelsOf(namespace)).toMatchObject({ [TEAM]: 'a' });
+    expect(await relabel(tenant.writer, namespace, { [`note-${id}`]: 'x' })).toBe('allowed');
+  });
+
+  test('bringing a namespace under the baseline with the label already set is refused; without it, allowed, and setting it then is refused', async () => {
+    // The label set while no baseline read it, then the namespace brought under one: the same grant in two steps.
+    const prepared = await createTestNamespace('prepared');
+    expect(await relabel(tenant.writer, prepared, { [TEAM]: 'mine' })).toBe('allowed');
+    expect(await relabel(tenant.writer, prepared, { [GRANTED]: 'yes' })).toMatch(/^403 .*binds roles there/);
+    const bare = await createTestNamespace('bare');
+    expect(await relabel(tenant.writer, bare, { [GRANTED]: 'yes' })).toBe('allowed');
+    expect(await relabel(tenant.writer, bare, { [TEAM]: 'mine' })).toMatch(/^403 .*binds roles there/);
+  });
+
+  test('whoever may patch the baseline may set the label; an Audit baseline grants nothing and holds no label', async () => {
+    const editor = await userWith('grant-editor', [
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'patch'] },
+      { apiGroups: [GROUP], resources: [PLURAL], resourceNames: [granting], verbs: ['get', 'patch'] },
+    ], { group: GROUP, resource: PLURAL, name: granting, verb: 'patch' });
+    expect(await relabel(editor.writer, namespace, { [TEAM]: 'b' })).toBe('allowed');
+    expect(await labelsOf(namespace)).toMatchObject({ [TEAM]: 'b' });
+
+    const audited = `audited-${id}`;
+    await baseline('audit-granting', { matchLabels: { [audited]: 'yes' } }, grants('Audit'));
+    const watched = await createTestNamespace('audited', { [audited]: 'yes', [TEAM]: 'a' });
+    const probe = await createTestNamespace('audit-probe', { [audited]: 'yes' });
+    // Known to the policy once leaving it is refused.
+    await untilEnforced(probe, { [audited]: null });
+    expect(await relabel(tenant.writer, watched, { [TEAM]: 'mine' })).toBe('allowed');
   });
 });
 

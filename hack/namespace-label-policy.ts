@@ -1,0 +1,152 @@
+// Writes crds/namespace-label-policy.yaml: a ValidatingAdmissionPolicy that
+// keeps the labels a baseline reads of a namespace the baseline's. `--check`
+// fails when the file is out of date (the unit tests run it).
+//
+// A baseline reads two things of a namespace's labels: whether its selector
+// selects the namespace, and the subjects its RoleBindings name by
+// `${label:KEY}`. Whoever may patch a namespace (a tenant given `patch` on its
+// own namespace, a self-service portal, a multi-tenancy tool's tenant owner)
+// could otherwise
+// - take the namespace out of the baseline, by removing the label it selects
+//   by or adding one it excludes: the operator would remove the baseline's
+//   default deny, quota, image policy and Pod Security level from it;
+// - choose who the baseline grants access to there, by setting a label a
+//   subject names (or by bringing a namespace whose label they set earlier
+//   under the baseline): the operator would bind the baseline's ClusterRole to
+//   whichever group they name, themselves included, a grant they could not
+//   make directly.
+// Both are changes to what the baseline does, so they need the right to change
+// the baseline: `patch` on that SecurityBaseline (its editors and authors,
+// GitOps controllers, cluster administrators, and the operator, which writes
+// namespace labels for Pod Security). Every other label change goes through,
+// and so does joining a baseline that names no subject by label (it only adds
+// controls).
+//
+// Each baseline is a parameter of the policy (paramKind SecurityBaseline, every
+// baseline by selector): the API server evaluates the selector in CEL against
+// the old and the new labels, as src/api/labelselector.ts does, and asks its
+// authorizer only when a change concerns that baseline. Updates that change no
+// label are not evaluated at all (matchConditions).
+import path from 'node:path';
+import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES, OPERATOR_NAME } from '../src/api/constants.ts';
+import { API_VERSION, GROUP, KIND, PLURAL } from '../src/api/types.ts';
+
+export const NAMESPACE_LABEL_POLICY_NAME = 'security-baseline-namespace-labels';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const output = path.join(root, 'crds', 'namespace-label-policy.yaml');
+const labels = { 'app.kubernetes.io/name': OPERATOR_NAME, 'app.kubernetes.io/part-of': OPERATOR_NAME };
+
+/** CEL: whether the label map named `labels` satisfies the baseline's selector (matchesSelector in src/api/labelselector.ts). */
+function selects(labels: string): string {
+  const selector = 'params.spec.namespaceSelector';
+  const valueIn = `(r.key in ${labels} && ${labels}[r.key] in r.?values.orValue([]))`;
+  return `(${selector}.?matchLabels.orValue({}).all(k, k in ${labels} && ${labels}[k] == ${selector}.matchLabels[k])`
+    + ` && ${selector}.?matchExpressions.orValue([]).all(r,`
+    + ` r.operator == 'In' ? ${valueIn} : r.operator == 'NotIn' ? !${valueIn}`
+    + ` : r.operator == 'Exists' ? r.key in ${labels} : r.operator == 'DoesNotExist' ? !(r.key in ${labels}) : false))`;
+}
+
+/** CEL: whether a subject of the baseline's RoleBindings names the label `key` (src/resources/template.ts). */
+function namesLabel(key: string): string {
+  const placeholder = `'\${label:' + ${key} + '}'`;
+  return `params.spec.?roleBindings.orValue([]).exists(rb, rb.?subjects.orValue([]).exists(s,`
+    + ` s.name.contains(${placeholder}) || s.?namespace.orValue('').contains(${placeholder})))`;
+}
+
+const mayChangeBaseline = `authorizer.group('${GROUP}').resource('${PLURAL}').name(params.metadata.name).check('patch').allowed()`;
+const toTakeOut = `' (to take a namespace out, list it in the baseline\\'s excludeNamespaces)'`;
+
+export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
+  const excluded = JSON.stringify([...ALWAYS_EXCLUDED_NAMESPACES]).replaceAll('"', "'");
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
+      spec: {
+        failurePolicy: 'Fail',
+        paramKind: { apiVersion: API_VERSION, kind: KIND },
+        // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
+        matchConstraints: {
+          matchPolicy: 'Equivalent',
+          namespaceSelector: {},
+          objectSelector: {},
+          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'], scope: '*' }],
+        },
+        matchConditions: [
+          { name: 'labels-changed', expression: 'oldObject.metadata.?labels.orValue({}) != object.metadata.?labels.orValue({})' },
+          { name: 'not-always-excluded', expression: `!(object.metadata.name in ${excluded})` },
+        ],
+        variables: [
+          { name: 'oldLabels', expression: 'oldObject.metadata.?labels.orValue({})' },
+          { name: 'newLabels', expression: 'object.metadata.?labels.orValue({})' },
+          {
+            name: 'changedKeys',
+            expression: 'variables.oldLabels.filter(k, !(k in variables.newLabels) || variables.newLabels[k] != variables.oldLabels[k])'
+              + ' + variables.newLabels.filter(k, !(k in variables.oldLabels))',
+          },
+          {
+            name: 'applies',
+            expression: '!has(params.metadata.deletionTimestamp) && !(object.metadata.name in params.spec.?excludeNamespaces.orValue([]))',
+          },
+          { name: 'selectedBefore', expression: `variables.applies && ${selects('variables.oldLabels')}` },
+          { name: 'selectedAfter', expression: `variables.applies && ${selects('variables.newLabels')}` },
+          { name: 'leaves', expression: 'variables.selectedBefore && !variables.selectedAfter' },
+          // Audit baselines create nothing, so they grant nothing.
+          {
+            name: 'choosesSubjects',
+            expression: `variables.selectedAfter && params.spec.?mode.orValue('Enforce') == 'Enforce'`
+              + ` && (variables.selectedBefore ? variables.changedKeys.exists(k, ${namesLabel('k')})`
+              + ` : variables.newLabels.exists(k, ${namesLabel('k')}))`,
+          },
+        ],
+        validations: [
+          {
+            expression: `!variables.leaves || ${mayChangeBaseline}`,
+            messageExpression: `'namespace ' + object.metadata.name + ' is selected by the security baseline ' + params.metadata.name`
+              + ` + ': ' + request.userInfo.username + ' may not change its labels so that the baseline no longer selects it.`
+              + ` Which namespaces a baseline covers is part of the baseline, so this needs patch on securitybaselines/'`
+              + ` + params.metadata.name + ${toTakeOut}`,
+            message: 'a namespace may not be relabelled out of a security baseline by someone who may not change that baseline',
+            reason: 'Forbidden',
+          },
+          {
+            expression: `!variables.choosesSubjects || ${mayChangeBaseline}`,
+            messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
+              + ` + ' binds roles there to subjects its labels name (\${label:KEY}); ' + request.userInfo.username`
+              + ` + ' may not change those labels, or bring the namespace under the baseline with them set.`
+              + ` Who a baseline grants access to is part of the baseline, so this needs patch on securitybaselines/'`
+              + ` + params.metadata.name`,
+            message: 'the labels a security baseline names subjects by may not be changed by someone who may not change that baseline',
+            reason: 'Forbidden',
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
+      spec: {
+        policyName: NAMESPACE_LABEL_POLICY_NAME,
+        // Every baseline is a parameter; with none, there is nothing to leave.
+        paramRef: { selector: {}, parameterNotFoundAction: 'Allow' },
+        validationActions: ['Deny'],
+      },
+    },
+  ];
+}
+
+export function renderNamespaceLabelPolicy(): string {
+  const header = [
+    '# Generated by hack/namespace-label-policy.ts (node hack/namespace-label-policy.ts); do not edit.',
+    '# Refuses a change of a namespace\'s labels that takes it out of a security baseline, or',
+    '# changes who the baseline grants access to there (subjects named by ${label:KEY}), unless',
+    '# its author may patch that baseline. Installed with the CRD.',
+  ];
+  return yamlDocuments(header, buildNamespaceLabelPolicy());
+}
+
+if (isMain(import.meta.url)) await writeOrCheck(output, renderNamespaceLabelPolicy(), 'hack/namespace-label-policy.ts');
