@@ -14,13 +14,23 @@
 //   subject names (or by bringing a namespace whose label they set earlier
 //   under the baseline): the operator would bind the baseline's ClusterRole to
 //   whichever group they name, themselves included, a grant they could not
-//   make directly.
-// Both are changes to what the baseline does, so they need the right to change
-// the baseline: `patch` on that SecurityBaseline (its editors and authors,
-// GitOps controllers, cluster administrators, and the operator, which writes
-// namespace labels for Pod Security). Every other label change goes through,
-// and so does joining a baseline that names no subject by label (it only adds
+//   make directly;
+// - and lower the Pod Security level a baseline sets: the operator would put
+//   it back within a second, but a pod created in that second stays.
+// All three are changes to what the baseline does, so they need the right to
+// change the baseline: `patch` on that SecurityBaseline (its editors and
+// authors, GitOps controllers, cluster administrators, and the operator, which
+// writes the Pod Security labels). Every other label change goes through, and
+// so does joining a baseline that names no subject by label (it only adds
 // controls).
+//
+// A second policy keeps the operator's own annotations on namespaces
+// (`security.baseline.dev/applied` and `/exceptions`) the operator's: the
+// admission gate opens, and each admission policy of an older revision
+// applies, by what `applied` says, so whoever could write it could open the
+// gate early or put a namespace under a revision with a looser image policy.
+// Only those who may write baselines' status (the operator, cluster
+// administrators) may add, change or remove them, at creation too.
 //
 // Each baseline is a parameter of the policy (paramKind SecurityBaseline, every
 // baseline by selector): the API server evaluates the selector in CEL against
@@ -29,10 +39,12 @@
 // label are not evaluated at all (matchConditions).
 import path from 'node:path';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { ALWAYS_EXCLUDED_NAMESPACES, OPERATOR_NAME } from '../src/api/constants.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES, APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../src/api/constants.ts';
 import { API_VERSION, GROUP, KIND, PLURAL } from '../src/api/types.ts';
+import { POD_SECURITY_LABEL_PREFIX } from '../src/resources/podsecurity.ts';
 
 export const NAMESPACE_LABEL_POLICY_NAME = 'security-baseline-namespace-labels';
+export const NAMESPACE_ANNOTATION_POLICY_NAME = 'security-baseline-namespace-annotations';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const output = path.join(root, 'crds', 'namespace-label-policy.yaml');
@@ -94,12 +106,18 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
           { name: 'selectedBefore', expression: `variables.applies && ${selects('variables.oldLabels')}` },
           { name: 'selectedAfter', expression: `variables.applies && ${selects('variables.newLabels')}` },
           { name: 'leaves', expression: 'variables.selectedBefore && !variables.selectedAfter' },
-          // Audit baselines create nothing, so they grant nothing.
+          // Audit baselines create nothing, so they grant nothing and set no Pod Security level.
+          { name: 'enforcing', expression: `params.spec.?mode.orValue('Enforce') == 'Enforce'` },
           {
             name: 'choosesSubjects',
-            expression: `variables.selectedAfter && params.spec.?mode.orValue('Enforce') == 'Enforce'`
+            expression: 'variables.selectedAfter && variables.enforcing'
               + ` && (variables.selectedBefore ? variables.changedKeys.exists(k, ${namesLabel('k')})`
               + ` : variables.newLabels.exists(k, ${namesLabel('k')}))`,
+          },
+          {
+            name: 'changesPodSecurity',
+            expression: `variables.selectedBefore && variables.selectedAfter && variables.enforcing && has(params.spec.podSecurity)`
+              + ` && variables.changedKeys.exists(k, k.startsWith('${POD_SECURITY_LABEL_PREFIX}'))`,
           },
         ],
         validations: [
@@ -122,6 +140,15 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
             message: 'the labels a security baseline names subjects by may not be changed by someone who may not change that baseline',
             reason: 'Forbidden',
           },
+          {
+            expression: `!variables.changesPodSecurity || ${mayChangeBaseline}`,
+            messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
+              + ` + ' sets its Pod Security labels (${POD_SECURITY_LABEL_PREFIX}*); ' + request.userInfo.username`
+              + ` + ' may not change them. The baseline\\'s podSecurity decides them, so this needs patch on securitybaselines/'`
+              + ` + params.metadata.name`,
+            message: 'the Pod Security labels a security baseline sets may not be changed by someone who may not change that baseline',
+            reason: 'Forbidden',
+          },
         ],
       },
     },
@@ -139,14 +166,57 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
   ];
 }
 
+/** The second policy: the operator's annotations on namespaces. */
+function buildNamespaceAnnotationPolicy(): Record<string, unknown>[] {
+  const annotationKeys = [APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION];
+  const value = (annotations: string, key: string) => `${annotations}[?'${key}'].orValue('')`;
+  const kept = annotationKeys.map((key) => `${value('variables.oldAnnotations', key)} == ${value('variables.newAnnotations', key)}`).join(' && ');
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: NAMESPACE_ANNOTATION_POLICY_NAME, labels },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          matchPolicy: 'Equivalent',
+          namespaceSelector: {},
+          objectSelector: {},
+          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'], scope: '*' }],
+        },
+        variables: [
+          { name: 'oldAnnotations', expression: `oldObject == null ? {} : oldObject.metadata.?annotations.orValue({})` },
+          { name: 'newAnnotations', expression: 'object.metadata.?annotations.orValue({})' },
+        ],
+        validations: [{
+          expression: `(${kept}) || authorizer.group('${GROUP}').resource('${PLURAL}').subresource('status').check('patch').allowed()`,
+          messageExpression: `'namespace ' + object.metadata.name + ': ' + request.userInfo.username`
+            + ` + ' may not add, change or remove the annotations ${annotationKeys.join(' and ')}: the security baseline operator`
+            + ` writes them, and the admission gate and the policies of each baseline revision read them'`,
+          message: `the annotations ${annotationKeys.join(' and ')} of a namespace are written by the security baseline operator only`,
+          reason: 'Forbidden',
+        }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: NAMESPACE_ANNOTATION_POLICY_NAME, labels },
+      spec: { policyName: NAMESPACE_ANNOTATION_POLICY_NAME, validationActions: ['Deny'] },
+    },
+  ];
+}
+
 export function renderNamespaceLabelPolicy(): string {
   const header = [
     '# Generated by hack/namespace-label-policy.ts (node hack/namespace-label-policy.ts); do not edit.',
     '# Refuses a change of a namespace\'s labels that takes it out of a security baseline, or',
-    '# changes who the baseline grants access to there (subjects named by ${label:KEY}), unless',
-    '# its author may patch that baseline. Installed with the CRD.',
+    '# changes whom the baseline grants access to there (subjects named by ${label:KEY}) or the',
+    '# Pod Security level it sets, unless its author may patch that baseline; and any change of',
+    '# the operator\'s annotations on namespaces but by the operator and cluster administrators.',
+    '# Installed with the CRD.',
   ];
-  return yamlDocuments(header, buildNamespaceLabelPolicy());
+  return yamlDocuments(header, [...buildNamespaceLabelPolicy(), ...buildNamespaceAnnotationPolicy()]);
 }
 
 if (isMain(import.meta.url)) await writeOrCheck(output, renderNamespaceLabelPolicy(), 'hack/namespace-label-policy.ts');

@@ -1,12 +1,15 @@
 // crds/namespace-label-policy.yaml against the real API server, with no
 // operator running: someone who may patch a namespace may change its labels,
 // but not so that a baseline stops selecting it, nor those a baseline names
-// its subjects by, unless they may change that baseline. The label keys are
+// its subjects by, nor the Pod Security level it sets, unless they may change
+// that baseline; and no one but the operator and cluster administrators writes
+// the operator's annotations. The label keys are
 // this file's own, so baselines of other test files select the same
 // namespaces before and after every change made here.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AuthorizationV1Api, HttpMethod, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { matchesSelector } from '../../src/api/labelselector.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../../src/api/constants.ts';
 import { GROUP, PLURAL, type LabelSelector, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { BASELINES, NAMESPACES } from '../../src/controller/kinds.ts';
 import { KubeApiError } from '../../src/runtime/errors.ts';
@@ -14,6 +17,7 @@ import { createBaseline, deleteBaseline, writerAs } from '../support/baselines.t
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
+import { applyObjects, renderKustomization } from '../support/manifests.ts';
 
 const admin = adminKubeConfig();
 const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
@@ -42,10 +46,9 @@ async function userWith(prefix: string, rules: V1PolicyRule[], probe: { resource
 type Writer = ReturnType<typeof writerAs>;
 let tenant: Awaited<ReturnType<typeof userWith>>;
 
-/** A label change as a merge patch (null removes); resolves to 'allowed' or the refusal, with its HTTP status. */
-async function relabel(writer: Writer, namespace: string, labels: Record<string, string | null>, dryRun = false): Promise<string> {
+/** A merge patch of a namespace (null removes); resolves to 'allowed' or the refusal, with its HTTP status. */
+async function patchAs(writer: Writer, namespace: string, patch: unknown, dryRun = false): Promise<string> {
   try {
-    const patch = { metadata: { labels } };
     if (dryRun) await writer.client.request('patch', HttpMethod.PATCH, `/api/v1/namespaces/${namespace}`, { query: { dryRun: 'All' }, body: patch, contentType: 'application/merge-patch+json' });
     else await writer.mergePatch(NAMESPACES, namespace, undefined, patch);
     return 'allowed';
@@ -54,6 +57,9 @@ async function relabel(writer: Writer, namespace: string, labels: Record<string,
     throw error;
   }
 }
+
+const relabel = (writer: Writer, namespace: string, labels: Record<string, string | null>, dryRun = false) =>
+  patchAs(writer, namespace, { metadata: { labels } }, dryRun);
 
 async function labelsOf(namespace: string): Promise<Record<string, string>> {
   return (await asAdmin.client.get(NAMESPACES, namespace)).metadata.labels ?? {};
@@ -192,6 +198,71 @@ describe('the labels a baseline names its subjects by are the baseline\'s', () =
     // Known to the policy once leaving it is refused.
     await untilEnforced(probe, { [audited]: null });
     expect(await relabel(tenant.writer, watched, { [TEAM]: 'mine' })).toBe('allowed');
+  });
+});
+
+describe('the Pod Security labels a baseline sets are the baseline\'s', () => {
+  const PSS = `pss-${id}`;
+  const ENFORCE = 'pod-security.kubernetes.io/enforce';
+
+  test('lowering or removing them is refused while a baseline sets them; a baseline that sets none holds none', async () => {
+    const strict = await baseline('pss', { matchLabels: { [PSS]: 'yes' } }, { podSecurity: { enforce: 'restricted' } });
+    const namespace = await createTestNamespace('pss', { [PSS]: 'yes', [ENFORCE]: 'restricted' });
+    await untilEnforced(namespace, { [ENFORCE]: 'privileged' });
+    const refused = await relabel(tenant.writer, namespace, { [ENFORCE]: 'privileged' });
+    expect(refused).toMatch(/^403 /);
+    expect(refused).toContain(`namespace ${namespace}: the security baseline ${strict} sets its Pod Security labels (pod-security.kubernetes.io/*); ${tenant.name} may not change them`);
+    expect(await relabel(tenant.writer, namespace, { [ENFORCE]: null })).toMatch(/^403 .*sets its Pod Security labels/);
+    expect(await relabel(tenant.writer, namespace, { 'pod-security.kubernetes.io/warn': 'privileged' })).toMatch(/^403 .*sets its Pod Security labels/);
+    expect(await labelsOf(namespace)).toMatchObject({ [ENFORCE]: 'restricted' });
+
+    // Selected only by a baseline without podSecurity: the level is the namespace owner's to choose.
+    const other = await createTestNamespace('pss-free', { [TIER]: 'restricted', [ENFORCE]: 'baseline' });
+    await untilEnforced(other, { [TIER]: null });
+    expect(await relabel(tenant.writer, other, { [ENFORCE]: 'privileged' })).toBe('allowed');
+  });
+});
+
+describe('the operator\'s annotations on a namespace are the operator\'s', () => {
+  let operator: Writer;
+
+  beforeAll(async () => {
+    // The operator's ClusterRole as shipped, bound to a user of its own (the test control plane has no operator ServiceAccount).
+    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
+    const name = uniqueName('operator');
+    await rbac.createClusterRoleBinding({ body: {
+      metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name }],
+    } });
+    cleanup.push(() => rbac.deleteClusterRoleBinding({ name }));
+    await eventually(async () => (await authorization.createSubjectAccessReview({ body: { spec: {
+      user: name, resourceAttributes: { group: GROUP, resource: PLURAL, subresource: 'status', verb: 'patch' },
+    } } })).status?.allowed === true);
+    operator = writerAs('security-baseline-operator', await kubeConfigAsUser(name));
+  });
+
+  test('someone who may patch a namespace may not add, change or remove them; the operator and an administrator may', async () => {
+    const namespace = await createTestNamespace('annotated');
+    const opened = await patchAs(tenant.writer, namespace, { metadata: { annotations: { [APPLIED_ANNOTATION]: '{"tenants":"tenants-5d9c7f"}' } } });
+    expect(opened).toMatch(/^403 /);
+    expect(opened).toContain(`namespace ${namespace}: ${tenant.name} may not add, change or remove the annotations ${APPLIED_ANNOTATION} and ${EXCEPTIONS_ANNOTATION}`);
+    expect(await patchAs(tenant.writer, namespace, { metadata: { annotations: { [EXCEPTIONS_ANNOTATION]: '{"tenants":["mine"]}' } } })).toMatch(/^403 /);
+
+    expect(await patchAs(operator, namespace, { metadata: { annotations: { [APPLIED_ANNOTATION]: '{"tenants":"tenants-5d9c7f"}' } } })).toBe('allowed');
+    expect(await patchAs(tenant.writer, namespace, { metadata: { annotations: { [APPLIED_ANNOTATION]: '{"tenants":"tenants-0ld0ld"}' } } })).toMatch(/^403 /);
+    expect(await patchAs(tenant.writer, namespace, { metadata: { annotations: { [APPLIED_ANNOTATION]: null } } })).toMatch(/^403 /);
+    expect(await patchAs(tenant.writer, namespace, { metadata: { annotations: { [`note-${id}`]: 'x' } } })).toBe('allowed');
+    expect(await patchAs(asAdmin, namespace, { metadata: { annotations: { [APPLIED_ANNOTATION]: null } } })).toBe('allowed');
+  });
+
+  test('nor create a namespace that carries them', async () => {
+    const creator = await userWith('ns-creator', [{ apiGroups: [''], resources: ['namespaces'], verbs: ['create'] }], { resource: 'namespaces', verb: 'create' });
+    const name = uniqueName('pre-applied');
+    const attempt = await creator.writer.client.create(NAMESPACES, {
+      apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations: { [APPLIED_ANNOTATION]: '{"tenants":"tenants-5d9c7f"}' } },
+    }).then(() => 'allowed', (error: unknown) => (error instanceof KubeApiError ? `${error.status} ${error.apiMessage}` : Promise.reject(error)));
+    if (attempt === 'allowed') cleanup.push(() => asAdmin.client.delete(NAMESPACES, name, undefined));
+    expect(attempt).toMatch(new RegExp(`^403 .*namespace ${name}: ${creator.name} may not add, change or remove the annotations`));
   });
 });
 
