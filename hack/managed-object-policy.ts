@@ -17,13 +17,33 @@
 // Matched by objectSelector: an update matches when the old or the new object
 // carries the baseline label, so the operator's own applies (labels unchanged)
 // cost one comparison and no authorization check.
+//
+// A second policy reserves the names of a baseline's objects. The operator
+// never overwrites an object it does not own, so someone who creates an object
+// under a managed name first (or deletes the operator's and creates their own
+// in its place before the operator restores it) keeps the baseline's control
+// out of the namespace: a Conflict, reported, but lasting. In a namespace an
+// Enforce baseline selects, the names it gives its objects there
+// (`<baseline>-<suffix>`: default-deny, quota, limits, logging, each role
+// binding's and pod policy's name), and the compliance Report's name, may be
+// created in the managed kinds only by whoever may write baselines' status
+// (a matchCondition: the operator's own creates are not evaluated per
+// baseline). Each baseline is a parameter of the policy, its selector
+// evaluated on the namespace's labels.
 import path from 'node:path';
+import { MAY_WRITE_BASELINE_STATUS, selectsCel } from './cel.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
-import { GROUP, PLURAL } from '../src/api/types.ts';
-import { MANAGED_KINDS } from '../src/controller/kinds.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES, BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
+import { API_VERSION, KIND } from '../src/api/types.ts';
+import { MANAGED_KINDS, REPORTS } from '../src/controller/kinds.ts';
+import { LIMIT_RANGE_SUFFIX } from '../src/resources/limitrange.ts';
+import { LOGGING_SUFFIX } from '../src/resources/logging.ts';
+import { DEFAULT_DENY_SUFFIX } from '../src/resources/networkpolicy.ts';
+import { REPORT_NAME } from '../src/resources/report.ts';
+import { RESOURCE_QUOTA_SUFFIX } from '../src/resources/resourcequota.ts';
 
 export const MANAGED_OBJECT_POLICY_NAME = 'security-baseline-managed-objects';
+export const MANAGED_NAMES_POLICY_NAME = 'security-baseline-managed-names';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const output = path.join(root, 'crds', 'managed-object-policy.yaml');
@@ -56,7 +76,7 @@ export function buildManagedObjectPolicy(): Record<string, unknown>[] {
           { name: 'baseline', expression: `${label('oldObject', BASELINE_LABEL)} != '' ? ${label('oldObject', BASELINE_LABEL)} : ${label('object', BASELINE_LABEL)}` },
         ],
         validations: [{
-          expression: `variables.labelsKept || authorizer.group('${GROUP}').resource('${PLURAL}').subresource('status').check('patch').allowed()`,
+          expression: `variables.labelsKept || ${MAY_WRITE_BASELINE_STATUS}`,
           messageExpression: `request.kind.kind + ' ' + request.name + ' is managed by the security baseline ' + variables.baseline`
             + ` + ': ' + request.userInfo.username + ' may not add, change or remove its labels ${ownershipLabels.join(' and ')}.`
             + ` Other edits are allowed and put back by the operator; deleting the baseline with deletionPolicy Orphan releases its objects'`,
@@ -74,14 +94,87 @@ export function buildManagedObjectPolicy(): Record<string, unknown>[] {
   ];
 }
 
+/** The names of a baseline's objects that do not come from its spec: `<baseline>-<suffix>`. */
+const FIXED_SUFFIXES = [DEFAULT_DENY_SUFFIX, RESOURCE_QUOTA_SUFFIX, LIMIT_RANGE_SUFFIX, LOGGING_SUFFIX];
+
+/** The second policy: names of a baseline's objects are its own in the namespaces it selects. */
+export function buildManagedNamesPolicy(): Record<string, unknown>[] {
+  const excluded = JSON.stringify([...ALWAYS_EXCLUDED_NAMESPACES]).replaceAll('"', "'");
+  const kinds = [...MANAGED_KINDS, REPORTS];
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
+      spec: {
+        failurePolicy: 'Fail',
+        paramKind: { apiVersion: API_VERSION, kind: KIND },
+        matchConstraints: {
+          matchPolicy: 'Equivalent',
+          namespaceSelector: {},
+          objectSelector: {},
+          resourceRules: kinds.map((type) => ({
+            apiGroups: [groupOf(type.apiVersion)], apiVersions: ['*'], operations: ['CREATE'], resources: [type.plural], scope: 'Namespaced',
+          })),
+        },
+        matchConditions: [
+          { name: 'not-always-excluded', expression: `!(request.namespace in ${excluded})` },
+          { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
+        ],
+        variables: [
+          { name: 'name', expression: "object.metadata.?name.orValue('')" },
+          {
+            name: 'suffix',
+            expression: `variables.name.startsWith(params.metadata.name + '-') ? variables.name.substring(size(params.metadata.name) + 1) : ''`,
+          },
+          // The exact names the baseline gives its objects (src/resources/): a tenant's own `<baseline>-api` stays theirs.
+          {
+            name: 'reserved',
+            expression: `request.resource.resource == '${REPORTS.plural}' ? variables.name == '${REPORT_NAME}'`
+              + ` : variables.suffix != '' && (variables.suffix in ${JSON.stringify(FIXED_SUFFIXES).replaceAll('"', "'")}`
+              + ` || params.spec.?roleBindings.orValue([]).exists(rb, rb.name == variables.suffix)`
+              + ` || params.spec.?networkPolicy.?podPolicies.orValue([]).exists(p, p.name == variables.suffix))`,
+          },
+          {
+            name: 'selected',
+            expression: `!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'`
+              + ` && !(request.namespace in params.spec.?excludeNamespaces.orValue([]))`
+              + ` && ${selectsCel('params.spec.namespaceSelector', "namespaceObject.metadata.?labels.orValue({})")}`,
+          },
+        ],
+        validations: [{
+          expression: '!variables.reserved || !variables.selected',
+          messageExpression: `request.kind.kind + ' ' + variables.name + ' in namespace ' + request.namespace + ': the security baseline '`
+            + ` + params.metadata.name + ' selects this namespace and gives one of its objects there this name; '`
+            + ` + request.userInfo.username + ' may not create one under it (the operator would leave it alone, and the baseline\\'s`
+            + ` control would stay out of the namespace). Choose another name'`,
+          message: 'a name a security baseline uses for its objects in this namespace may be created by the operator only',
+          reason: 'Forbidden',
+        }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
+      spec: {
+        policyName: MANAGED_NAMES_POLICY_NAME,
+        paramRef: { selector: {}, parameterNotFoundAction: 'Allow' },
+        validationActions: ['Deny'],
+      },
+    },
+  ];
+}
+
 export function renderManagedObjectPolicy(): string {
   const header = [
     '# Generated by hack/managed-object-policy.ts (node hack/managed-object-policy.ts); do not edit.',
     '# Refuses to add, change or remove the ownership labels of an object a security baseline',
     '# manages, except to the operator and cluster administrators (who may write baselines\'',
-    '# status): removing them with managedFields would detach the object. Installed with the CRD.',
+    '# status): removing them with managedFields would detach the object. And reserves the names',
+    '# of a baseline\'s objects in the namespaces it selects for the operator. Installed with the CRD.',
   ];
-  return yamlDocuments(header, buildManagedObjectPolicy());
+  return yamlDocuments(header, [...buildManagedObjectPolicy(), ...buildManagedNamesPolicy()]);
 }
 
 if (isMain(import.meta.url)) await writeOrCheck(output, renderManagedObjectPolicy(), 'hack/managed-object-policy.ts');

@@ -5,14 +5,17 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AuthorizationV1Api, NetworkingV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { BASELINE_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, OPERATOR_NAME } from '../../src/api/constants.ts';
-import { MANAGED_KINDS } from '../../src/controller/kinds.ts';
-import type { KubeObject } from '../../src/runtime/kube.ts';
+import { MANAGED_KINDS, REPORTS } from '../../src/controller/kinds.ts';
+import type { KubeObject, ResourceType } from '../../src/runtime/kube.ts';
 import { KubeApiError } from '../../src/runtime/errors.ts';
-import { writerAs } from '../support/baselines.ts';
+import { createBaseline, deleteBaseline, writerAs } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
 import { applyObjects, renderKustomization } from '../support/manifests.ts';
+import { installReportsCrd } from '../support/reports.ts';
+
+type Writer = ReturnType<typeof writerAs>;
 
 const admin = adminKubeConfig();
 const networking = admin.makeApiClient(NetworkingV1Api);
@@ -128,5 +131,81 @@ describe('a namespace admin may not take an object out of a baseline\'s manageme
     const name = await managedPolicy();
     expect(await attempt(() => writerAs('kubectl-label').mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [BASELINE_LABEL]: null } } }))).toBe('allowed');
     expect((await labelsOf(name))[BASELINE_LABEL]).toBeUndefined();
+  });
+});
+
+describe('the names a baseline gives its objects are reserved in the namespaces it selects', () => {
+  let name = '';
+  let selected = '';
+  let asTenant: Writer;
+
+  const policyNamed = (policyName: string) => ({
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: policyName }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+  });
+  /** Creates `body` in `where` as `writer`; resolves to 'allowed' or the refusal, with its HTTP status. */
+  const createAs = (writer: Writer, type: ResourceType, where: string, body: Record<string, unknown>) =>
+    attempt(() => writer.client.create(type, { ...body, metadata: { ...(body.metadata as object), namespace: where } } as KubeObject & Record<string, unknown>));
+
+  beforeAll(async () => {
+    await installReportsCrd();
+    const label = uniqueName('reserved');
+    name = uniqueName('names');
+    await createBaseline(name, {
+      namespaceSelector: { matchLabels: { [label]: 'yes' } },
+      networkPolicy: { defaultDeny: ['Ingress'] },
+      resourceQuota: { hard: { pods: '10' } },
+      roleBindings: [{ name: 'auditors', clusterRole: 'view', subjects: [{ kind: 'Group', name: 'auditors' }] }],
+    });
+    cleanup.push(() => deleteBaseline(name));
+    selected = await createTestNamespace('names', { [label]: 'yes' });
+    const user = uniqueName('ns-admin');
+    await rbac.createNamespacedRoleBinding({ namespace: selected, body: {
+      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    } });
+    // Reports: the namespace admin may write them too, as a tool's role might grant.
+    await rbac.createNamespacedRole({ namespace: selected, body: { metadata: { name: 'reports' }, rules: [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['create', 'delete'] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: selected, body: {
+      metadata: { name: 'reports' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reports' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    } });
+    await eventually(async () => (await authorization.createSubjectAccessReview({ body: { spec: {
+      user, resourceAttributes: { namespace: selected, group: 'openreports.io', resource: 'reports', verb: 'create' },
+    } } })).status?.allowed === true);
+    asTenant = writerAs('kubectl-create', await kubeConfigAsUser(user));
+    // The policy's parameters come from an informer: wait until it knows the baseline.
+    await eventually(async () => (await createAs(asTenant, NETWORK_POLICIES, selected, policyNamed(`${name}-default-deny`))).startsWith('403 '));
+  });
+
+  test('a namespace admin may not create an object under one of them, in any managed kind, nor the compliance Report', async () => {
+    const refused = await createAs(asTenant, NETWORK_POLICIES, selected, policyNamed(`${name}-default-deny`));
+    expect(refused).toMatch(/^403 /);
+    expect(refused).toContain(`NetworkPolicy ${name}-default-deny in namespace ${selected}: the security baseline ${name} selects this namespace and gives one of its objects there this name`);
+    expect(refused).toContain('may not create one under it');
+    const ROLE_BINDINGS = MANAGED_KINDS.find((type) => type.kind === 'RoleBinding')!;
+    expect(await createAs(asTenant, ROLE_BINDINGS, selected, {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: `${name}-auditors` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [],
+    })).toMatch(/^403 .*gives one of its objects there this name/);
+    expect(await createAs(asTenant, REPORTS, selected, {
+      apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, results: [],
+    })).toMatch(/^403 .*gives one of its objects there this name/);
+  });
+
+  test('other names stay the namespace\'s, as do the same names where the baseline does not select', async () => {
+    expect(await createAs(asTenant, NETWORK_POLICIES, selected, policyNamed(`${name}-api`))).toBe('allowed');
+    expect(await createAs(writerAs('kubectl-create'), NETWORK_POLICIES, namespace, policyNamed(`${name}-default-deny`))).toBe('allowed');
+  });
+
+  test('the operator, with only its own ClusterRole (config/rbac), creates them', async () => {
+    const user = uniqueName('operator');
+    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
+    await rbac.createClusterRoleBinding({ body: {
+      metadata: { name: user }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    } });
+    cleanup.push(() => rbac.deleteClusterRoleBinding({ name: user }));
+    const asOperator = writerAs(FIELD_MANAGER, await kubeConfigAsUser(user));
+    await eventually(async () => (await createAs(asOperator, NETWORK_POLICIES, selected, policyNamed(`${name}-default-deny`))) === 'allowed');
   });
 });
