@@ -39,3 +39,22 @@ export const MAX_BASELINE_NAME_LENGTH = 63;
  * (crds/authoring-policy.yaml). Without it the operator applies no RoleBindings.
  */
 export const AUTHORING_POLICY_NAME = 'security-baseline-authoring';
+
+/**
+ * Every ValidatingAdmissionPolicy installed with the CRD (crds/), each with a
+ * binding of the same name: who may write baselines and exceptions, and what
+ * no one but the operator may do to its objects and to the namespaces it
+ * covers. The operator reports each one's presence
+ * (security_baseline_api_policy_installed): without them those protections are
+ * gone while everything else keeps working. (The one MutatingAdmissionPolicy,
+ * which stamps an exception's creator, is not watched: the operator may not
+ * read that kind.)
+ */
+export const API_POLICY_NAMES = [
+  AUTHORING_POLICY_NAME,
+  'security-baseline-exceptions',
+  'security-baseline-managed-objects',
+  'security-baseline-managed-names',
+  'security-baseline-namespace-labels',
+  'security-baseline-namespace-annotations',
+] as const;

@@ -18,7 +18,7 @@
 // A key queued because of a change of its own is `normal`; the namespaces a
 // baseline, a ClusterRole or the authoring policy fans out to are `low`, so that
 // a new namespace or a drift repair never waits behind a change to thousands.
-import { BASELINE_LABEL } from '../api/constants.ts';
+import { AUTHORING_POLICY_NAME, BASELINE_LABEL } from '../api/constants.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { Priority } from '../runtime/workqueue.ts';
 import type { KubeObject } from '../runtime/kube.ts';
@@ -30,7 +30,8 @@ export interface Caches {
   readonly baselines: Informer<BaselineObject>;
   readonly exceptions: Informer<ExceptionObject>;
   readonly clusterRoles: Informer<KubeObject>;
-  readonly authoring: readonly Informer<KubeObject>[];
+  /** Every admission policy and binding, names only (the authoring policy among them). */
+  readonly apiPolicies: readonly Informer<KubeObject>[];
   readonly managed: readonly ManagedCache[];
   readonly clusterManaged: readonly ManagedCache[];
 }
@@ -159,10 +160,11 @@ export function registerEventHandlers(caches: Caches, selection: Selection, queu
   };
   caches.clusterRoles.addHandlers({ onAdd: onClusterRole, onDelete: onClusterRole });
 
-  const onAuthoringPolicy = (): void => {
+  const onAuthoringPolicy = (policy: KubeObject): void => {
+    if (policy.metadata.name !== AUTHORING_POLICY_NAME) return;
     for (const baseline of caches.baselines.list()) {
       if (baseline.spec.roleBindings?.length) namespacesSelectedBy(baseline);
     }
   };
-  for (const informer of caches.authoring) informer.addHandlers({ onAdd: onAuthoringPolicy, onDelete: onAuthoringPolicy });
+  for (const informer of caches.apiPolicies) informer.addHandlers({ onAdd: onAuthoringPolicy, onDelete: onAuthoringPolicy });
 }

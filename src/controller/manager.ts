@@ -10,7 +10,7 @@
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
-import { AUTHORING_POLICY_NAME, MANAGED_SELECTOR } from '../api/constants.ts';
+import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR } from '../api/constants.ts';
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
@@ -64,8 +64,11 @@ export class Manager {
   readonly #revisions: Informer<KubeObject>;
   readonly #rollouts: Rollouts;
   readonly #selection: SelectionIndex;
-  /** The authoring policy and its binding (one object each): RoleBindings wait for both. */
-  readonly #authoring: Informer<KubeObject>[];
+  /**
+   * Every admission policy and binding in the cluster, names only: are the API's
+   * own (crds/) installed? RoleBindings wait for the authoring policy's two.
+   */
+  readonly #apiPolicies: Informer<KubeObject>[];
   readonly #managed = new Map<string, ManagedCache>();
   readonly #clusterManaged = new Map<string, ManagedCache>();
   readonly #reports: ReportCache;
@@ -93,8 +96,7 @@ export class Manager {
     this.#exceptions = informer<ExceptionObject>(EXCEPTIONS);
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
     this.#revisions = informer(CONTROLLER_REVISIONS, { namespace: options.operatorNamespace, labelSelector: MANAGED_SELECTOR });
-    this.#authoring = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS]
-      .map((type) => informer(type, { fieldSelector: `metadata.name=${AUTHORING_POLICY_NAME}`, transform: nameOnly }));
+    this.#apiPolicies = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS].map((type) => informer(type, { transform: nameOnly }));
     for (const type of MANAGED_KINDS) {
       this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) }));
     }
@@ -150,7 +152,7 @@ export class Manager {
     this.#rollouts = new Rollouts((baseline) => this.#enqueueBaseline(baseline, statusIntervalMs));
 
     registerEventHandlers({
-      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, authoring: this.#authoring,
+      namespaces: this.#namespaces, baselines: this.#baselines, exceptions: this.#exceptions, clusterRoles: this.#clusterRoles, apiPolicies: this.#apiPolicies,
       managed: [...this.#managed.values()], clusterManaged: [...this.#clusterManaged.values()],
     }, this.#selection, {
       namespace: (name, priority) => this.#enqueueNamespace(name, priority),
@@ -162,6 +164,9 @@ export class Manager {
     }, this.#selection, (name, priority) => this.#enqueueNamespace(name, priority));
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
+    metrics.beforeScrape(() => {
+      for (const policy of API_POLICY_NAMES) metrics.apiPolicyInstalled.set({ policy }, this.#apiPolicyInstalled(policy) ? 1 : 0);
+    });
     metrics.beforeScrape(() => {
       metrics.rolloutNamespaces.reset();
       metrics.rolloutHalted.reset();
@@ -176,6 +181,11 @@ export class Manager {
         for (const [state, value] of Object.entries(counts)) metrics.namespaces.set({ baseline, state }, value);
       }
     });
+  }
+
+  /** The policy and its binding of the same name are both in the cluster. */
+  #apiPolicyInstalled(name: string): boolean {
+    return this.#apiPolicies.every((informer) => informer.get(name) !== undefined);
   }
 
   #buildContext(): ControllerContext {
@@ -199,7 +209,7 @@ export class Manager {
       selection: this.#selection, rollouts: this.#rollouts,
       recorder: this.#recorder,
       tracker: this.#tracker,
-      authoringPolicyInstalled: () => this.#authoring.every((informer) => informer.get(AUTHORING_POLICY_NAME) !== undefined),
+      authoringPolicyInstalled: () => this.#apiPolicyInstalled(AUTHORING_POLICY_NAME),
       metrics: {
         driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
         driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
@@ -266,7 +276,7 @@ export class Manager {
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
     return [
-      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#authoring, ...this.#activeManaged(),
+      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#apiPolicies, ...this.#activeManaged(),
       ...this.#clusterManaged.values(), ...this.#context.reports.all(),
     ];
   }

@@ -124,6 +124,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly apiPolicyInstalled = new Gauge({
+    name: 'security_baseline_api_policy_installed',
+    help: '1 while the admission policy of the API (crds/) and its binding are both installed, by policy name; 0 when either is missing.',
+    labelNames: ['policy'] as const,
+    registers: [this.registry],
+  });
+
   readonly leader = new Gauge({
     name: 'security_baseline_leader',
     help: '1 while this replica holds the leader lease and writes, 0 otherwise.',

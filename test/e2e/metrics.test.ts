@@ -3,7 +3,8 @@
 // counters and gauges move when drift happens on the real control plane.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { API_POLICY_NAMES } from '../../src/api/constants.ts';
 import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { managedKind } from '../../src/controller/kinds.ts';
@@ -12,6 +13,7 @@ import { metricValue, SCRAPER_NAMESPACE, scrape, startOperator, type RunningOper
 
 const run = randomBytes(3).toString('hex');
 const core = adminKubeConfig().makeApiClient(CoreV1Api);
+const admission = adminKubeConfig().makeApiClient(AdmissionregistrationV1Api);
 let operator: RunningOperator;
 
 beforeAll(async () => {
@@ -62,5 +64,27 @@ describe('the metrics endpoint', () => {
     expect(metricValue(after, 'security_baseline_writes_total', { kind: 'ResourceQuota', verb: 'apply' }))
       .toBeGreaterThan(metricValue(before, 'security_baseline_writes_total', { kind: 'ResourceQuota', verb: 'apply' }));
     expect(metricValue(after, 'security_baseline_namespaces', { baseline: name, state: 'compliant' })).toBe(1);
+  });
+
+  test('reports each admission policy of the API installed, and one whose binding was deleted as missing until it is back', async () => {
+    const installed = async (): Promise<Record<string, number>> => {
+      const body = await operator.metrics();
+      return Object.fromEntries(API_POLICY_NAMES.map((policy) => [policy, metricValue(body, 'security_baseline_api_policy_installed', { policy })]));
+    };
+    const all = (value: number) => Object.fromEntries(API_POLICY_NAMES.map((policy) => [policy, value]));
+    await eventually(async () => JSON.stringify(await installed()) === JSON.stringify(all(1)));
+    // Test files run one at a time: no other file relies on this policy meanwhile.
+    const policy = 'security-baseline-namespace-annotations';
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
+    try {
+      const missing = await eventually(async () => {
+        const now = await installed();
+        return now[policy] === 0 ? now : false;
+      });
+      expect(missing).toEqual({ ...all(1), [policy]: 0 });
+    } finally {
+      await installCrds();
+    }
+    await eventually(async () => (await installed())[policy] === 1);
   });
 });

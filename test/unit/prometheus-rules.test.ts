@@ -61,6 +61,7 @@ describe('promtool', () => {
 describe('the rules', () => {
   test('the expected alerts exist', () => {
     expect(alerts.map((alert) => alert.alert).sort()).toEqual([
+      'SecurityBaselineApiPolicyMissing',
       'SecurityBaselineDriftDetected',
       'SecurityBaselineExceptionExpiringSoon',
       'SecurityBaselineExceptionInvalid',
