@@ -107,7 +107,12 @@ export function buildManagedNamesPolicy(): Record<string, unknown>[] {
       kind: 'ValidatingAdmissionPolicy',
       metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
       spec: {
-        failurePolicy: 'Fail',
+        // Ignore, not Fail: right after an API server starts, a policy whose paramKind is a custom resource
+        // fails to configure ("failed to find resource referenced by paramKind") until the CRD is mapped, and
+        // with Fail it refused every request it matches, the operator's own writes and other tools' alike,
+        // across the cluster. The price: a request whose evaluation fails (such a window, or a CEL cost limit)
+        // goes through unchecked. See README, Permissions.
+        failurePolicy: 'Ignore',
         paramKind: { apiVersion: API_VERSION, kind: KIND },
         matchConstraints: {
           matchPolicy: 'Equivalent',

@@ -73,7 +73,12 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
       kind: 'ValidatingAdmissionPolicy',
       metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
       spec: {
-        failurePolicy: 'Fail',
+        // Ignore, not Fail: right after an API server starts, a policy whose paramKind is a custom resource
+        // fails to configure ("failed to find resource referenced by paramKind") until the CRD is mapped, and
+        // with Fail it refused every request it matches, the operator's own writes and other tools' alike,
+        // across the cluster. The price: a request whose evaluation fails (such a window, or a CEL cost limit)
+        // goes through unchecked. See README, Permissions.
+        failurePolicy: 'Ignore',
         paramKind: { apiVersion: API_VERSION, kind: KIND },
         // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
         matchConstraints: {
