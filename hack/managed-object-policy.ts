@@ -31,10 +31,9 @@
 // baseline). Each baseline is a parameter of the policy, its selector
 // evaluated on the namespace's labels.
 import path from 'node:path';
-import { MAY_WRITE_BASELINE_STATUS, selectsCel } from './cel.ts';
+import { ALWAYS_EXCLUDED_CEL, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { ALWAYS_EXCLUDED_NAMESPACES, BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
-import { API_VERSION, KIND } from '../src/api/types.ts';
+import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
 import { MANAGED_KINDS, REPORTS } from '../src/controller/kinds.ts';
 import { LIMIT_RANGE_SUFFIX } from '../src/resources/limitrange.ts';
 import { LOGGING_SUFFIX } from '../src/resources/logging.ts';
@@ -99,7 +98,6 @@ const FIXED_SUFFIXES = [DEFAULT_DENY_SUFFIX, RESOURCE_QUOTA_SUFFIX, LIMIT_RANGE_
 
 /** The second policy: names of a baseline's objects are its own in the namespaces it selects. */
 export function buildManagedNamesPolicy(): Record<string, unknown>[] {
-  const excluded = JSON.stringify([...ALWAYS_EXCLUDED_NAMESPACES]).replaceAll('"', "'");
   const kinds = [...MANAGED_KINDS, REPORTS];
   return [
     {
@@ -107,13 +105,7 @@ export function buildManagedNamesPolicy(): Record<string, unknown>[] {
       kind: 'ValidatingAdmissionPolicy',
       metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
       spec: {
-        // Ignore, not Fail: right after an API server starts, a policy whose paramKind is a custom resource
-        // fails to configure ("failed to find resource referenced by paramKind") until the CRD is mapped, and
-        // with Fail it refused every request it matches, the operator's own writes and other tools' alike,
-        // across the cluster. The price: a request whose evaluation fails (such a window, or a CEL cost limit)
-        // goes through unchecked. See README, Permissions.
-        failurePolicy: 'Ignore',
-        paramKind: { apiVersion: API_VERSION, kind: KIND },
+        ...PER_BASELINE,
         matchConstraints: {
           matchPolicy: 'Equivalent',
           namespaceSelector: {},
@@ -123,7 +115,7 @@ export function buildManagedNamesPolicy(): Record<string, unknown>[] {
           })),
         },
         matchConditions: [
-          { name: 'not-always-excluded', expression: `!(request.namespace in ${excluded})` },
+          { name: 'not-always-excluded', expression: `!(request.namespace in ${ALWAYS_EXCLUDED_CEL})` },
           { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
         ],
         variables: [
@@ -164,7 +156,7 @@ export function buildManagedNamesPolicy(): Record<string, unknown>[] {
       metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
       spec: {
         policyName: MANAGED_NAMES_POLICY_NAME,
-        paramRef: { selector: {}, parameterNotFoundAction: 'Allow' },
+        paramRef: EVERY_BASELINE,
         validationActions: ['Deny'],
       },
     },

@@ -39,10 +39,10 @@
 // label, and those of whoever may write baselines' status (the operator,
 // cluster administrators), are not evaluated per baseline (matchConditions).
 import path from 'node:path';
-import { MAY_WRITE_BASELINE_STATUS, selectsCel } from './cel.ts';
+import { ALWAYS_EXCLUDED_CEL, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { ALWAYS_EXCLUDED_NAMESPACES, APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../src/api/constants.ts';
-import { API_VERSION, GROUP, KIND, PLURAL } from '../src/api/types.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../src/api/constants.ts';
+import { GROUP, PLURAL } from '../src/api/types.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../src/resources/podsecurity.ts';
 
 export const NAMESPACE_LABEL_POLICY_NAME = 'security-baseline-namespace-labels';
@@ -66,20 +66,13 @@ const mayChangeBaseline = `authorizer.group('${GROUP}').resource('${PLURAL}').na
 const toTakeOut = `' (to take a namespace out, list it in the baseline\\'s excludeNamespaces)'`;
 
 export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
-  const excluded = JSON.stringify([...ALWAYS_EXCLUDED_NAMESPACES]).replaceAll('"', "'");
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicy',
       metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
       spec: {
-        // Ignore, not Fail: right after an API server starts, a policy whose paramKind is a custom resource
-        // fails to configure ("failed to find resource referenced by paramKind") until the CRD is mapped, and
-        // with Fail it refused every request it matches, the operator's own writes and other tools' alike,
-        // across the cluster. The price: a request whose evaluation fails (such a window, or a CEL cost limit)
-        // goes through unchecked. See README, Permissions.
-        failurePolicy: 'Ignore',
-        paramKind: { apiVersion: API_VERSION, kind: KIND },
+        ...PER_BASELINE,
         // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
         matchConstraints: {
           matchPolicy: 'Equivalent',
@@ -89,7 +82,7 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
         },
         matchConditions: [
           { name: 'labels-changed', expression: 'oldObject.metadata.?labels.orValue({}) != object.metadata.?labels.orValue({})' },
-          { name: 'not-always-excluded', expression: `!(object.metadata.name in ${excluded})` },
+          { name: 'not-always-excluded', expression: `!(object.metadata.name in ${ALWAYS_EXCLUDED_CEL})` },
           // The operator (and cluster administrators) may patch every baseline anyway: its own namespace writes cost one check.
           { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
         ],
@@ -160,8 +153,7 @@ export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
       metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
       spec: {
         policyName: NAMESPACE_LABEL_POLICY_NAME,
-        // Every baseline is a parameter; with none, there is nothing to leave.
-        paramRef: { selector: {}, parameterNotFoundAction: 'Allow' },
+        paramRef: EVERY_BASELINE,
         validationActions: ['Deny'],
       },
     },

@@ -11,8 +11,7 @@ import { KubeApiError } from '../../src/runtime/errors.ts';
 import { createBaseline, deleteBaseline, writerAs } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
-import { kubeConfigAsUser } from '../support/identities.ts';
-import { applyObjects, renderKustomization } from '../support/manifests.ts';
+import { kubeConfigAsUser, kubeConfigWithOperatorRole } from '../support/identities.ts';
 import { installReportsCrd } from '../support/reports.ts';
 
 type Writer = ReturnType<typeof writerAs>;
@@ -113,16 +112,9 @@ describe('a namespace admin may not take an object out of a baseline\'s manageme
 
   test('the operator, with only its own ClusterRole (config/rbac), may remove the labels: deletionPolicy Orphan releases objects so', async () => {
     const name = await managedPolicy();
-    const user = uniqueName('operator');
-    // The operator's ClusterRole as shipped, bound to a user of its own (the test control plane has no operator ServiceAccount).
-    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
-    await rbac.createClusterRoleBinding({ body: {
-      metadata: { name: user }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-    } });
-    cleanup.push(() => rbac.deleteClusterRoleBinding({ name: user }));
-    const asOperator = writerAs(FIELD_MANAGER, await kubeConfigAsUser(user));
-    // RBAC reaches the authorizer through an informer: retry until the binding is in effect.
+    const { kubeConfig, unbind } = await kubeConfigWithOperatorRole();
+    cleanup.push(unbind);
+    const asOperator = writerAs(FIELD_MANAGER, kubeConfig);
     await eventually(() => asOperator.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { [MANAGED_BY_LABEL]: null, [BASELINE_LABEL]: null } } }));
     expect((await labelsOf(name))[BASELINE_LABEL]).toBeUndefined();
   });
@@ -198,14 +190,9 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
   });
 
   test('the operator, with only its own ClusterRole (config/rbac), creates them', async () => {
-    const user = uniqueName('operator');
-    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
-    await rbac.createClusterRoleBinding({ body: {
-      metadata: { name: user }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-    } });
-    cleanup.push(() => rbac.deleteClusterRoleBinding({ name: user }));
-    const asOperator = writerAs(FIELD_MANAGER, await kubeConfigAsUser(user));
+    const { kubeConfig, unbind } = await kubeConfigWithOperatorRole();
+    cleanup.push(unbind);
+    const asOperator = writerAs(FIELD_MANAGER, kubeConfig);
     await eventually(async () => (await createAs(asOperator, NETWORK_POLICIES, selected, policyNamed(`${name}-default-deny`))) === 'allowed');
   });
 });

@@ -9,15 +9,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AuthorizationV1Api, HttpMethod, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { matchesSelector } from '../../src/api/labelselector.ts';
-import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../../src/api/constants.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION } from '../../src/api/constants.ts';
 import { GROUP, PLURAL, type LabelSelector, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { BASELINES, NAMESPACES } from '../../src/controller/kinds.ts';
 import { KubeApiError } from '../../src/runtime/errors.ts';
 import { createBaseline, deleteBaseline, writerAs } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, uniqueName } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
-import { kubeConfigAsUser } from '../support/identities.ts';
-import { applyObjects, renderKustomization } from '../support/manifests.ts';
+import { kubeConfigAsUser, kubeConfigWithOperatorRole } from '../support/identities.ts';
 
 const admin = adminKubeConfig();
 const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
@@ -227,18 +226,9 @@ describe('the operator\'s annotations on a namespace are the operator\'s', () =>
   let operator: Writer;
 
   beforeAll(async () => {
-    // The operator's ClusterRole as shipped, bound to a user of its own (the test control plane has no operator ServiceAccount).
-    await applyObjects((await renderKustomization('config/rbac')).filter((o) => o.kind === 'ClusterRole' && o.metadata?.name === OPERATOR_NAME));
-    const name = uniqueName('operator');
-    await rbac.createClusterRoleBinding({ body: {
-      metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name }],
-    } });
-    cleanup.push(() => rbac.deleteClusterRoleBinding({ name }));
-    await eventually(async () => (await authorization.createSubjectAccessReview({ body: { spec: {
-      user: name, resourceAttributes: { group: GROUP, resource: PLURAL, subresource: 'status', verb: 'patch' },
-    } } })).status?.allowed === true);
-    operator = writerAs('security-baseline-operator', await kubeConfigAsUser(name));
+    const { kubeConfig, unbind } = await kubeConfigWithOperatorRole();
+    cleanup.push(unbind);
+    operator = writerAs('security-baseline-operator', kubeConfig);
   });
 
   test('someone who may patch a namespace may not add, change or remove them; the operator and an administrator may', async () => {

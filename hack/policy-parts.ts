@@ -1,0 +1,43 @@
+// Pieces the generated admission policies share: CEL, and what makes a policy
+// take every SecurityBaseline as a parameter.
+import { ALWAYS_EXCLUDED_NAMESPACES } from '../src/api/constants.ts';
+import { API_VERSION, GROUP, KIND, PLURAL } from '../src/api/types.ts';
+
+/** CEL: the namespaces no baseline ever manages, as a list literal. */
+export const ALWAYS_EXCLUDED_CEL = JSON.stringify([...ALWAYS_EXCLUDED_NAMESPACES]).replaceAll('"', "'");
+
+/**
+ * The spec fields of a policy evaluated once per SecurityBaseline (`params`).
+ * Ignore, not Fail: right after an API server starts, a policy whose paramKind
+ * is a custom resource fails to configure ("failed to find resource referenced
+ * by paramKind") until the CRD is mapped, and with Fail it refused every request
+ * it matches, the operator's own writes and other tools' alike, across the
+ * cluster. The price: a request whose evaluation fails (such a window, or a CEL
+ * cost limit) goes through unchecked. See README, Permissions.
+ */
+export const PER_BASELINE = { failurePolicy: 'Ignore', paramKind: { apiVersion: API_VERSION, kind: KIND } } as const;
+
+/** The binding's paramRef for PER_BASELINE: every baseline; with none, nothing to check. */
+export const EVERY_BASELINE = { selector: {}, parameterNotFoundAction: 'Allow' } as const;
+
+/**
+ * CEL: whether the label map `labels` satisfies the label selector `selector`
+ * (both CEL expressions), exactly as matchesSelector in src/api/labelselector.ts:
+ * matchLabels and matchExpressions ANDed, NotIn and DoesNotExist holding for a
+ * missing key. test/cluster/namespace-label-policy.test.ts proves them equal.
+ */
+export function selectsCel(selector: string, labels: string): string {
+  const valueIn = `(r.key in ${labels} && ${labels}[r.key] in r.?values.orValue([]))`;
+  return `(${selector}.?matchLabels.orValue({}).all(k, k in ${labels} && ${labels}[k] == ${selector}.matchLabels[k])`
+    + ` && ${selector}.?matchExpressions.orValue([]).all(r,`
+    + ` r.operator == 'In' ? ${valueIn} : r.operator == 'NotIn' ? !${valueIn}`
+    + ` : r.operator == 'Exists' ? r.key in ${labels} : r.operator == 'DoesNotExist' ? !(r.key in ${labels}) : false))`;
+}
+
+/**
+ * CEL: whether the request's author may write baselines' status: the operator,
+ * and cluster administrators. Policies that give them a free hand test it in a
+ * matchCondition, so the operator's own writes cost one authorization check
+ * and no evaluation per baseline.
+ */
+export const MAY_WRITE_BASELINE_STATUS = `authorizer.group('${GROUP}').resource('${PLURAL}').subresource('status').check('patch').allowed()`;
