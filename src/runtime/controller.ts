@@ -10,6 +10,8 @@ import { WorkQueue, type Priority } from './workqueue.ts';
 export interface ReconcileSummary {
   /** Run the key again after this many milliseconds. */
   readonly requeueAfterMs?: number;
+  /** Part of the work was refused (a 403, a 422): run the key again after the queue's refusal backoff. */
+  readonly refused?: boolean;
   /** A log line: at info when something `changed`, at debug otherwise; none when absent. */
   readonly log?: { readonly changed: boolean; readonly message: string; readonly fields: Record<string, unknown> };
 }
@@ -51,7 +53,7 @@ export class Controller {
     return this.#queue.shutdown();
   }
 
-  async #run(key: string): Promise<{ requeueAfterMs?: number } | void> {
+  async #run(key: string): Promise<{ requeueAfterMs?: number; refused?: boolean }> {
     const { name, keyField, logger, metrics } = this.#options;
     const started = performance.now();
     const reconcileId = randomBytes(6).toString('hex');
@@ -64,7 +66,7 @@ export class Controller {
       const summary = await this.#options.reconcile(key);
       const durationMs = observe('success');
       if (summary.log) logger[summary.log.changed ? 'info' : 'debug']({ reconcileId, [keyField]: key, ...summary.log.fields, durationMs }, summary.log.message);
-      return summary.requeueAfterMs === undefined ? undefined : { requeueAfterMs: summary.requeueAfterMs };
+      return { requeueAfterMs: summary.requeueAfterMs, refused: summary.refused };
     } catch (error) {
       const durationMs = observe('error');
       logger.warn({

@@ -503,6 +503,78 @@ describe('WorkQueue', () => {
     expect(queue.delayed).toBe(0);
   });
 
+  test('a refused run is run again after the refusal backoff, which doubles up to its cap and is forgotten by a run not refused', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const recorder = new Recorder();
+    let refusing = true;
+    const queue = track(
+      new WorkQueue(
+        async (key): Promise<ReconcileResult> => {
+          recorder.enter(key);
+          return { refused: refusing };
+        },
+        { name: 't', concurrency: 1, baseDelayMs: 1, refusedBaseDelayMs: 100, refusedMaxDelayMs: 400, now: () => Date.now() },
+      ),
+    );
+    queue.add('a');
+    await queue.idle();
+    expect(recorder.count('a')).toBe(1);
+    expect(queue.numRefusals('a')).toBe(1);
+    // Not a failure: the fast failure backoff is untouched.
+    expect(queue.numRequeues('a')).toBe(0);
+    // Waits 100, 200, 400 and 400 ms.
+    for (const [wait, runs] of [[100, 2], [200, 3], [400, 4], [400, 5]] as const) {
+      await jest.advanceTimersByTimeAsync(wait - 1);
+      expect(recorder.count('a')).toBe(runs - 1);
+      await jest.advanceTimersByTimeAsync(1);
+      await queue.idle();
+      expect(recorder.count('a')).toBe(runs);
+    }
+
+    refusing = false;
+    await jest.advanceTimersByTimeAsync(400);
+    await queue.idle();
+    expect(recorder.count('a')).toBe(6);
+    expect(queue.numRefusals('a')).toBe(0);
+    expect(queue.delayed).toBe(0);
+    // Nothing more: a run not refused asks for no other.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(recorder.count('a')).toBe(6);
+
+    // Refused again later: back to the base delay.
+    refusing = true;
+    queue.add('a');
+    await queue.idle();
+    await jest.advanceTimersByTimeAsync(100);
+    await queue.idle();
+    expect(recorder.count('a')).toBe(8);
+  });
+
+  test('refusals of many keys draw on the retry bucket with failures', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const starts: number[] = [];
+    const queue = track(
+      new WorkQueue(
+        async (): Promise<ReconcileResult> => {
+          starts.push(Date.now());
+          return { refused: true };
+        },
+        { name: 't', concurrency: 50, refusedBaseDelayMs: 10, refusedMaxDelayMs: 10, retriesPerSecond: 10, retryBurst: 5, now: () => Date.now() },
+      ),
+    );
+    const begin = Date.now();
+    for (let i = 0; i < 25; i++) queue.add(`k${i}`);
+    await queue.idle();
+    expect(starts).toHaveLength(25);
+    // 25 rechecks: 5 from the burst after the 10 ms backoff, then 10 a second.
+    await jest.advanceTimersByTimeAsync(2_000);
+    await queue.idle();
+    const rechecks = starts.slice(25).filter((at) => at - begin <= 2_000);
+    expect(rechecks).toHaveLength(25);
+    expect(rechecks.filter((at) => at - begin <= 10)).toHaveLength(5);
+    expect(rechecks.filter((at) => at - begin <= 1_010)).toHaveLength(15);
+  });
+
   test('a handler that throws synchronously is a failure, and a throwing onError does not stall the key', async () => {
     const errors: unknown[] = [];
     let calls = 0;

@@ -19,6 +19,11 @@
  *   BucketRateLimiter, 10 a second, burst 100): a key waits for the larger of
  *   the two delays, as under client-go's default controller rate limiter. So an
  *   operator whose API server is gone does not retry thousands of keys at once.
+ * - Refusals are looked at again slowly: a handler that finished but was
+ *   refused part of its work (`refused`: a 403, a 422, which retrying soon
+ *   cannot fix but which may lift without any event, as when an admission
+ *   policy failed closed for a moment) has its key run again after a backoff of
+ *   its own (5 s doubling to 10 min by default), drawing on the same bucket.
  * - Delayed adds keep the earliest deadline per key; their timers are unref'd.
  * - Shutdown stops intake, drops what has not started and drains what has.
  *
@@ -31,6 +36,13 @@ import PQueue from 'p-queue';
 export interface ReconcileResult {
   /** Run the key again after this many milliseconds (0 or less: at once). */
   requeueAfterMs?: number;
+  /**
+   * The handler did what it could, but some of it was refused in a way
+   * retrying soon cannot fix: run the key again after its refusal backoff,
+   * which grows while its runs keep ending refused and is forgotten by the
+   * first that does not.
+   */
+  refused?: boolean;
 }
 
 export type ReconcileHandler = (key: string) => Promise<ReconcileResult | void>;
@@ -85,7 +97,11 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   /** Longest delay between retries of a failing key, in ms. Default 300 000. */
   maxDelayMs?: number;
-  /** Failure retries of all keys together, per second, once the burst is spent. Default 10. */
+  /** Delay after the first refused run of a key (see `ReconcileResult.refused`), in ms. Default 5 000. */
+  refusedBaseDelayMs?: number;
+  /** Longest delay between runs of a key whose runs keep ending refused, in ms. Default 600 000. */
+  refusedMaxDelayMs?: number;
+  /** Failure (and refusal) retries of all keys together, per second, once the burst is spent. Default 10. */
   retriesPerSecond?: number;
   /** Failure retries of all keys that may start without waiting for the bucket. Default 100. */
   retryBurst?: number;
@@ -187,6 +203,7 @@ export class WorkQueue {
   #metrics: WorkQueueMetrics;
   #now: () => number;
   #limiter: ItemExponentialFailureRateLimiter;
+  #refusals: ItemExponentialFailureRateLimiter;
   #bucket: BucketRateLimiter;
   #workers: PQueue;
   #lowTurnEvery: number;
@@ -217,6 +234,7 @@ export class WorkQueue {
     this.#metrics = options.metrics ?? {};
     this.#now = options.now ?? (() => performance.now());
     this.#limiter = new ItemExponentialFailureRateLimiter(options.baseDelayMs ?? 5, options.maxDelayMs ?? 300_000);
+    this.#refusals = new ItemExponentialFailureRateLimiter(options.refusedBaseDelayMs ?? 5_000, options.refusedMaxDelayMs ?? 600_000);
     this.#bucket = new BucketRateLimiter(options.retriesPerSecond ?? 10, options.retryBurst ?? 100, this.#now);
     this.#workers = new PQueue({ concurrency: options.concurrency });
     this.#lowTurnEvery = options.lowTurnEvery ?? 10;
@@ -314,6 +332,11 @@ export class WorkQueue {
     return this.#limiter.numRequeues(key);
   }
 
+  /** How many runs of `key` in a row have ended refused. */
+  numRefusals(key: string): number {
+    return this.#refusals.numRequeues(key);
+  }
+
   unfinishedWorkSeconds(): number {
     const now = this.#now();
     let total = 0;
@@ -394,6 +417,8 @@ export class WorkQueue {
       // Inside the try, so a handler that throws synchronously counts as a failure too.
       const result = (await this.#handler(key)) as ReconcileResult | undefined;
       this.forget(key);
+      if (result?.refused) this.addAfter(key, Math.max(this.#refusals.when(key), this.#bucket.when()));
+      else this.#refusals.forget(key);
       const requeueAfterMs = result?.requeueAfterMs;
       if (typeof requeueAfterMs === 'number' && !Number.isNaN(requeueAfterMs)) this.addAfter(key, requeueAfterMs);
     } catch (error) {
