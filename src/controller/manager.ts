@@ -119,10 +119,11 @@ export class Manager {
         if (report.skipped) return {};
         return {
           requeueAfterMs: report.foreignConflict ? options.foreignRecheckMs ?? DEFAULT_FOREIGN_RECHECK_MS : undefined,
+          refused: report.refused,
           log: {
             changed: report.writes > 0 || report.problems > 0,
             message: 'namespace reconciled',
-            fields: { baselines: report.baselines, writes: report.writes, drift: report.drift, problems: report.problems },
+            fields: { baselines: report.baselines, writes: report.writes, drift: report.drift, problems: report.problems, ...(report.refused ? { refused: true } : {}) },
           },
         };
       },

@@ -40,6 +40,14 @@ export interface NamespaceReport {
    * no reconcile: the caller looks again later (ManagerOptions.foreignRecheckMs).
    */
   readonly foreignConflict?: boolean;
+  /**
+   * The API server refused a write (a 403 from RBAC or an admission policy, a
+   * 422). Retrying soon cannot help, but what refused may change without any
+   * event the operator watches (a policy that failed closed for a moment, RBAC
+   * caught up after a restart, another tool's policy fixed): the caller looks
+   * again after a backoff (src/runtime/workqueue.ts, `refused`).
+   */
+  readonly refused?: boolean;
 }
 
 /** A conflict with someone else's object or Report of a managed name, which the caches do not watch. */
@@ -56,6 +64,8 @@ class Problems {
   retriable: unknown;
   /** An object or the Report of a managed name belongs to someone else (a ForeignObject or ForeignReport conflict). */
   foreign = false;
+  /** A write was refused: an API error retrying soon cannot fix. */
+  refused = false;
 
   note(baseline: string, problem: Problem, object?: ObjectIdentity): void {
     if (object) this.#byObject.set(objectKey(object), problem);
@@ -67,6 +77,7 @@ class Problems {
   /** An API error while writing `object` for `baseline`. */
   fail(baseline: string, object: { kind?: string; metadata: { name: string } }, error: unknown): void {
     if (isRetriable(error)) this.retriable ??= error;
+    else this.refused = true;
     const message = `${object.kind} ${object.metadata.name}: ${error instanceof KubeApiError ? error.apiMessage : String(error)}`;
     this.note(baseline, { state: 'failed', reason: error instanceof KubeApiError ? `Apply${error.reason}` : 'ApplyFailed', message }, object);
   }
@@ -237,7 +248,7 @@ export async function reconcileNamespace(ctx: ControllerContext, name: string): 
   }
 
   if (problems.retriable !== undefined) throw problems.retriable;
-  return report({ baselines: [...selectingNames], writes, drift, problems: problems.size, foreignConflict: problems.foreign });
+  return report({ baselines: [...selectingNames], writes, drift, problems: problems.size, foreignConflict: problems.foreign, refused: problems.refused });
 }
 
 /** Which revision of `baseline` the namespace is to be at, and the baseline as at that revision. */
