@@ -121,20 +121,22 @@ export async function reconcileBaseline(
   const status = desiredStatus(baseline, summary, { plan, updateRevision, currentRevision, progressive: baseline.spec.rollout?.strategy === 'Progressive' });
   const requeues = [plan.requeueAfterMs, held.size > 0 ? HELD_RECHECK_MS : undefined].filter((ms): ms is number => ms !== undefined);
   const requeueAfterMs = requeues.length > 0 ? Math.min(...requeues) : undefined;
-  if (sameStatus(baseline.status, status)) return { baseline: name, action: 'unchanged', requeueAfterMs };
+  // A revision the API server refused to store is tried again on the queue's slow backoff.
+  const refused = revisionProblem !== undefined;
+  if (sameStatus(baseline.status, status)) return { baseline: name, action: 'unchanged', requeueAfterMs, refused };
   // Mid-way through a generation the status already describes (after a restart,
   // say), partial counts would only churn: wait for the namespaces to report.
   const written = baseline.status;
   if (written && !summary.upToDate && written.observedGeneration === baseline.metadata.generation
     && sameStatus(written, { ...status, namespaces: written.namespaces, conditions: written.conditions })) {
-    return { baseline: name, action: 'unchanged', requeueAfterMs };
+    return { baseline: name, action: 'unchanged', requeueAfterMs, refused };
   }
   // At most one status write per interval, however many namespaces report in it.
   const wait = ctx.tracker.untilNextWrite(name);
-  if (wait > 0) return { baseline: name, action: 'unchanged', requeueAfterMs: Math.min(wait, requeueAfterMs ?? wait) };
+  if (wait > 0) return { baseline: name, action: 'unchanged', requeueAfterMs: Math.min(wait, requeueAfterMs ?? wait), refused };
   ctx.tracker.statusWritten(name);
   await ctx.writer.apply(BASELINES, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status }, ctx.baselines, { subresource: 'status' });
-  return { baseline: name, action: 'status-written', requeueAfterMs };
+  return { baseline: name, action: 'status-written', requeueAfterMs, refused };
 }
 
 /** How often namespaces held by pre-flight are checked again. */

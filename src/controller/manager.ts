@@ -135,6 +135,7 @@ export class Manager {
         const report = await reconcileBaseline(this.#context, name, (namespace) => this.#enqueueNamespace(namespace, 'low'));
         return {
           requeueAfterMs: report.requeueAfterMs,
+          refused: report.refused,
           log: { changed: report.action !== 'unchanged', message: 'baseline reconciled', fields: { action: report.action, remaining: report.remaining } },
         };
       },

@@ -1,16 +1,18 @@
 // A write the API server refuses (a 403 or 422 from an admission policy or
-// RBAC) cannot be fixed by retrying soon, but what refused it may lift without
-// any event the operator watches: another tool's policy that failed closed
-// for a moment, RBAC catching up after an API server start. The namespace is
-// looked at again after a backoff (5 s doubling to 10 min), so it converges
-// once the refusal lifts. Against the real API server: a test policy refuses
-// the baseline's ResourceQuota while a ConfigMap (which the operator does not
-// watch) says so; switching it off wakes nothing in the operator.
+// RBAC, a 404 for a missing namespace) cannot be fixed by retrying soon, but
+// what refused it may lift without any event the operator watches: another
+// tool's policy that failed closed for a moment, RBAC catching up after an API
+// server start. The namespace (or baseline) is looked at again after a backoff
+// (5 s doubling to 10 min), so it converges once the refusal lifts. Against
+// the real API server: a test policy refuses the baseline's ResourceQuota while
+// a ConfigMap (which the operator does not watch) says so, and switching it off
+// wakes nothing in the operator; and the operator's own namespace, where it
+// stores revisions, is missing until the baseline has reported it.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, messageOf, statusOf } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
@@ -18,13 +20,13 @@ import { startOperator, type RunningOperator } from '../support/operator.ts';
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
 const run = randomBytes(3).toString('hex');
 const name = `refused-${run}`;
 const label = { 'sbo-refusals': run };
 const policy = `sbo-test-refuse-quotas-${run}`;
 const switchName = `refuse-quotas-${run}`;
 let switchNamespace: string;
-let operator: RunningOperator;
 
 const setSwitch = (refuse: boolean) => core.replaceNamespacedConfigMap({
   namespace: switchNamespace, name: switchName, body: { metadata: { name: switchName }, data: { refuse: String(refuse) } },
@@ -55,18 +57,26 @@ beforeAll(async () => {
       },
     },
   });
-  operator = await startOperator();
 }, 60_000);
 
+/** Runs `body` with an operator of its own, and deletes `baseline` (with the operator still running, for its finalizer) after. */
+async function withOperator(baseline: string, env: Record<string, string>, body: (operator: RunningOperator) => Promise<void>): Promise<void> {
+  const operator = await startOperator({ env });
+  try {
+    await body(operator);
+  } finally {
+    await deleteBaseline(baseline).catch(() => undefined);
+    await waitForBaselineGone(baseline, 60_000).catch(() => undefined);
+    await operator.stop();
+  }
+}
+
 afterAll(async () => {
-  await deleteBaseline(name);
-  await waitForBaselineGone(name, 60_000).catch(() => undefined);
-  await operator.stop();
   await admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(ignoreNotFound);
   await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(ignoreNotFound);
 }, 90_000);
 
-test('a namespace whose write was refused converges once the refusal lifts, with no event to wake it', async () => {
+test('a namespace whose write was refused converges once the refusal lifts, with no event to wake it', () => withOperator(name, {}, async (operator) => {
   const namespace = await createTestNamespace('refused', label);
   // The policy is in force once it refuses a quota there (policies are loaded a moment after they are created).
   const probe = { metadata: { name: 'probe' }, spec: { hard: { pods: '1' } } };
@@ -102,4 +112,29 @@ test('a namespace whose write was refused converges once the refusal lifts, with
   const compliant = await waitForStatus(name, (b) => b.status?.namespaces?.compliant === 1, 120_000);
   expect(compliant.status?.namespaces?.failed).toBe(0);
   expect((await core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` })).spec?.hard?.pods).toBe('4');
+}), 240_000);
+
+test('a baseline whose revision could not be stored stores it once the operator\'s namespace exists, with no event to wake it', async () => {
+  const operatorNamespace = `sbo-revisions-${run}`;
+  const baseline = `revisions-${run}`;
+  try {
+    await withOperator(baseline, { OPERATOR_NAMESPACE: operatorNamespace }, async () => {
+      await createBaseline(baseline, { namespaceSelector: { matchLabels: { 'sbo-refusals-nothing': run } }, networkPolicy: { allowDNS: true } });
+      const degraded = await waitForStatus(baseline, (b) => condition(b, 'Degraded')?.reason === 'RevisionsUnavailable', 60_000);
+      expect(condition(degraded, 'Degraded')?.message).toContain(`in namespace ${operatorNamespace}`);
+
+      // Once the status writes (a second apart) have settled, nothing queues the baseline: creating a
+      // namespace queues that namespace, not the baseline, so only its backoff brings it back.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await core.createNamespace({ body: { metadata: { name: operatorNamespace } } });
+      const stored = await eventually(async () => {
+        const revisions = (await apps.listNamespacedControllerRevision({ namespace: operatorNamespace })).items;
+        return revisions.length > 0 ? revisions : false;
+      }, { timeoutMs: 90_000, intervalMs: 500 });
+      expect(stored.map((revision) => revision.metadata?.name)).toContain(degraded.status?.updateRevision);
+      await waitForStatus(baseline, (b) => condition(b, 'Degraded')?.status === 'False', 30_000);
+    });
+  } finally {
+    await core.deleteNamespace({ name: operatorNamespace }).catch(ignoreNotFound);
+  }
 }, 240_000);
