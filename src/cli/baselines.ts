@@ -4,6 +4,7 @@
 // exactly what the operator would report in a Degraded condition.
 import { readFile } from 'node:fs/promises';
 import { loadAll } from 'js-yaml';
+import { EXCEPTION_KIND, type BaselineException } from '../api/exception.ts';
 import { API_VERSION, KIND, type SecurityBaseline } from '../api/types.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
@@ -54,19 +55,21 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-let crdSchema: SchemaValidator | undefined;
+const crdSchemas = new Map<string, SchemaValidator>();
 
-/** The schema of crds/securitybaseline.yaml, the file `make install` applies. */
-async function validator(): Promise<SchemaValidator> {
-  if (!crdSchema) {
-    const crd = (loadAll(await readFile(new URL('../../crds/securitybaseline.yaml', import.meta.url), 'utf8')) as { kind?: string }[])
+/** The schema of a CRD of crds/ (the files `make install` applies), at this API version. */
+async function validator(file: 'securitybaseline.yaml' | 'baselineexception.yaml'): Promise<SchemaValidator> {
+  let schema = crdSchemas.get(file);
+  if (!schema) {
+    const crd = (loadAll(await readFile(new URL(`../../crds/${file}`, import.meta.url), 'utf8')) as { kind?: string }[])
       .find((doc) => doc?.kind === 'CustomResourceDefinition') as unknown as
       { spec: { versions: { name: string; schema: { openAPIV3Schema: SchemaProps } }[] } };
     const version = crd.spec.versions.find((v) => `security.baseline.dev/${v.name}` === API_VERSION);
-    if (!version) throw new Error(`crds/securitybaseline.yaml has no version ${API_VERSION}`);
-    crdSchema = new SchemaValidator(version.schema.openAPIV3Schema);
+    if (!version) throw new Error(`crds/${file} has no version ${API_VERSION}`);
+    schema = new SchemaValidator(version.schema.openAPIV3Schema);
+    crdSchemas.set(file, schema);
   }
-  return crdSchema;
+  return schema;
 }
 
 /**
@@ -83,7 +86,7 @@ export async function checkDocument(document: Document, operatorNamespace = DEFA
   }
   const problems: SchemaProblem[] = [];
   if (typeof value.metadata?.name !== 'string' || value.metadata.name === '') problems.push({ field: 'metadata.name', message: 'Required value: name is required' });
-  const result = (await validator()).validate(value);
+  const result = (await validator('securitybaseline.yaml')).validate(value);
   problems.push(...result.problems);
   if (problems.length > 0) return { document, name, problems, unchecked: result.unchecked };
   const baseline = result.object as SecurityBaseline;
@@ -91,22 +94,45 @@ export async function checkDocument(document: Document, operatorNamespace = DEFA
 }
 
 /**
- * The valid baselines of the files, for the commands that use them (render,
- * diff): every problem is printed on stderr, and `invalid` counts the baselines
- * that had any (the command then does nothing with them).
+ * Checks a BaselineException document against its CRD's schema; undefined for
+ * documents of other kinds. Whether its relax fits the baseline is judged
+ * where it is used, against the baseline, as the operator does.
  */
-export async function readValidBaselines(files: readonly string[], operatorNamespace: string): Promise<{ baselines: SecurityBaseline[]; invalid: number }> {
+export async function checkExceptionDocument(document: Document): Promise<{ name: string; problems: SchemaProblem[]; exception?: BaselineException } | undefined> {
+  const value = document.value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
+  if (typeof value !== 'object' || value.kind !== EXCEPTION_KIND) return undefined;
+  const name = typeof value.metadata?.name === 'string' ? value.metadata.name : `document ${document.index}`;
+  if (value.apiVersion !== API_VERSION) {
+    return { name, problems: [{ field: 'apiVersion', message: `Unsupported value: ${JSON.stringify(value.apiVersion)}: supported values: "${API_VERSION}"` }] };
+  }
+  const problems: SchemaProblem[] = [];
+  if (typeof value.metadata?.name !== 'string' || value.metadata.name === '') problems.push({ field: 'metadata.name', message: 'Required value: name is required' });
+  const result = (await validator('baselineexception.yaml')).validate(value);
+  problems.push(...result.problems);
+  return problems.length > 0 ? { name, problems } : { name, problems, exception: result.object as BaselineException };
+}
+
+/**
+ * The valid baselines (and BaselineExceptions) of the files, for the commands
+ * that use them (render, diff): every problem is printed on stderr, and
+ * `invalid` counts the documents that had any (the command then does nothing
+ * with them).
+ */
+export async function readValidBaselines(files: readonly string[], operatorNamespace: string): Promise<{ baselines: SecurityBaseline[]; exceptions: BaselineException[]; invalid: number }> {
   const baselines: SecurityBaseline[] = [];
+  const exceptions: BaselineException[] = [];
   let invalid = 0;
   for (const document of await readDocuments(files)) {
-    const checked = await checkDocument(document, operatorNamespace);
+    const checked = await checkDocument(document, operatorNamespace) ?? await checkExceptionDocument(document);
     if (!checked) continue;
     for (const p of checked.problems) process.stderr.write(`${document.file}: ${checked.name}: ${p.field}: ${p.message}\n`);
-    if (checked.problems.length > 0 || !checked.baseline) invalid++;
-    else baselines.push(checked.baseline);
+    if (checked.problems.length > 0) invalid++;
+    else if ('baseline' in checked && checked.baseline) baselines.push(checked.baseline);
+    else if ('exception' in checked && checked.exception) exceptions.push(checked.exception);
+    else invalid++;
   }
-  if (invalid > 0) process.stderr.write(`${invalid} invalid baseline${invalid === 1 ? '' : 's'} (run validate)\n`);
-  return { baselines, invalid };
+  if (invalid > 0) process.stderr.write(`${invalid} invalid document${invalid === 1 ? '' : 's'}: see the problems above\n`);
+  return { baselines, exceptions, invalid };
 }
 
 /** The option of the commands that decide selection: the operator's namespace is never managed. */

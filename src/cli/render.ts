@@ -1,10 +1,11 @@
 // `render -f BASELINE --namespace NAME [--labels k=v,…]`: the objects the
 // operator would create in that namespace, as YAML, offline: the same
-// selection, builders and composition as the operator's reconcile.
+// selection, exceptions, builders and composition as the operator's reconcile.
 import { parseArgs } from 'node:util';
 import { desiredAdmissionObjects } from '../controller/admission.ts';
 import { isAlwaysExcluded, selects } from '../controller/selection.ts';
 import { NAMESPACE_NAME_LABEL } from '../resources/imagepolicy.ts';
+import { exceptionsFor, exceptionsOfBaseline, hasExpired, relaxBaseline, relaxProblems } from '../resources/exception.ts';
 import { buildBaseline, composeDesired, type BaselineBuild } from '../resources/index.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type { Command } from './command.ts';
@@ -22,8 +23,15 @@ Security labels, and the baselines' cluster-scoped admission policies. No
 cluster is needed. Baselines that do not select the namespace, and Audit
 baselines (which create nothing), are named on stderr.
 
+BaselineExceptions in the files relax their baselines as the operator would
+now: those that name the namespace and have not expired, each judged against
+its baseline (one that would tighten or names an unset control is left out,
+and said so on stderr); the admission policies let in what every unexpired
+exception of their baseline relaxes.
+
 Options:
-  -f, --filename         baseline file (YAML or JSON; - for standard input); repeatable
+  -f, --filename         file of baselines and exceptions (YAML or JSON; - for
+                         standard input); repeatable
   -n, --namespace        the namespace's name
   -l, --labels           its labels, k=v pairs separated by commas
 ${OPERATOR_NAMESPACE_HELP}
@@ -46,7 +54,7 @@ ${OPERATOR_NAMESPACE_HELP}
     const namespace = { metadata: { name: values.namespace, labels: { ...parseLabels(values.labels), [NAMESPACE_NAME_LABEL]: values.namespace } } };
     const operatorNamespace = values['operator-namespace'];
 
-    const { baselines, invalid } = await readValidBaselines(values.filename, operatorNamespace);
+    const { baselines, exceptions, invalid } = await readValidBaselines(values.filename, operatorNamespace);
     if (invalid > 0) return 1;
     if (isAlwaysExcluded(values.namespace, operatorNamespace)) process.stderr.write(`namespace ${values.namespace} is never managed by the operator\n`);
     const selecting = baselines.filter((baseline) => {
@@ -55,8 +63,26 @@ ${OPERATOR_NAMESPACE_HELP}
       else if (baseline.spec.mode === 'Audit') process.stderr.write(`baseline ${baseline.metadata.name} is in Audit mode: it creates nothing, it only reports\n`);
       return selected && baseline.spec.mode !== 'Audit';
     });
+    const now = Date.now();
+    for (const exception of exceptions) {
+      if (!baselines.some((baseline) => baseline.metadata.name === exception.spec.baseline)) {
+        process.stderr.write(`exception ${exception.metadata.name}: its baseline ${exception.spec.baseline} is not in the files\n`);
+      } else if (exception.spec.namespaces.includes(values.namespace) && hasExpired(exception, now)) {
+        process.stderr.write(`exception ${exception.metadata.name}: expired at ${exception.spec.expiresAt}, relaxes nothing\n`);
+      }
+    }
+    const relaxed = selecting.map((baseline) => {
+      const here = exceptionsFor(exceptions, baseline.metadata.name, values.namespace as string, now);
+      for (const exception of here) {
+        const problems = relaxProblems(baseline.metadata.name, baseline.spec, exception.spec.relax);
+        if (problems.length > 0) process.stderr.write(`exception ${exception.metadata.name}: not applied: ${problems.map((p) => p.message).join('; ')}\n`);
+      }
+      const relaxation = relaxBaseline(baseline, here);
+      if (relaxation.applied.length > 0) process.stderr.write(`baseline ${baseline.metadata.name}: relaxed here by ${relaxation.applied.join(', ')}\n`);
+      return relaxation.baseline;
+    });
     const info = { name: values.namespace, labels: namespace.metadata.labels };
-    const desired = composeDesired(selecting.map((baseline): BaselineBuild => buildBaseline(baseline, info)));
+    const desired = composeDesired(relaxed.map((baseline): BaselineBuild => buildBaseline(baseline, info)));
     for (const { baseline, error } of desired.errors) process.stderr.write(`baseline ${baseline}: ${error.message}\n`);
     for (const conflict of desired.conflicts) process.stderr.write(`baseline ${conflict.baseline}: its ${conflict.control} is overridden by baseline ${conflict.winner}\n`);
 
@@ -64,7 +90,10 @@ ${OPERATOR_NAMESPACE_HELP}
     if (Object.keys(desired.namespaceLabels).length > 0) {
       objects.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: values.namespace, labels: desired.namespaceLabels } });
     }
-    for (const baseline of selecting) objects.push(...desiredAdmissionObjects(baseline as Parameters<typeof desiredAdmissionObjects>[0], operatorNamespace));
+    for (const baseline of selecting) {
+      const relaxing = exceptionsOfBaseline(exceptions, baseline.metadata.name, now);
+      objects.push(...desiredAdmissionObjects(baseline as Parameters<typeof desiredAdmissionObjects>[0], operatorNamespace, [], relaxing));
+    }
     await print(values.output === 'json' ? formatData({ apiVersion: 'v1', kind: 'List', items: objects }, 'json') : yamlDocuments(objects));
     return desired.errors.length > 0 ? 1 : 0;
   },

@@ -104,6 +104,62 @@ describe('render', () => {
   });
 });
 
+describe('render with BaselineExceptions', () => {
+  const day = 24 * 60 * 60 * 1000;
+  const exception = (name: string, namespaces: string[], expiresAt: number, relax: Record<string, unknown>, baseline = 'strict') => ({
+    apiVersion: API_VERSION, kind: 'BaselineException', metadata: { name },
+    spec: { baseline, namespaces, reason: 'a migration under way', expiresAt: new Date(expiresAt).toISOString().replace(/\.\d+Z$/, 'Z'), relax },
+  });
+  const strict = minimal('strict', {
+    namespaceSelector: { matchLabels: { tenant: 'true' } },
+    podSecurity: { enforce: 'restricted' },
+    resourceQuota: { hard: { pods: '10' } },
+    imagePolicy: { allowedRegistries: ['registry.example.com/'] },
+  });
+
+  test('relaxes the baseline as the operator would: exceptions in effect here apply, others are named on stderr', async () => {
+    const file = await tempFile('x.yaml', [
+      strict,
+      exception('team-a-migration', ['team-a'], Date.now() + day, { podSecurity: { enforce: 'baseline' }, resourceQuota: { hard: { pods: '20' } }, imagePolicy: { allowedRegistries: ['ghcr.io/team-a/'] } }),
+      exception('elsewhere', ['team-b'], Date.now() + day, { resourceQuota: { hard: { pods: '50' } } }),
+      exception('long-gone', ['team-a'], Date.now() - day, { resourceQuota: { hard: { pods: '99' } } }),
+      exception('tightens', ['team-a'], Date.now() + day, { resourceQuota: { hard: { pods: '5' } } }),
+    ]);
+    const { code, stdout, stderr } = await cli(['render', '-f', file, '--namespace', 'team-a', '--labels', 'tenant=true']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('pod-security.kubernetes.io/enforce: baseline');
+    expect(stdout).toMatch(/name: strict-quota\n {2}namespace: team-a\n[\s\S]*?pods: '20'/);
+    // The image policy lets team-a's registry in, for team-a only.
+    expect(stdout).toContain('ghcr.io/team-a/');
+    expect(stderr).toContain('baseline strict: relaxed here by team-a-migration\n');
+    expect(stderr).toContain('exception long-gone: expired at');
+    expect(stderr).toMatch(/exception tightens: not applied: .*pods/);
+    expect(stderr).not.toContain('elsewhere');
+
+    const other = await cli(['render', '-f', file, '--namespace', 'team-c', '--labels', 'tenant=true']);
+    expect(other.code).toBe(0);
+    expect(other.stdout).toContain('pod-security.kubernetes.io/enforce: restricted');
+    expect(other.stdout).toMatch(/name: strict-quota\n {2}namespace: team-c\n[\s\S]*?pods: '10'/);
+    expect(other.stderr).toBe('');
+  });
+
+  test('an exception the CRD would refuse is an error; one whose baseline is not in the files, a note', async () => {
+    const bad = exception('no-reason', ['team-a'], Date.now() + day, { resourceQuota: { hard: { pods: '20' } } }) as { spec: Record<string, unknown> };
+    delete bad.spec.reason;
+    const file = await tempFile('bad.yaml', [strict, bad]);
+    const { code, stderr } = await cli(['render', '-f', file, '--namespace', 'team-a', '--labels', 'tenant=true']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/no-reason: spec.reason: Required value/);
+    expect(stderr).toContain('1 invalid document: see the problems above');
+
+    const orphanOnly = await tempFile('orphan.yaml', [strict, exception('orphan', ['team-a'], Date.now() + day, { resourceQuota: { hard: { pods: '20' } } }, 'absent')]);
+    const orphan = await cli(['render', '-f', orphanOnly, '--namespace', 'team-a', '--labels', 'tenant=true']);
+    expect(orphan.code).toBe(0);
+    expect(orphan.stderr).toContain('exception orphan: its baseline absent is not in the files');
+    expect(orphan.stdout).toMatch(/pods: '10'/);
+  });
+});
+
 describe('the command line', () => {
   test('every command has --help; a usage error exits 2 and says how to get help', async () => {
     const commands = ['validate', 'render', 'diff', 'status', 'explain'];
