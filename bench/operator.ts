@@ -58,11 +58,16 @@ export async function startOperator(main: string, kubeconfig: string, extraEnv: 
   const [metricsPort, healthPort, inspectorPort] = await freePorts(3) as [number, number, number];
   const settings = await deployedRuntimeSettings();
   // BENCH_CPU_PROFILE=DIR: each operator writes a V8 CPU profile there when it stops (open it in Chrome's DevTools).
-  const profile = process.env.BENCH_CPU_PROFILE ? [`--cpu-prof`, `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROFILE)}`] : [];
+  // BENCH_HEAP_PROFILE=DIR: a V8 sampling profile of where memory was allocated, for the garbage collector's share of CPU.
+  const profile = [
+    ...process.env.BENCH_CPU_PROFILE ? [`--cpu-prof`, `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROFILE)}`] : [],
+    ...process.env.BENCH_HEAP_PROFILE ? [`--import=${path.resolve(path.dirname(new URL(import.meta.url).pathname), 'allocation-profile.ts')}`] : [],
+  ];
   const child = spawn(process.execPath, [...profile, ...nodeArgs, main], {
     env: {
       ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', METRICS_SECURE: 'false',
       ...settings,
+      ...process.env.BENCH_HEAP_PROFILE ? { BENCH_HEAP_PROFILE: path.resolve(process.env.BENCH_HEAP_PROFILE) } : {},
       // The inspector is only listened on; the benchmark connects once to collect garbage and read the live heap.
       NODE_OPTIONS: `${settings.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:${inspectorPort}`.trim(),
       METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}`, HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
