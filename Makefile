@@ -132,7 +132,8 @@ run: deps ## run the operator in the foreground against $$KUBECONFIG
 .PHONY: bench
 bench: deps kube limit openreports ## the benchmarks (N=200 by default; see docs/performance.md for the published runs): a table, and JSON under bench/results/
 	node bench/bench.ts --namespaces $${N:-200} --rates $${RATES:-20,50} --seconds $${SECONDS_PER_SCENARIO:-10} --drift-rate $${DRIFT_RATE:-10} \
-	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500} --skip "$${SKIP:-}"
+	  --many-baselines $${MANY_BASELINES:-20} --many-namespaces $${MANY_NAMESPACES:-500} --skip "$${SKIP:-}" \
+	  --operator-identity $${OPERATOR_IDENTITY:-masters}
 
 .PHONY: bench-attribution
 bench-attribution: deps kube limit openreports ## the operator's cold start taken apart against the client-go limit (N=1000 by default): its own CPU, the Report, the API server's share

@@ -21,7 +21,7 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, createNamespaces, lastNamespaceWriteAt, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, bindOperatorRole, createNamespaces, lastNamespaceWriteAt, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, goSweep, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
@@ -84,6 +84,13 @@ export interface BenchOptions {
   readonly controlPlane?: BenchControlPlane;
   /** How long each timed scenario waits at most for kube-controller-manager to go quiet (default 300 s). */
   readonly quietTimeoutMs?: number;
+  /**
+   * `masters` (default): the operator runs as a user of system:masters, as the
+   * limit does, so neither pays for authorization. `rbac`: bound to the
+   * operator's roles of config/rbac instead, as its ServiceAccount is in a
+   * cluster (the many-baselines scenario keeps system:masters).
+   */
+  readonly operatorIdentity?: 'masters' | 'rbac';
 }
 
 export interface MemorySample {
@@ -363,9 +370,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const run = Date.now().toString(36);
     const BASELINE = `bench-${run}`;
     const selector = { bench: run };
-    const operatorKubeconfig = await cluster.kubeconfigFor(OPERATOR_USER);
     const limitKubeconfig = await cluster.kubeconfigFor(LIMIT_USER);
     await prepareApi(cluster);
+    const operatorIdentity = options.operatorIdentity ?? 'masters';
+    if (operatorIdentity === 'rbac') await bindOperatorRole(cluster, OPERATOR_USER);
+    const operatorKubeconfig = await cluster.kubeconfigFor(OPERATOR_USER, operatorIdentity === 'rbac' ? [] : undefined);
     const baseline: SecurityBaseline = {
       apiVersion: 'security.baseline.dev/v1alpha1', kind: 'SecurityBaseline', metadata: { name: BASELINE },
       spec: { ...benchSpec, namespaceSelector: { matchLabels: selector } },
@@ -529,7 +538,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30),
         node: process.versions.node, kubernetes: cluster.controlPlane.versions.kubernetes,
       },
-      runtime: { build: 'tsc -p tsconfig.build.json (as the image)', ...await deployedRuntimeSettings() },
+      runtime: {
+        build: 'tsc -p tsconfig.build.json (as the image)', ...await deployedRuntimeSettings(),
+        identity: operatorIdentity === 'rbac' ? 'a user bound to the roles of config/rbac' : 'a user of system:masters',
+      },
       baseline: BASELINE,
       newNamespaces,
       namespaces: N,
@@ -621,7 +633,8 @@ export function formatTable(result: BenchResult): string {
   const widths = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
   const m = result.machine;
   return [
-    `security-baseline-operator benchmark — ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, Kubernetes ${m.kubernetes}`,
+    `security-baseline-operator benchmark — ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, Kubernetes ${m.kubernetes}`
+      + (result.runtime.identity ? `; the operator as ${result.runtime.identity}` : ''),
     ...rows.map(([a, b, c]) => `  ${a.padEnd(widths[0]!)}  ${b.padStart(widths[1]!)}  ${c}`),
   ].join('\n');
 }
@@ -639,15 +652,18 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
       'many-baselines': { type: 'string', default: '20' },
       'many-namespaces': { type: 'string', default: '500' },
       skip: { type: 'string', default: '' },
+      'operator-identity': { type: 'string', default: 'masters' },
     },
   });
+  const identity = values['operator-identity'];
+  if (identity !== 'masters' && identity !== 'rbac') throw new Error(`--operator-identity: ${identity}: use masters or rbac`);
   const skip = values.skip.split(',').filter(Boolean);
   const unknown = skip.filter((scenario) => !(SKIPPABLE_SCENARIOS as readonly string[]).includes(scenario));
   if (unknown.length > 0) throw new Error(`--skip: unknown scenario ${unknown.join(', ')}; the ones that can be skipped: ${SKIPPABLE_SCENARIOS.join(', ')}`);
   const result = await runBench({
     namespaces: Number(values.namespaces), rates: values.rates.split(',').map(Number), seconds: Number(values.seconds),
     driftRate: Number(values['drift-rate']), manyBaselines: Number(values['many-baselines']), manyNamespaces: Number(values['many-namespaces']),
-    skip: new Set(skip as SkippableScenario[]),
+    skip: new Set(skip as SkippableScenario[]), operatorIdentity: identity,
   });
   console.log(formatTable(result));
   const dir = path.join(root, 'bench/results');

@@ -1,14 +1,15 @@
 // What every benchmark scenario needs of the control plane: clients, identities
 // of their own, namespaces made fast, and the API server's audit log as the
 // witness of who wrote what.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import { NAMESPACES } from '../src/controller/kinds.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, KubeClient, resourcePath, type KubeObject, type ResourceType } from '../src/runtime/kube.ts';
+import { applyManifests } from '../hack/apply-crds.ts';
 import { auditEventsSince, auditLogMark, mintIdentityIn, renderKubeconfig, type ControlPlane } from '../hack/kube/controlplane.ts';
 
 /** cpuSeconds only where the benchmark started the control plane itself (the smoke test borrows the test cluster's). */
@@ -18,8 +19,8 @@ export interface BenchCluster {
   readonly controlPlane: BenchControlPlane;
   readonly admin: KubeConfig;
   readonly client: KubeClient;
-  /** A kubeconfig file for a user of group system:masters, minted for this run. */
-  kubeconfigFor(user: string): Promise<string>;
+  /** A kubeconfig file for a user of these groups (default system:masters), minted for this run. */
+  kubeconfigFor(user: string, groups?: readonly string[]): Promise<string>;
 }
 
 export function openCluster(controlPlane: BenchControlPlane): BenchCluster {
@@ -28,12 +29,41 @@ export function openCluster(controlPlane: BenchControlPlane): BenchCluster {
   const caPem = Buffer.from(admin.getCurrentCluster()?.caData ?? '', 'base64').toString('utf8');
   return {
     controlPlane, admin, client: new KubeClient(admin),
-    kubeconfigFor: async (user) => {
+    kubeconfigFor: async (user, groups = ['system:masters']) => {
       const file = path.join(controlPlane.dir, `${user}.kubeconfig`);
-      await writeFile(file, renderKubeconfig(controlPlane.server, caPem, await mintIdentityIn(controlPlane.dir, user, ['system:masters'])), { mode: 0o600 });
+      await writeFile(file, renderKubeconfig(controlPlane.server, caPem, await mintIdentityIn(controlPlane.dir, user, [...groups])), { mode: 0o600 });
       return file;
     },
   };
+}
+
+const SUBJECT_ACCESS_REVIEWS: ResourceType = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', namespaced: false };
+
+/**
+ * Binds `user` to the operator's ClusterRole and revisions Role as config/rbac
+ * deploys them, and waits until the authorizer says so. A user of
+ * system:masters is allowed everything without RBAC being read; bound like
+ * this, the operator's requests (and the admission policies' checks of who
+ * writes) are authorized as its ServiceAccount's are in a cluster.
+ */
+export async function bindOperatorRole(cluster: BenchCluster, user: string): Promise<void> {
+  const rbacDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../config/rbac');
+  const documents = await Promise.all(['role.yaml', 'revisions_role.yaml'].map(async (file) => loadAllYaml(await readFile(path.join(rbacDir, file), 'utf8')) as KubernetesObject[]));
+  const roles = documents.flat().filter((object) => object.kind === 'ClusterRole' || object.kind === 'Role');
+  const bindings = roles.map((role) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: `${role.kind}Binding`,
+    metadata: { name: `${role.metadata?.name}-${user}`, ...(role.metadata?.namespace ? { namespace: role.metadata.namespace } : {}) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: role.kind, name: role.metadata?.name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  }));
+  await applyManifests(cluster.admin, [...roles, ...bindings], 'bench');
+  await until(`the operator's role bound to ${user}`, async () => {
+    const review = await cluster.client.create(SUBJECT_ACCESS_REVIEWS, {
+      apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', metadata: { name: '' },
+      spec: { user, resourceAttributes: { group: 'security.baseline.dev', resource: 'securitybaselines', subresource: 'status', verb: 'patch' } },
+    } as unknown as KubeObject & Record<string, unknown>) as unknown as { status?: { allowed?: boolean } };
+    return review.status?.allowed === true;
+  }, 30_000, 200);
 }
 
 export async function createNamespaces(client: KubeClient, names: string[], labels: (name: string, index: number) => Record<string, string>): Promise<void> {
