@@ -35,7 +35,10 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   result = await runBench({
     namespaces: 12, rates: [5, 10], seconds: 2, driftRate: 5, manyBaselines: 4, manyNamespaces: 12,
     controlPlane: { dir, server, kubeconfigPath, versions }, log: (line) => logged.push(line), quietTimeoutMs: 20_000,
+    // Bound by RBAC, as in a cluster (`make bench` runs it as system:masters by default): the binding works, and the role suffices.
+    operatorIdentity: 'rbac',
   });
+  expect(result.runtime.identity).toBe('a user bound to the roles of config/rbac');
   process.stderr.write(`\n${formatTable(result)}\n`);
   expect(result.desiredObjectsPerNamespace).toBe(6);
   // The end is the operator's last namespace write in the audit log: after its start, no later than the poll that saw it.
