@@ -46,9 +46,7 @@ export const AUTHORING_POLICY_NAME = 'security-baseline-authoring';
  * no one but the operator may do to its objects and to the namespaces it
  * covers. The operator reports each one's presence
  * (security_baseline_api_policy_installed): without them those protections are
- * gone while everything else keeps working. (The one MutatingAdmissionPolicy,
- * which stamps an exception's creator, is not watched: the operator may not
- * read that kind.)
+ * gone while everything else keeps working.
  */
 export const API_POLICY_NAMES = [
   AUTHORING_POLICY_NAME,
@@ -58,3 +56,11 @@ export const API_POLICY_NAMES = [
   'security-baseline-namespace-labels',
   'security-baseline-namespace-annotations',
 ] as const;
+
+/**
+ * The MutatingAdmissionPolicies of the API (crds/), each with a binding of the
+ * same name, reported alike: without the creator stamp, a BaselineException
+ * no longer says who made it (its Events, `kubectl sbl explain` and the
+ * exception metrics lose the author), though none can be forged.
+ */
+export const MUTATING_API_POLICY_NAMES = ['security-baseline-exception-creator'] as const;

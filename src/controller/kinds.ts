@@ -37,6 +37,16 @@ export function clusterManagedKind(kind: string): ResourceType | undefined {
   return CLUSTER_MANAGED_KINDS.find((type) => type.kind === kind);
 }
 
+/**
+ * The API's MutatingAdmissionPolicy and its binding (crds/exception-policy.yaml),
+ * watched by name only: the operator never writes that kind. Optional: a
+ * cluster that does not serve it cannot have the policy, which is reported.
+ */
+export const MUTATING_ADMISSION_POLICY_KINDS: readonly ResourceType[] = [
+  { apiVersion: ADMISSION_API_VERSION, kind: 'MutatingAdmissionPolicy', plural: 'mutatingadmissionpolicies', namespaced: false },
+  { apiVersion: ADMISSION_API_VERSION, kind: 'MutatingAdmissionPolicyBinding', plural: 'mutatingadmissionpolicybindings', namespaced: false },
+];
+
 /** The namespace's compliance report (resources/report.ts); not a managed kind: no baseline owns it. */
 export const REPORTS: ResourceType = { apiVersion: REPORT_API_VERSION, kind: 'Report', plural: 'reports', namespaced: true };
 

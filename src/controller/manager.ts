@@ -10,7 +10,7 @@
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
-import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR } from '../api/constants.ts';
+import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API_POLICY_NAMES } from '../api/constants.ts';
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
@@ -23,7 +23,7 @@ import type { BaselineObject, ControllerContext, ExceptionObject, ManagedCache, 
 import { registerEventHandlers } from './eventkeys.ts';
 import { observeExceptions, reconcileException } from './exceptions.ts';
 import {
-  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, NAMESPACES,
+  ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, MUTATING_ADMISSION_POLICY_KINDS, NAMESPACES,
   OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
 import { registerReportHandlers } from './reports.ts';
@@ -69,6 +69,9 @@ export class Manager {
    * own (crds/) installed? RoleBindings wait for the authoring policy's two.
    */
   readonly #apiPolicies: Informer<KubeObject>[];
+  /** The API's MutatingAdmissionPolicies and bindings, names only; started when the cluster serves the kind. */
+  readonly #mutatingPolicies: Informer<KubeObject>[];
+  #mutatingPoliciesServed = false;
   readonly #managed = new Map<string, ManagedCache>();
   readonly #clusterManaged = new Map<string, ManagedCache>();
   readonly #reports: ReportCache;
@@ -97,6 +100,7 @@ export class Manager {
     this.#clusterRoles = informer(CLUSTER_ROLES, { transform: nameOnly });
     this.#revisions = informer(CONTROLLER_REVISIONS, { namespace: options.operatorNamespace, labelSelector: MANAGED_SELECTOR });
     this.#apiPolicies = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS].map((type) => informer(type, { transform: nameOnly }));
+    this.#mutatingPolicies = MUTATING_ADMISSION_POLICY_KINDS.map((type) => informer(type, { transform: nameOnly }));
     for (const type of MANAGED_KINDS) {
       this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) }));
     }
@@ -168,6 +172,10 @@ export class Manager {
     metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
       for (const policy of API_POLICY_NAMES) metrics.apiPolicyInstalled.set({ policy }, this.#apiPolicyInstalled(policy) ? 1 : 0);
+      for (const policy of MUTATING_API_POLICY_NAMES) {
+        const installed = this.#mutatingPoliciesServed && this.#mutatingPolicies.every((informer) => informer.get(policy) !== undefined);
+        metrics.apiPolicyInstalled.set({ policy }, installed ? 1 : 0);
+      }
     });
     metrics.beforeScrape(() => {
       metrics.rolloutNamespaces.reset();
@@ -239,6 +247,10 @@ export class Manager {
       if (!OPTIONAL_KINDS.has(kindKey(type)) || await this.#served(type)) this.#available.add(kindKey(type));
       else this.#logger.warn({ kind: type.kind, apiVersion: type.apiVersion }, 'kind not served by this cluster; baselines that need it report it in their conditions');
     }
+    this.#mutatingPoliciesServed = (await Promise.all(MUTATING_ADMISSION_POLICY_KINDS.map((type) => this.#served(type)))).every(Boolean);
+    if (!this.#mutatingPoliciesServed) {
+      this.#logger.warn({ kind: 'MutatingAdmissionPolicy' }, 'kind not served by this cluster: BaselineExceptions are not stamped with their creator');
+    }
     const informers = this.#informers();
     for (const informer of informers) informer.start();
     await Promise.all(informers.map((informer) => informer.synced));
@@ -278,7 +290,8 @@ export class Manager {
   /** Every informer the manager runs (of the optional kinds, the ones the cluster serves). */
   #informers(): { readonly hasSynced: boolean; readonly synced: Promise<void>; start(): void; stop(): Promise<void> }[] {
     return [
-      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#apiPolicies, ...this.#activeManaged(),
+      this.#namespaces, this.#baselines, this.#exceptions, this.#clusterRoles, this.#revisions, ...this.#apiPolicies,
+      ...(this.#mutatingPoliciesServed ? this.#mutatingPolicies : []), ...this.#activeManaged(),
       ...this.#clusterManaged.values(), ...this.#context.reports.all(),
     ];
   }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { API_POLICY_NAMES } from '../../src/api/constants.ts';
+import { API_POLICY_NAMES, MUTATING_API_POLICY_NAMES } from '../../src/api/constants.ts';
 import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { managedKind } from '../../src/controller/kinds.ts';
@@ -67,24 +67,30 @@ describe('the metrics endpoint', () => {
   });
 
   test('reports each admission policy of the API installed, and one whose binding was deleted as missing until it is back', async () => {
+    const names = [...API_POLICY_NAMES, ...MUTATING_API_POLICY_NAMES];
     const installed = async (): Promise<Record<string, number>> => {
       const body = await operator.metrics();
-      return Object.fromEntries(API_POLICY_NAMES.map((policy) => [policy, metricValue(body, 'security_baseline_api_policy_installed', { policy })]));
+      return Object.fromEntries(names.map((policy) => [policy, metricValue(body, 'security_baseline_api_policy_installed', { policy })]));
     };
-    const all = (value: number) => Object.fromEntries(API_POLICY_NAMES.map((policy) => [policy, value]));
+    const all = (value: number) => Object.fromEntries(names.map((policy) => [policy, value]));
     await eventually(async () => JSON.stringify(await installed()) === JSON.stringify(all(1)));
-    // Test files run one at a time: no other file relies on this policy meanwhile.
-    const policy = 'security-baseline-namespace-annotations';
-    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
-    try {
-      const missing = await eventually(async () => {
-        const now = await installed();
-        return now[policy] === 0 ? now : false;
-      });
-      expect(missing).toEqual({ ...all(1), [policy]: 0 });
-    } finally {
-      await installCrds();
+    // Test files run one at a time: no other file relies on these policies meanwhile.
+    const removals: [string, () => Promise<unknown>][] = [
+      ['security-baseline-namespace-annotations', () => admission.deleteValidatingAdmissionPolicyBinding({ name: 'security-baseline-namespace-annotations' })],
+      ['security-baseline-exception-creator', () => admission.deleteMutatingAdmissionPolicyBinding({ name: 'security-baseline-exception-creator' })],
+    ];
+    for (const [policy, remove] of removals) {
+      await remove();
+      try {
+        const missing = await eventually(async () => {
+          const now = await installed();
+          return now[policy] === 0 ? now : false;
+        });
+        expect(missing).toEqual({ ...all(1), [policy]: 0 });
+      } finally {
+        await installCrds();
+      }
+      await eventually(async () => (await installed())[policy] === 1);
     }
-    await eventually(async () => (await installed())[policy] === 1);
   });
 });
