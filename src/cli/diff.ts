@@ -85,8 +85,11 @@ ${OPERATOR_NAMESPACE_HELP}
     const format = parseFormat(values.output);
     if (!values.filename?.length) throw new UsageError('name the baseline file with -f');
     const operatorNamespace = values['operator-namespace'];
-    const { baselines: changed, invalid } = await readValidBaselines(values.filename, operatorNamespace);
+    const { baselines: changed, exceptions, invalid } = await readValidBaselines(values.filename, operatorNamespace);
     if (invalid > 0) return 2;
+    for (const exception of exceptions) {
+      process.stderr.write(`exception ${exception.metadata.name}: not used; the diff takes the exceptions in the cluster (apply it to see it there)\n`);
+    }
     if (changed.length === 0) throw new Error('no SecurityBaseline found in the files');
 
     const cluster = await import('./cluster.ts');

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreV1Api, RbacAuthorizationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
@@ -77,6 +77,18 @@ describe('diff', () => {
     const result = await cli(['diff', '-f', await file('same.yaml', name, spec)]);
     expect(result).toMatchObject({ code: 0 });
     expect(result.stdout).toContain('2 namespaces affected: 0 to create, 0 to change, 0 to delete; 0 pre-flight findings');
+  });
+
+  test('an exception in the files is not taken into account, and says so', async () => {
+    const withException = path.join(dir, 'with-exception.yaml');
+    const exception = {
+      apiVersion: API_VERSION, kind: 'BaselineException', metadata: { name: 'in-a-file' },
+      spec: { baseline: name, namespaces: [first], reason: 'a migration', expiresAt: new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'), relax: { resourceQuota: { hard: { pods: '99' } } } },
+    };
+    await writeFile(withException, `${await readFile(await file('same.yaml', name, spec), 'utf8')}---\n${dump(exception)}`);
+    const result = await cli(['diff', '-f', withException]);
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stderr).toContain('exception in-a-file: not used; the diff takes the exceptions in the cluster');
   });
 
   test('of a change: what would be created, changed field by field and deleted, what pre-flight would hold, totals, exit 1', async () => {
