@@ -72,25 +72,39 @@ async function validator(file: 'securitybaseline.yaml' | 'baselineexception.yaml
   return schema;
 }
 
+/** A document of one kind of this API checked against its CRD's schema: its object as stored when it passed. */
+interface SchemaChecked {
+  readonly name: string;
+  readonly problems: SchemaProblem[];
+  readonly unchecked: UncheckedRule[];
+  readonly object?: unknown;
+}
+
+/** The API version, `metadata.name` and the CRD's schema of a document of `kind`; undefined for other kinds. */
+async function checkSchema(document: Document, kind: string, crdFile: 'securitybaseline.yaml' | 'baselineexception.yaml'): Promise<SchemaChecked | undefined> {
+  const value = document.value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
+  if (typeof value !== 'object' || value.kind !== kind) return undefined;
+  const name = typeof value.metadata?.name === 'string' ? value.metadata.name : `document ${document.index}`;
+  if (value.apiVersion !== API_VERSION) {
+    return { name, unchecked: [], problems: [{ field: 'apiVersion', message: `Unsupported value: ${JSON.stringify(value.apiVersion)}: supported values: "${API_VERSION}"` }] };
+  }
+  const problems: SchemaProblem[] = [];
+  if (typeof value.metadata?.name !== 'string' || value.metadata.name === '') problems.push({ field: 'metadata.name', message: 'Required value: name is required' });
+  const result = (await validator(crdFile)).validate(value);
+  problems.push(...result.problems);
+  return { name, problems, unchecked: result.unchecked, object: problems.length > 0 ? undefined : result.object };
+}
+
 /**
  * Checks one document: a SecurityBaseline of this API version, valid against
  * the CRD, and buildable by the operator. Documents of other kinds are not
  * baselines and are left to their own tools (the caller says so).
  */
 export async function checkDocument(document: Document, operatorNamespace = DEFAULT_OPERATOR_NAMESPACE): Promise<Checked | undefined> {
-  const value = document.value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
-  if (typeof value !== 'object' || value.kind !== KIND) return undefined;
-  const name = typeof value.metadata?.name === 'string' ? value.metadata.name : `document ${document.index}`;
-  if (value.apiVersion !== API_VERSION) {
-    return { document, name, unchecked: [], problems: [{ field: 'apiVersion', message: `Unsupported value: ${JSON.stringify(value.apiVersion)}: supported values: "${API_VERSION}"` }] };
-  }
-  const problems: SchemaProblem[] = [];
-  if (typeof value.metadata?.name !== 'string' || value.metadata.name === '') problems.push({ field: 'metadata.name', message: 'Required value: name is required' });
-  const result = (await validator('securitybaseline.yaml')).validate(value);
-  problems.push(...result.problems);
-  if (problems.length > 0) return { document, name, problems, unchecked: result.unchecked };
-  const baseline = result.object as SecurityBaseline;
-  return { document, name, problems: operatorChecks(baseline, operatorNamespace), unchecked: result.unchecked, baseline };
+  const checked = await checkSchema(document, KIND, 'securitybaseline.yaml');
+  if (!checked?.object) return checked && { document, name: checked.name, problems: checked.problems, unchecked: checked.unchecked };
+  const baseline = checked.object as SecurityBaseline;
+  return { document, name: checked.name, problems: operatorChecks(baseline, operatorNamespace), unchecked: checked.unchecked, baseline };
 }
 
 /**
@@ -99,17 +113,8 @@ export async function checkDocument(document: Document, operatorNamespace = DEFA
  * where it is used, against the baseline, as the operator does.
  */
 export async function checkExceptionDocument(document: Document): Promise<{ name: string; problems: SchemaProblem[]; exception?: BaselineException } | undefined> {
-  const value = document.value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
-  if (typeof value !== 'object' || value.kind !== EXCEPTION_KIND) return undefined;
-  const name = typeof value.metadata?.name === 'string' ? value.metadata.name : `document ${document.index}`;
-  if (value.apiVersion !== API_VERSION) {
-    return { name, problems: [{ field: 'apiVersion', message: `Unsupported value: ${JSON.stringify(value.apiVersion)}: supported values: "${API_VERSION}"` }] };
-  }
-  const problems: SchemaProblem[] = [];
-  if (typeof value.metadata?.name !== 'string' || value.metadata.name === '') problems.push({ field: 'metadata.name', message: 'Required value: name is required' });
-  const result = (await validator('baselineexception.yaml')).validate(value);
-  problems.push(...result.problems);
-  return problems.length > 0 ? { name, problems } : { name, problems, exception: result.object as BaselineException };
+  const checked = await checkSchema(document, EXCEPTION_KIND, 'baselineexception.yaml');
+  return checked && { name: checked.name, problems: checked.problems, exception: checked.object as BaselineException | undefined };
 }
 
 /**
@@ -129,7 +134,6 @@ export async function readValidBaselines(files: readonly string[], operatorNames
     if (checked.problems.length > 0) invalid++;
     else if ('baseline' in checked && checked.baseline) baselines.push(checked.baseline);
     else if ('exception' in checked && checked.exception) exceptions.push(checked.exception);
-    else invalid++;
   }
   if (invalid > 0) process.stderr.write(`${invalid} invalid document${invalid === 1 ? '' : 's'}: see the problems above\n`);
   return { baselines, exceptions, invalid };
