@@ -173,8 +173,7 @@ export class Manager {
     metrics.beforeScrape(() => {
       for (const policy of API_POLICY_NAMES) metrics.apiPolicyInstalled.set({ policy }, this.#apiPolicyInstalled(policy) ? 1 : 0);
       for (const policy of MUTATING_API_POLICY_NAMES) {
-        const installed = this.#mutatingPoliciesServed && this.#mutatingPolicies.every((informer) => informer.get(policy) !== undefined);
-        metrics.apiPolicyInstalled.set({ policy }, installed ? 1 : 0);
+        metrics.apiPolicyInstalled.set({ policy }, this.#mutatingPoliciesServed && this.#apiPolicyInstalled(policy, this.#mutatingPolicies) ? 1 : 0);
       }
     });
     metrics.beforeScrape(() => {
@@ -193,9 +192,9 @@ export class Manager {
     });
   }
 
-  /** The policy and its binding of the same name are both in the cluster. */
-  #apiPolicyInstalled(name: string): boolean {
-    return this.#apiPolicies.every((informer) => informer.get(name) !== undefined);
+  /** The policy and its binding of the same name are both in the cluster (validating, unless the mutating caches are given). */
+  #apiPolicyInstalled(name: string, caches: readonly Informer<KubeObject>[] = this.#apiPolicies): boolean {
+    return caches.every((informer) => informer.get(name) !== undefined);
   }
 
   #buildContext(): ControllerContext {
