@@ -121,6 +121,10 @@ export interface BenchResult {
     seconds: number;
     /** When the benchmark saw every namespace compliant (a poll once a second); absent in runs before it was kept. */
     detectedSeconds?: number;
+    /** From the operator's start to its first write: process start, caches listed, leader elected; absent in runs before it was kept. */
+    firstWriteSeconds?: number;
+    /** The operator's writes in each second from its start (audit log): its ramp, its pace and its tail; absent in runs before it was kept. */
+    writesPerSecond?: number[];
     writes: number; writesPerNamespace: number; objectWrites: number; namespaceWrites: number; baselineWrites: number; reportWrites: number; otherWrites: number;
     /** GETs: objects the label-filtered caches do not hold that turn out to exist when created (someone else's, say) are read. */
     reads: number; cpuSeconds: number;
@@ -194,6 +198,17 @@ export async function prepareApi(cluster: BenchCluster): Promise<void> {
   await cluster.client.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'security-baseline-system' } })
     .catch((error: unknown) => { if (!(error instanceof KubeApiError && error.status === 409)) throw error; });
   await installReports(cluster.admin);
+}
+
+/** How many of `writes` fell in each second from `since`. */
+function writesPerSecond(writes: readonly { at: number }[], since: number): number[] {
+  const counts: number[] = [];
+  for (const { at } of writes) {
+    const second = Math.max(0, Math.floor((at - since) / 1000));
+    while (counts.length <= second) counts.push(0);
+    counts[second] = (counts[second] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** How long the operator idles after the cold start before its settled RSS is read. */
@@ -419,6 +434,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const coldStart = {
       seconds: coldSeconds,
       detectedSeconds,
+      firstWriteSeconds: (Math.min(...coldWrites.map((w) => w.at)) - beganAt) / 1000,
+      writesPerSecond: writesPerSecond(coldWrites, beganAt),
       writes: coldWrites.length,
       writesPerNamespace: coldWrites.length / N,
       objectWrites: count((w) => objectResources.includes(w.resource)),
@@ -567,7 +584,7 @@ export function formatTable(result: BenchResult): string {
   const f = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
   const { coldStart, limit, memory } = result;
   const rows: [string, string, string][] = [
-    ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU; ${coldStart.reconciles ?? '?'} namespace reconciles`],
+    ['cold start: all compliant', `${f(coldStart.seconds)} s`, `${result.namespaces} namespaces, ${result.desiredObjectsPerNamespace} objects each; ${f(coldStart.cpuSeconds, 1)} s of operator CPU; ${coldStart.reconciles ?? '?'} namespace reconciles; first write after ${coldStart.firstWriteSeconds === undefined ? '?' : f(coldStart.firstWriteSeconds)} s`],
     ['cold start: writes', `${coldStart.writes}`, `${f(coldStart.writesPerNamespace)}/namespace: ${coldStart.objectWrites} objects, ${coldStart.namespaceWrites} namespaces, ${coldStart.baselineWrites} baseline, ${coldStart.otherWrites} other; ${coldStart.reads} reads`],
     reportRow(coldStart.reportWrites, result.namespaces),
   ];
