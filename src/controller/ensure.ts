@@ -178,8 +178,10 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
   });
   if (blocked) return { outcome: 'refused', problem: blocked };
 
-  const fingerprint = desiredFingerprint(object);
-  if (recordHolds(request.cached, fingerprint) && !foreignOwner(object, baseline, request.cached)) return { outcome: 'unchanged' };
+  // Hashed only against a record: a namespace being provisioned has none, and its objects are created without it.
+  if (request.cached && recordHolds(request.cached, desiredFingerprint(object)) && !foreignOwner(object, baseline, request.cached)) {
+    return { outcome: 'unchanged' };
+  }
 
   // Not in the label-filtered cache: most often absent. Created without a read, unless an object
   // of that name exists (just created, or someone else's), which the read below then looks at.
@@ -197,7 +199,7 @@ export async function ensureObject(ctx: ControllerContext, request: EnsureReques
 
   const plan = planWrite(object, current);
   if (plan === 'none') {
-    rememberHolds(cache, current, fingerprint);
+    rememberHolds(cache, current, desiredFingerprint(object));
     return { outcome: 'unchanged' };
   }
   if (plan === 'claim') {
