@@ -48,6 +48,22 @@ describe('buildLimitRange', () => {
     expect(build({ default: { cpu: 'lots' } })).toThrow(expect.objectContaining({ field: 'spec.limitRange.default[cpu]' }));
     expect(build({ min: { cpu: '1' }, max: { cpu: '1000m' }, default: { cpu: '1' }, defaultRequest: { cpu: '1' } })).not.toThrow();
   });
+
+  test('one spec is built once for every namespace, and a new spec is built anew', () => {
+    const spec: LimitRangeSpec = { default: { cpu: '500m' } };
+    const a = buildLimitRange('tenants', 'team-a', spec);
+    const b = buildLimitRange('tenants', 'team-b', spec);
+    expect(b.metadata.namespace).toBe('team-b');
+    expect(b.spec.limits[0]).toBe(a.spec.limits[0]);
+    // Shared, so frozen: a caller that changed one namespace's item would change them all.
+    expect(() => { (a.spec.limits[0].default as Record<string, string>).cpu = '1'; }).toThrow(TypeError);
+    expect(buildLimitRange('tenants', 'team-a', { default: { cpu: '1' } }).spec.limits[0].default).toEqual({ cpu: '1' });
+
+    const invalid: LimitRangeSpec = { min: { cpu: '2' }, max: { cpu: '1' } };
+    for (const namespace of ['team-a', 'team-b']) {
+      expect(() => buildLimitRange('tenants', namespace, invalid)).toThrow(expect.objectContaining({ field: 'spec.limitRange.min[cpu]' }));
+    }
+  });
 });
 
 describe('resolveLimitRange', () => {
