@@ -67,6 +67,7 @@ export const NO_EXCEPTIONS = (): ControlException | undefined => undefined;
 /** One result per baseline and declared control (pure). */
 export function controlResults(input: ReportInput, facts: ReportFacts): ControlResult[] {
   const results: ControlResult[] = [];
+  const desiredByKey = new Map(input.desired.objects.map((object) => [objectKey(object), object]));
   for (const baseline of input.selecting) {
     const name = baseline.metadata.name;
     const build = input.builds.get(name);
@@ -103,7 +104,7 @@ export function controlResults(input: ReportInput, facts: ReportFacts): ControlR
       const inPlace = control === 'podSecurity'
         ? `Pod Security enforce=${build.podSecurity?.labels[`${POD_SECURITY_LABEL_PREFIX}enforce`]} on Namespace ${input.namespace.metadata.name}`
         : `${describeObjects(objects)} in place`;
-      result(enforcedResult(input, name, control, objects, resources, inPlace));
+      result(enforcedResult(input, desiredByKey, name, control, objects, resources, inPlace));
     }
   }
   return results;
@@ -116,7 +117,8 @@ function controlObjects(build: BaselineBuild, control: Control, namespace: strin
 }
 
 function enforcedResult(
-  input: ReportInput, baseline: string, control: Control, objects: readonly ObjectIdentity[], resources: ObjectReference[], inPlace: string,
+  input: ReportInput, desiredByKey: ReadonlyMap<string, DesiredObject>, baseline: string, control: Control,
+  objects: readonly ObjectIdentity[], resources: ObjectReference[], inPlace: string,
 ): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
   const conflict = input.desired.conflicts.find((c) => c.baseline === baseline && c.control === control);
   if (conflict) {
@@ -125,7 +127,6 @@ function enforcedResult(
       message: `decided by baseline ${conflict.winner}, which is at least as strict (the strictest wins, then the highest priority)`,
     };
   }
-  const desiredByKey = new Map(input.desired.objects.map((object) => [objectKey(object), object]));
   const failures: string[] = [];
   for (const object of objects) {
     const composed = desiredByKey.get(objectKey(object));

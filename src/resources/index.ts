@@ -136,7 +136,7 @@ export function composeDesired(builds: readonly BaselineBuild[]): DesiredState {
   if (pods) conflicts.push(...conflictsOf('podSecurity', pods));
 
   return {
-    objects: withoutCollisions(objects, errors).sort((a, b) => compareNames(objectKey(a), objectKey(b))),
+    objects: withoutCollisions(objects, errors),
     namespaceLabels: pods ? { ...byName.get(pods.winner.baseline)?.podSecurity?.labels } : {},
     conflicts: conflicts.sort((a, b) => compareNames(a.control, b.control) || compareNames(a.baseline, b.baseline)),
     errors,
@@ -156,6 +156,7 @@ function conflictsOf<Spec>(control: Control, resolution: Resolution<Spec>): Conf
  * Names are `<baseline>-<suffix>`, so baseline `a` with a role binding `b-readers`
  * and baseline `a-b` with `readers` both want `a-b-readers`. The first one
  * (baselines are built in name order) keeps it; the other gets an error.
+ * Returns the objects kept, sorted by objectKey (each key made once, not once per comparison).
  */
 function withoutCollisions(objects: readonly DesiredObject[], errors: BaselineError[]): DesiredObject[] {
   const byKey = new Map<string, DesiredObject>();
@@ -174,7 +175,7 @@ function withoutCollisions(objects: readonly DesiredObject[], errors: BaselineEr
       ),
     });
   }
-  return [...byKey.values()];
+  return [...byKey].sort(([a], [b]) => compareNames(a, b)).map(([, object]) => object);
 }
 
 function baselineOf(object: DesiredObject): string {

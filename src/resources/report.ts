@@ -136,6 +136,6 @@ export function buildReport(namespace: { name: string; uid?: string }, results: 
 }
 
 function sortedReferences(references: readonly ObjectReference[]): ObjectReference[] {
-  const key = (r: ObjectReference) => `${r.kind}/${r.namespace ?? ''}/${r.name}`;
-  return [...references].sort((a, b) => compareNames(key(a), key(b))).map((r) => ({ ...r }));
+  const keyed = references.map((r): [string, ObjectReference] => [`${r.kind}/${r.namespace ?? ''}/${r.name}`, r]);
+  return keyed.sort(([a], [b]) => compareNames(a, b)).map(([, r]) => ({ ...r }));
 }
