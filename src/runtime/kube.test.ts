@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
-import { KubeClient, RequestTimeoutError, retryAfterMs } from './kube.ts';
+import { KubeClient, RequestTimeoutError, retryAfterMs, WatchStalledError, type KubeObject, type WatchEvent } from './kube.ts';
 
 let server: Server | undefined;
 const sockets = new Set<Socket>();
@@ -35,7 +35,9 @@ async function clientOf(handler: (req: IncomingMessage, res: ServerResponse) => 
   const statuses: number[] = [];
   client.observe((_verb, _resource, status) => statuses.push(status));
   const get = () => client.request('get', HttpMethod.GET, '/api/v1/namespaces/x', { resource: 'namespaces' });
-  return { get, statuses };
+  const watch = (options: { resourceVersion: string; timeoutSeconds: number; inactivityMs: number }, onEvent: (event: WatchEvent<KubeObject>) => void, onDone: (error: unknown) => void) =>
+    client.watch<KubeObject>({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, options, onEvent, onDone);
+  return { get, watch, statuses };
 }
 
 describe('KubeClient', () => {
@@ -113,6 +115,25 @@ describe('KubeClient', () => {
       { authorization: 'Bearer first', contentType: undefined },
       { authorization: 'Bearer second', contentType: undefined },
     ]);
+  });
+
+  test('a watch stays open while events keep arriving, and ends as stalled once they stop', async () => {
+    const { watch } = await clientOf((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      let sent = 0;
+      // An event every 100 ms for 1.2 s, well past the 500 ms of inactivity allowed; then silence.
+      const timer = setInterval(() => {
+        res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: `n${sent}`, resourceVersion: String(sent + 1) } } })}\n`);
+        if (++sent === 12) clearInterval(timer);
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+    });
+    const events: string[] = [];
+    const error = await new Promise((resolve) => {
+      watch({ resourceVersion: '0', timeoutSeconds: 60, inactivityMs: 500 }, (event) => events.push(event.object.metadata.name), resolve);
+    });
+    expect(events).toEqual(Array.from({ length: 12 }, (_, i) => `n${i}`));
+    expect(error).toBeInstanceOf(WatchStalledError);
   });
 
   test.each([

@@ -418,8 +418,12 @@ export class KubeClient {
       for (const observer of this.#observers) observer('watch', type.plural, error ? 0 : 200, 0);
       onDone(error);
     };
+    // Restarted on every chunk: refresh() moves the one timer instead of making a new one each time.
     const resetTimer = (): void => {
-      clearTimeout(timer);
+      if (timer) {
+        timer.refresh();
+        return;
+      }
       timer = setTimeout(() => finish(new WatchStalledError(type.plural, options.inactivityMs)), options.inactivityMs);
       timer.unref();
     };
