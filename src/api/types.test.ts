@@ -62,7 +62,10 @@ const exampleSpec: DeepRequired<SecurityBaselineSpec> = {
   }],
   podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'restricted', version: 'latest' },
   imagePolicy: { allowedRegistries: ['registry.example.com/'] },
-  workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } },
+  workloadPolicy: {
+    readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] },
+    networkPolicies: { deny: true, allowGroups: ['network-admins'] },
+  },
   admissionGate: true,
   logging: { flow: { globalOutputRefs: ['central'], localOutputRefs: ['local'] } },
 };

@@ -136,6 +136,19 @@ export interface WorkloadPolicySpec {
   /** Every image must carry a tag other than `latest`, or a digest (no tag means `latest`). */
   disallowLatestTag?: boolean;
   exec?: ExecPolicySpec;
+  networkPolicies?: NetworkPoliciesPolicySpec;
+}
+
+/**
+ * NetworkPolicies other than the baselines' own. They add up, so one a
+ * namespace admin writes (the built-in `admin` and `edit` roles may) opens
+ * what the baseline's default deny closes.
+ */
+export interface NetworkPoliciesPolicySpec {
+  /** Refuses creating them, or changing their spec, in the selected namespaces, except for members of allowGroups. */
+  deny?: boolean;
+  /** Members of any of these groups are exempt from deny. */
+  allowGroups?: string[];
 }
 
 /** CONNECT on pods/exec, pods/attach and pods/portforward. */

@@ -142,6 +142,34 @@ describe('buildWorkloadPolicy', () => {
     expect(policy.spec.validations[0]?.messageExpression).toMatch(/" in namespace " \+ request\.namespace$/);
   });
 
+  test('networkPolicies: creating a NetworkPolicy or changing its spec, refused unless the user is in an allowed group or may act as the operator', () => {
+    const objects = build({ networkPolicies: { deny: true, allowGroups: ['network-admins', 'network-admins'] } });
+    expect(objects.map((o) => [o.kind, o.metadata.name])).toEqual([
+      ['ValidatingAdmissionPolicy', 'security-baseline-tenants-networkpolicies'],
+      ['ValidatingAdmissionPolicyBinding', 'security-baseline-tenants-networkpolicies'],
+    ]);
+    const policy = policyNamed(objects, 'security-baseline-tenants-networkpolicies');
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    // Not DELETE: removing a policy of one's own only takes an allow away.
+    expect(policy.spec.matchConstraints).toEqual({
+      resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }],
+    });
+    expect(policy.spec.variables).toEqual([{ name: 'allowedGroups', expression: '["network-admins"]' }]);
+    expect(policy.spec.validations).toEqual([{
+      expression: '(request.operation == "UPDATE" && object.spec == oldObject.spec)'
+        + ' || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups))'
+        + ' || authorizer.group("security.baseline.dev").resource("securitybaselines").subresource("status").check("patch").allowed()',
+      messageExpression: '"SecurityBaseline tenants keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny): "'
+        + ' + request.userInfo.username + " may not " + (request.operation == "CREATE" ? "create" : "change the spec of") + " NetworkPolicy "'
+        + ' + request.name + " in namespace " + request.namespace'
+        + ' + "; only members of network-admins may; to allow more traffic, change the baseline or ask for a BaselineException"',
+      message: 'SecurityBaseline tenants keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny)'
+        + '; only members of network-admins may; to allow more traffic, change the baseline or ask for a BaselineException',
+      reason: 'Forbidden',
+    }]);
+    expect(build({ networkPolicies: { deny: false, allowGroups: ['network-admins'] } })).toEqual([]);
+  });
+
   test('an invalid baseline name is a SpecError, not an invalid object', () => {
     expect(() => buildWorkloadPolicy(baseline({ exec: { deny: true } }, {}, 'Tenants'), 'sbo-system')).toThrow(SpecError);
   });

@@ -7,6 +7,10 @@
 //                                            policy's coverage, see podAndTemplateRules)
 //   security-baseline-<baseline>-exec        exec.deny: CONNECT on pods/exec, pods/attach and
 //                                            pods/portforward, except for members of allowGroups
+//   security-baseline-<baseline>-networkpolicies
+//                                            networkPolicies.deny: NetworkPolicies created or
+//                                            changed by anyone but the operator (and whoever may
+//                                            act as it), except for members of allowGroups
 //
 // Both rules about containers are one validation over one list of problems, so
 // that a refusal names every container and every rule at once ("container app:
@@ -24,8 +28,16 @@
 // exec options), not the pod, so unlike DenyEscalatingExec it cannot tell a
 // privileged pod from any other. It therefore refuses exec into every pod of the
 // selected namespaces.
+//
+// NetworkPolicies add up: what any of them allows is allowed. The built-in
+// `admin` and `edit` roles may write them, so without the third policy a
+// namespace admin opens what the baseline's default deny closes with one
+// allow-all policy of their own. Only a spec is checked: labels, annotations,
+// finalizers and owner references (what garbage collection and GitOps tools
+// write) change no traffic, and deleting a policy of one's own only takes an
+// allow away (the baseline's own are put back by the operator).
 
-import type { ExecPolicySpec, SecurityBaseline, WorkloadPolicySpec } from '../api/types.ts';
+import { GROUP, PLURAL, type ExecPolicySpec, type NetworkPoliciesPolicySpec, type SecurityBaseline, type WorkloadPolicySpec } from '../api/types.ts';
 import {
   ADMISSION_API_VERSION, CONTAINER_LISTS, admissionObjectName, buildBinding, celString, celStringList, containerList,
   imageReferenceVariables, podAndTemplateRules, podSpecVariables,
@@ -35,6 +47,7 @@ import { ownershipLabels } from './metadata.ts';
 
 export const WORKLOAD_POLICY_SUFFIX = 'workloads';
 export const EXEC_POLICY_SUFFIX = 'exec';
+export const NETWORK_POLICIES_POLICY_SUFFIX = 'networkpolicies';
 /** The subresources of a pod that open a session into its containers. */
 export const EXEC_SUBRESOURCES = ['pods/attach', 'pods/exec', 'pods/portforward'] as const;
 
@@ -48,7 +61,10 @@ const PINNED_FIX = 'use a tag other than latest, or a digest (workloadPolicy.dis
 export function buildWorkloadPolicy(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
   const spec = baseline.spec.workloadPolicy;
   if (!spec) return [];
-  return [...buildContainerPolicy(baseline, spec, operatorNamespace), ...buildExecPolicy(baseline, spec.exec, operatorNamespace)];
+  return [
+    ...buildContainerPolicy(baseline, spec, operatorNamespace), ...buildExecPolicy(baseline, spec.exec, operatorNamespace),
+    ...buildNetworkPoliciesPolicy(baseline, spec.networkPolicies, operatorNamespace),
+  ];
 }
 
 function buildContainerPolicy(baseline: SecurityBaseline, spec: WorkloadPolicySpec, operatorNamespace: string): AdmissionObject[] {
@@ -167,6 +183,50 @@ function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | unde
         messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not use pods/" + request.subResource`
           + ` + " on pod " + request.name + " in namespace " + request.namespace${exempt ? ` + ${celString(exempt)}` : ''}`,
         message: `${refusal}${exempt}`,
+        reason: 'Forbidden',
+      }],
+    },
+  };
+  return [policy, buildBinding(baseline, name, operatorNamespace)];
+}
+
+/**
+ * Who may write any NetworkPolicy: whoever may patch baselines' status, which
+ * is the operator (it writes the baselines' own policies and puts them back)
+ * and cluster administrators; as crds/managed-object-policy.yaml decides who
+ * may take an object out of management.
+ */
+const MAY_ACT_AS_OPERATOR = `authorizer.group(${celString(GROUP)}).resource(${celString(PLURAL)}).subresource("status").check("patch").allowed()`;
+
+/** The policy and binding for `networkPolicies.deny: true`, or nothing otherwise. */
+function buildNetworkPoliciesPolicy(baseline: SecurityBaseline, spec: NetworkPoliciesPolicySpec | undefined, operatorNamespace: string): AdmissionObject[] {
+  if (spec?.deny !== true) return [];
+  const baselineName = baseline.metadata.name;
+  const name = admissionObjectName(baselineName, NETWORK_POLICIES_POLICY_SUFFIX);
+  const groups = [...new Set(spec.allowGroups ?? [])];
+  const exempt = groups.length > 0 ? `; only members of ${groups.join(', ')} may` : '';
+  const refusal = `SecurityBaseline ${baselineName} keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny)`;
+  const remedy = '; to allow more traffic, change the baseline or ask for a BaselineException';
+
+  const policy: ValidatingAdmissionPolicyObject = {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels: ownershipLabels(baselineName) },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }],
+      },
+      variables: [{ name: 'allowedGroups', expression: celStringList(groups) }],
+      validations: [{
+        // Cheapest first: an authorization check costs a third of an expression's CEL budget.
+        expression: '(request.operation == "UPDATE" && object.spec == oldObject.spec)'
+          + ' || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups))'
+          + ` || ${MAY_ACT_AS_OPERATOR}`,
+        messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not "`
+          + ` + (request.operation == "CREATE" ? "create" : "change the spec of") + " NetworkPolicy " + request.name`
+          + ` + " in namespace " + request.namespace + ${celString(`${exempt}${remedy}`)}`,
+        message: `${refusal}${exempt}${remedy}`,
         reason: 'Forbidden',
       }],
     },

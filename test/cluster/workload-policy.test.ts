@@ -1,13 +1,14 @@
 // spec.workloadPolicy, as built by src/resources, enforced by the real API
-// server: read-only root filesystems, no latest tag, no exec. No operator runs
+// server: read-only root filesystems, no latest tag, no exec, no NetworkPolicies
+// but the baselines' own. No operator runs
 // here: the objects are applied as the operator would apply them. Users and
 // groups are real client certificates; no kubelet runs, so an exec the policy
 // lets through then fails because the pod has no node, which tells it apart
 // from a refusal.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import {
-  AppsV1Api, CoreV1Api, RbacAuthorizationV1Api,
-  type KubeConfig, type V1Container, type V1PodSpec, type V1PodTemplateSpec,
+  AppsV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api,
+  type KubeConfig, type V1Container, type V1NetworkPolicy, type V1PodSpec, type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 import { buildImagePolicy } from '../../src/resources/imagepolicy.ts';
@@ -315,6 +316,85 @@ describe('exec.deny with allowGroups', () => {
 
   test('a namespace the baseline excludes is not affected', async () => {
     expectNotRefusedByPolicy(await connect(developer, excluded, pod, 'exec', 'command=ls&stdout=true'));
+  });
+});
+
+/** A user with the `admin` ClusterRole in `namespace` (which may write NetworkPolicies), in `groups` besides. */
+async function namespaceAdmin(namespace: string, user: string, groups: string[]): Promise<KubeConfig> {
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: { metadata: { name: `admin-${user}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
+  });
+  return kubeConfigAsUser(user, groups);
+}
+
+describe('networkPolicies.deny with allowGroups: a namespace admin cannot open what the default deny closes', () => {
+  const name = uniqueName('netpol');
+  const policy = `security-baseline-${name}-networkpolicies`;
+  let namespace: string;
+  let excluded: string;
+  let erin: NetworkingV1Api;
+  let frank: NetworkingV1Api;
+  const existing = 'allow-all-before';
+  /** Every pod open to ingress from anywhere: what a namespace admin would write to get around a default deny. */
+  const allowAll = (policyName: string): V1NetworkPolicy => ({
+    metadata: { name: policyName }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+  });
+  const create = (as: NetworkingV1Api, ns: string, policyName: string, persist = false) =>
+    as.createNamespacedNetworkPolicy({ namespace: ns, body: allowAll(policyName), ...(persist ? {} : { dryRun: DRY_RUN }) });
+
+  beforeAll(async () => {
+    [namespace, excluded] = await Promise.all([
+      createTestNamespace('netpol', { [selectorLabel]: name }),
+      createTestNamespace('netpol-excluded', { [selectorLabel]: name }),
+    ]);
+    const [erinConfig, frankConfig] = await Promise.all([namespaceAdmin(namespace, 'erin', ['dev']), namespaceAdmin(namespace, 'frank', ['network-admins'])]);
+    [erin, frank] = [erinConfig.makeApiClient(NetworkingV1Api), frankConfig.makeApiClient(NetworkingV1Api)];
+    await namespaceAdmin(excluded, 'erin', ['dev']);
+    // Written before the baseline asks for it: stays, as the policy changes nothing that exists.
+    await create(erin, namespace, existing, true);
+    await applyAsOperator(buildWorkloadPolicy(baselineObject(name, {
+      namespaceSelector: { matchLabels: { [selectorLabel]: name } }, excludeNamespaces: [excluded],
+      workloadPolicy: { networkPolicies: { deny: true, allowGroups: ['network-admins'] } },
+    }), 'sbo-system'));
+    await eventually(async () => !(await attempt(create(erin, namespace, 'probe'))).admitted, { timeoutMs: 30_000, intervalMs: 200 });
+  });
+
+  test('a namespace admin may not add a NetworkPolicy: the refusal names who, what, who may, and where traffic is opened instead', async () => {
+    const outcome = await attempt(create(erin, namespace, 'allow-all'));
+    expectRefusedBy(outcome, policy);
+    expect(outcome).toMatchObject({
+      message: `networkpolicies.networking.k8s.io "allow-all" is forbidden: ValidatingAdmissionPolicy '${policy}' with binding '${policy}' denied request: `
+        + `SecurityBaseline ${name} keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny): erin may not create`
+        + ` NetworkPolicy allow-all in namespace ${namespace}; only members of network-admins may; to allow more traffic, change the baseline or ask for a BaselineException`,
+    });
+  });
+
+  test('nor change the spec of one that was there before', async () => {
+    const current = await erin.readNamespacedNetworkPolicy({ namespace, name: existing });
+    const widened = { ...current, spec: { ...current.spec, podSelector: {}, policyTypes: ['Ingress', 'Egress'], egress: [{}] } };
+    const outcome = await attempt(erin.replaceNamespacedNetworkPolicy({ namespace, name: existing, body: widened, dryRun: DRY_RUN }));
+    expectRefusedBy(outcome, policy, `erin may not change the spec of NetworkPolicy ${existing} in namespace ${namespace}`);
+  });
+
+  test('its metadata alone may change (labels, finalizers: what other tools write), and it may be deleted', async () => {
+    const current = await erin.readNamespacedNetworkPolicy({ namespace, name: existing });
+    const relabelled = await erin.replaceNamespacedNetworkPolicy({
+      namespace, name: existing, body: { ...current, metadata: { ...current.metadata, labels: { team: 'a' } } },
+    });
+    expect(relabelled.metadata?.labels).toEqual({ team: 'a' });
+    await erin.deleteNamespacedNetworkPolicy({ namespace, name: existing });
+    expect(await attempt(erin.readNamespacedNetworkPolicy({ namespace, name: existing }))).toMatchObject({ admitted: false, status: 404 });
+  });
+
+  test('a member of an allowed group may, and so may whoever may act as the operator (a cluster administrator)', async () => {
+    expect(await attempt(create(frank, namespace, 'allow-all'))).toEqual({ admitted: true });
+    expect(await attempt(kc.makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({ namespace, body: allowAll('allow-all'), dryRun: DRY_RUN })))
+      .toEqual({ admitted: true });
+  });
+
+  test('a namespace the baseline excludes is not affected', async () => {
+    expect(await attempt(create(erin, excluded, 'allow-all'))).toEqual({ admitted: true });
   });
 });
 

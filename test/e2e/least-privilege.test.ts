@@ -44,7 +44,8 @@ async function operatorKubeconfig(): Promise<string> {
 /**
  * The core promise in one pass, as the operator's ServiceAccount: provision
  * every kind (a binding to `view`, a Role from rules, the workload policy
- * with its CONNECT rule), report status, put back
+ * with its CONNECT rule and its NetworkPolicy guard, which the operator's own
+ * NetworkPolicy then passes), report status, put back
  * drift twice (the second Event updates the first), apply an exception and
  * report its state, write the namespace's compliance report, serve an
  * authorised scrape, and on deletion prune, remove the report and drop the
@@ -69,12 +70,14 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
         { name: 'pod-readers', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }], subjects: [{ kind: 'User', name: 'alice' }] },
       ],
       podSecurity: { enforce: 'restricted' },
-      workloadPolicy: { readOnlyRootFilesystem: true, exec: { deny: true } },
+      // networkPolicies.deny: the operator's own NetworkPolicies pass it by its right to patch baselines' status.
+      workloadPolicy: { readOnlyRootFilesystem: true, exec: { deny: true }, networkPolicies: { deny: true } },
     });
     const namespace = await createTestNamespace('lp', { 'sbo-lp': name });
     await wait(async () => {
       await admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-workloads` });
       await admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-exec` });
+      await admission.readValidatingAdmissionPolicyBinding({ name: `security-baseline-${name}-networkpolicies` });
       await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
       await core.readNamespacedLimitRange({ namespace, name: `${name}-limits` });
       await rbac.readNamespacedRoleBinding({ namespace, name: `${name}-readers` });
@@ -95,6 +98,13 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
       // Say what the report held: a result left failing is a different bug from a report never written.
       throw new Error(`the report never passed all ${controls} controls; last seen: ${JSON.stringify(report ?? null)}`, { cause: error });
     });
+    // Deleted once the networkPolicies guard is in place: the operator creates it again through the guard.
+    const uid = (await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` })).metadata?.uid;
+    await networking.deleteNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
+    await wait(async () => {
+      const recreated = await networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }).catch(() => undefined);
+      return recreated !== undefined && recreated.metadata?.uid !== uid;
+    });
     const quotaType = managedKind('v1', 'ResourceQuota')!;
     for (const pods of ['40', '400']) {
       await writerAs('kubectl-edit').mergePatch(quotaType, `${name}-quota`, namespace, { spec: { hard: { pods } } });
@@ -102,7 +112,8 @@ async function scenario(tag: string, timeoutMs: number): Promise<void> {
     }
     await wait(async () => {
       const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${namespace},reason=DriftCorrected` });
-      return events.items[0]?.count === 2;
+      // The quota's two edits make one Event counted twice (the NetworkPolicy's deletion above, one of its own).
+      return events.items.find((event) => event.message?.includes('ResourceQuota'))?.count === 2;
     });
     expect(await operator.metrics()).toContain('security_baseline_drift_corrected_total');
     // An exception: read (list, watch), applied, and its status written.

@@ -203,12 +203,22 @@ export const invalid: readonly InvalidCase[] = [
   {
     name: 'a workloadPolicy that turns no rule on',
     body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: false, exec: {} } }),
-    message: /spec\.workloadPolicy: Required value: workloadPolicy sets nothing: declare readOnlyRootFilesystem: true, disallowLatestTag: true or exec\.deny: true \(or remove workloadPolicy\)/,
+    message: /spec\.workloadPolicy: Required value: workloadPolicy sets nothing: declare readOnlyRootFilesystem: true, disallowLatestTag: true, exec\.deny: true or networkPolicies\.deny: true \(or remove workloadPolicy\)/,
   },
   {
     name: 'exec.allowGroups without deny',
     body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: true, exec: { allowGroups: ['sre'] } } }),
     message: /spec\.workloadPolicy\.exec\.allowGroups: Forbidden: allowGroups exempts groups from deny: set deny: true, or remove allowGroups/,
+  },
+  {
+    name: 'networkPolicies.allowGroups without deny',
+    body: (name) => minimal(name, { workloadPolicy: { readOnlyRootFilesystem: true, networkPolicies: { allowGroups: ['network-admins'] } } }),
+    message: /spec\.workloadPolicy\.networkPolicies\.allowGroups: Forbidden: allowGroups exempts groups from deny: set deny: true, or remove allowGroups/,
+  },
+  {
+    name: 'a placeholder in networkPolicies.allowGroups',
+    body: (name) => minimal(name, { workloadPolicy: { networkPolicies: { deny: true, allowGroups: ['${namespace}-admins'] } } }),
+    message: /placeholders such as \$\{namespace\} are not expanded in allowGroups/,
   },
   {
     name: 'exec.allowGroups with deny: false',
@@ -470,7 +480,10 @@ export const full: SecurityBaselineSpec = {
   ],
   podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'baseline', version: 'v1.37' },
   imagePolicy: { allowedRegistries: ['registry.example.com/', 'ghcr.io/acme/', 'localhost:5000/'] },
-  workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre', 'system:masters'] } },
+  workloadPolicy: {
+    readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre', 'system:masters'] },
+    networkPolicies: { deny: true, allowGroups: ['network-admins'] },
+  },
   admissionGate: true,
   logging: { flow: { globalOutputRefs: ['central-elasticsearch'], localOutputRefs: ['team-output'] } },
 };
