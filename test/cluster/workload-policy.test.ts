@@ -448,7 +448,7 @@ describe('Audit mode: the policies warn and record, and refuse nothing', () => {
     namespaceSelector: { matchLabels: { [selectorLabel]: name } },
     mode: 'Audit',
     imagePolicy: { allowedRegistries: ['registry.example.com/'] },
-    workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] } },
+    workloadPolicy: { readOnlyRootFilesystem: true, disallowLatestTag: true, exec: { deny: true, allowGroups: ['sre'] }, networkPolicies: { deny: true } },
   };
   const violating = (podName: string) => JSON.stringify({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace }, spec: { containers: [{ name: 'app', image: 'nginx' }] },
@@ -497,6 +497,21 @@ describe('Audit mode: the policies warn and record, and refuse nothing', () => {
     expect(result.warnings).toEqual([expect.stringContaining(`SecurityBaseline ${name} denies exec, attach and port-forward (workloadPolicy.exec.deny): dave may not use pods/exec`)]);
     const recorded = await eventually(async () => (await requestsSince(mark)).find((r) => r.subresource === 'exec' && r.user === 'dave') ?? false);
     expect(recorded.annotations[VALIDATION_FAILURE]).toContain(`security-baseline-${name}-exec`);
+  });
+
+  test('a namespace admin\'s own NetworkPolicy is created, with a warning naming the policy and the way to open traffic', async () => {
+    const erin = await kubeconfigFile(await namespaceAdmin(namespace, 'erin', ['dev']));
+    const allowAll = JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-all', namespace },
+      spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+    });
+    const result = await kubectl(['create', '-f', '-'], { stdin: allowAll, kubeconfig: erin });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('networkpolicy.networking.k8s.io/allow-all created');
+    const guard = `security-baseline-${name}-networkpolicies`;
+    expect(result.stderr).toContain(`Warning: Validation failed for ValidatingAdmissionPolicy '${guard}' with binding '${guard}': `
+      + `SecurityBaseline ${name} keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny): erin may not create`
+      + ` NetworkPolicy allow-all in namespace ${namespace}; to allow more traffic, change the baseline or ask for a BaselineException`);
   });
 
   test('the same baseline in Enforce mode refuses the pod', async () => {
