@@ -3,9 +3,9 @@
 // objects of a namespace (the operator's label, as its informers select them),
 // pods, Events, and server-side dry runs.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
-import { MANAGED_SELECTOR } from '../api/constants.ts';
+import { MANAGED_BY_LABEL, MANAGED_SELECTOR, OPERATOR_NAME } from '../api/constants.ts';
 import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
-import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, REPORTS } from '../controller/kinds.ts';
+import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, NETWORK_POLICIES, REPORTS } from '../controller/kinds.ts';
 import { isNotFound, KubeApiError } from '../runtime/errors.ts';
 import { KubeClient, resourcePath, type KubeObject, type ResourceType } from '../runtime/kube.ts';
 
@@ -62,6 +62,22 @@ export async function managedObjects(client: KubeClient, namespace: string): Pro
     }
   }));
   return lists.flat();
+}
+
+/**
+ * The names of the NetworkPolicies in a namespace that are not the operator's
+ * (someone else's, or another tool's), or `forbidden` when the caller may not
+ * list them. NetworkPolicies add up, so each of these allows traffic besides
+ * what the baselines allow.
+ */
+export async function otherNetworkPolicies(client: KubeClient, namespace: string): Promise<string[] | 'forbidden'> {
+  try {
+    const { items } = await client.list<KubeObject>(NETWORK_POLICIES, { namespace, labelSelector: `${MANAGED_BY_LABEL}!=${OPERATOR_NAME}` });
+    return items.map((item) => item.metadata.name).sort();
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 403) return 'forbidden';
+    throw error;
+  }
 }
 
 export async function listPods(client: KubeClient, namespace: string): Promise<KubeObject[]> {

@@ -1,8 +1,8 @@
 // `explain NAMESPACE`: one screen on one namespace — which baselines select it
 // (and which do not, and why), the revision of each the namespace is at, the
-// exceptions in effect, and why it is
-// not compliant: its compliance report's failing results, the baselines'
-// conditions, and the namespace's recent Warning Events.
+// exceptions in effect, the NetworkPolicies there that are not the operator's,
+// and why it is not compliant: its compliance report's failing results, the
+// baselines' conditions, and the namespace's recent Warning Events.
 import { parseArgs } from 'node:util';
 import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import { matchesSelector } from '../api/labelselector.ts';
@@ -44,7 +44,9 @@ export const runExplain: Command = {
 For the namespace in the cluster in KUBECONFIG: the baselines that select it
 (mode, the revision the namespace is at and the baseline's update revision,
 the BaselineExceptions in effect) and those that do not, with why; its Pod Security
-labels; why it is not compliant, from its compliance report (when the
+labels; where a baseline keeps a NetworkPolicy there, the NetworkPolicies that are
+not the operator's (they add up: each allows traffic the baselines may not); why
+it is not compliant, from its compliance report (when the
 OpenReports CRD is installed), the baselines' conditions and its recent
 Warning Events.
 
@@ -61,7 +63,7 @@ ${OPERATOR_NAMESPACE_HELP}
     if (positionals.length !== 1) throw new UsageError('name one namespace');
     const name = positionals[0] as string;
     const operatorNamespace = values['operator-namespace'];
-    const { getNamespace, getReport, kubeClient, listBaselines, namespaceEvents } = await import('./cluster.ts');
+    const { getNamespace, getReport, kubeClient, listBaselines, namespaceEvents, otherNetworkPolicies } = await import('./cluster.ts');
     const client = kubeClient();
     const namespace = await getNamespace(client, name);
     if (!namespace) throw new Error(`namespace "${name}" not found`);
@@ -92,10 +94,14 @@ ${OPERATOR_NAMESPACE_HELP}
         const event = e as { reason?: string; message?: string; count?: number; lastTimestamp?: string };
         return `${event.lastTimestamp ?? ''} ${event.reason}: ${event.message}${(event.count ?? 1) > 1 ? ` (×${event.count})` : ''}`.trim();
       });
+    // A default deny holds only as far as no other NetworkPolicy allows more: they add up.
+    const withNetworkPolicy = selecting.some((b) => (b.spec.mode ?? 'Enforce') === 'Enforce' && b.spec.networkPolicy !== undefined);
+    const others = withNetworkPolicy ? await otherNetworkPolicies(client, name) : undefined;
     const podSecurity = Object.fromEntries(Object.entries(namespace.metadata.labels ?? {}).filter(([k]) => k.startsWith(POD_SECURITY_LABEL_PREFIX)));
     const compliant = reasons.length === 0 && selecting.length > 0;
     const data = {
       namespace: name, compliant, baselines: views, notSelecting, podSecurity,
+      otherNetworkPolicies: others === undefined || others === 'forbidden' ? null : others,
       report: report ? { summary: report.summary, failing } : null, reasons, recentWarnings: warnings,
     };
     if (format !== 'table') {
@@ -107,6 +113,9 @@ ${OPERATOR_NAMESPACE_HELP}
     out += views.length === 0 ? '  (none)\n' : views.map((v) => `  ${v.name}  ${v.mode}  revision ${v.revision}  exceptions ${v.exceptions}  — ${v.state}\n`).join('');
     if (notSelecting.length > 0) out += `not selecting it:\n${notSelecting.map((n) => `  ${n.name} — ${n.why}\n`).join('')}`;
     out += `Pod Security: ${Object.entries(podSecurity).map(([k, v]) => `${k.slice(POD_SECURITY_LABEL_PREFIX.length)}=${v}`).join(' ') || '(no labels)'}\n`;
+    if (others !== undefined) {
+      out += `other NetworkPolicies (each allows traffic besides the baselines'): ${others === 'forbidden' ? 'not allowed to list NetworkPolicies' : others.join(', ') || '(none)'}\n`;
+    }
     out += `report: ${report ? Object.entries(report.summary).map(([k, v]) => `${v} ${k}`).join(', ') : 'none (no OpenReports CRD, or not written yet)'}\n`;
     if (reasons.length > 0) out += `\nwhy not compliant:\n${reasons.map((r) => `  - ${r}\n`).join('')}`;
     if (warnings.length > 0) out += `\nrecent warnings:\n${warnings.map((w) => `  ${w}\n`).join('')}`;

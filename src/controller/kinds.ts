@@ -15,9 +15,11 @@ export const CONTROLLER_REVISIONS: ResourceType = { apiVersion: 'apps/v1', kind:
 export const PODS: ResourceType = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 export const CLUSTER_ROLES: ResourceType = { apiVersion: RBAC_API_VERSION, kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
 
+export const NETWORK_POLICIES: ResourceType = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true };
+
 /** The namespaced kinds a baseline creates; each gets one label-filtered informer. */
 export const MANAGED_KINDS: readonly ResourceType[] = [
-  { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true },
+  NETWORK_POLICIES,
   { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true },
   { apiVersion: 'v1', kind: 'LimitRange', plural: 'limitranges', namespaced: true },
   { apiVersion: RBAC_API_VERSION, kind: 'Role', plural: 'roles', namespaced: true },

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CoreV1Api, RbacAuthorizationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
 import { API_VERSION, KIND, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, testControlPlane, waitForDefaultServiceAccount } from '../support/cluster.ts';
@@ -213,6 +213,21 @@ describe('status and explain', () => {
     const revision = (await getBaseline(name)).status?.updateRevision ?? '';
     expect(compliant.stdout).toContain(`  ${name}  Enforce  revision ${revision}  exceptions -  — at its update revision`);
     expect(compliant.stdout).toContain('Pod Security: audit=baseline audit-version=latest enforce=baseline');
+    expect(compliant.stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): (none)\n');
+    // Someone else's NetworkPolicy (another tool's label included) allows more than the default deny: named.
+    const networking = kc.makeApiClient(NetworkingV1Api);
+    for (const [policy, labels] of [['allow-all', {}], ['chart-ingress', { 'app.kubernetes.io/managed-by': 'Helm' }]] as const) {
+      await networking.createNamespacedNetworkPolicy({
+        namespace: second, body: { metadata: { name: policy, labels }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] } },
+      });
+    }
+    try {
+      expect((await cli(['explain', second])).stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): allow-all, chart-ingress\n');
+      const json = JSON.parse((await cli(['explain', second, '-o', 'json'])).stdout) as { otherNetworkPolicies: string[] | null };
+      expect(json.otherNetworkPolicies).toEqual(['allow-all', 'chart-ingress']);
+    } finally {
+      for (const policy of ['allow-all', 'chart-ingress']) await networking.deleteNamespacedNetworkPolicy({ namespace: second, name: policy });
+    }
 
     await createBaseline(broken, {
       namespaceSelector: { matchLabels: { [label]: 'true' } },
