@@ -20,8 +20,9 @@ NAME carrying the given labels (it always also has kubernetes.io/metadata.name):
 the namespaced objects of every Enforce baseline in the files that selects it,
 composed as the operator composes several baselines, the Namespace's Pod
 Security labels, and the baselines' cluster-scoped admission policies. No
-cluster is needed. Baselines that do not select the namespace, and Audit
-baselines (which create nothing), are named on stderr.
+cluster is needed. Baselines that do not select the namespace are named on
+stderr, and so are Audit baselines, which create nothing in the namespace:
+only their admission policies, which warn instead of refusing.
 
 BaselineExceptions in the files relax their baselines as the operator would
 now: those that name the namespace and have not expired, each judged against
@@ -57,12 +58,15 @@ ${OPERATOR_NAMESPACE_HELP}
     const { baselines, exceptions, invalid } = await readValidBaselines(values.filename, operatorNamespace);
     if (invalid > 0) return 1;
     if (isAlwaysExcluded(values.namespace, operatorNamespace)) process.stderr.write(`namespace ${values.namespace} is never managed by the operator\n`);
-    const selecting = baselines.filter((baseline) => {
-      const selected = selects(baseline, namespace, operatorNamespace);
-      if (!selected) process.stderr.write(`baseline ${baseline.metadata.name} does not select namespace ${values.namespace} with these labels\n`);
-      else if (baseline.spec.mode === 'Audit') process.stderr.write(`baseline ${baseline.metadata.name} is in Audit mode: it creates nothing, it only reports\n`);
-      return selected && baseline.spec.mode !== 'Audit';
+    const selected = baselines.filter((baseline) => {
+      const selectsIt = selects(baseline, namespace, operatorNamespace);
+      if (!selectsIt) process.stderr.write(`baseline ${baseline.metadata.name} does not select namespace ${values.namespace} with these labels\n`);
+      else if (baseline.spec.mode === 'Audit') {
+        process.stderr.write(`baseline ${baseline.metadata.name} is in Audit mode: it creates nothing in the namespace, it only reports; its admission policies warn instead of refusing\n`);
+      }
+      return selectsIt;
     });
+    const selecting = selected.filter((baseline) => baseline.spec.mode !== 'Audit');
     const now = Date.now();
     for (const exception of exceptions) {
       if (!baselines.some((baseline) => baseline.metadata.name === exception.spec.baseline)) {
@@ -90,7 +94,8 @@ ${OPERATOR_NAMESPACE_HELP}
     if (Object.keys(desired.namespaceLabels).length > 0) {
       objects.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: values.namespace, labels: desired.namespaceLabels } });
     }
-    for (const baseline of selecting) {
+    // Audit baselines' too: they are created, to warn.
+    for (const baseline of selected) {
       const relaxing = exceptionsOfBaseline(exceptions, baseline.metadata.name, now);
       objects.push(...desiredAdmissionObjects(baseline as Parameters<typeof desiredAdmissionObjects>[0], operatorNamespace, [], relaxing));
     }

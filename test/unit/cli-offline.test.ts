@@ -102,6 +102,18 @@ describe('render', () => {
     expect(missing.stderr).toContain('spec.roleBindings[0].subjects[0].name: ${label:team}: namespace "team-a" has no label "team"');
     expect(JSON.parse(missing.stdout)).toMatchObject({ kind: 'List' });
   });
+
+  test('an Audit baseline creates nothing in the namespace, but its admission policies, which warn', async () => {
+    const { code, stdout, stderr } = await cli(['render', '-f', path.join(root, 'config/samples/workloads.yaml'), '--namespace', 'team-a', '--labels', 'tenant=true', '-o', 'json']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('baseline tenant-workloads is in Audit mode: it creates nothing in the namespace, it only reports; its admission policies warn instead of refusing\n');
+    const items = (JSON.parse(stdout) as { items: { kind: string; metadata: { name: string }; spec: { validationActions?: string[] } }[] }).items;
+    const policies = ['workloads', 'exec', 'networkpolicies'].map((suffix) => `security-baseline-tenant-workloads-${suffix}`);
+    expect(items.map((item) => [item.kind, item.metadata.name])).toEqual([
+      ...policies.map((name) => ['ValidatingAdmissionPolicy', name]), ...policies.map((name) => ['ValidatingAdmissionPolicyBinding', name]),
+    ]);
+    for (const binding of items.filter((item) => item.kind === 'ValidatingAdmissionPolicyBinding')) expect(binding.spec.validationActions).toEqual(['Warn', 'Audit']);
+  });
 });
 
 describe('render with BaselineExceptions', () => {
