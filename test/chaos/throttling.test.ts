@@ -7,9 +7,11 @@
 // security_baseline_api_requests_total, by code.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { request, type RequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { ResourceType } from '../../src/runtime/kube.ts';
-import { testControlPlane } from '../support/cluster.ts';
+import { eventually, testControlPlane } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import {
   clusterFrom, createBaseline, createNamespaces, createOperatorNamespace, deleteBaselineCleanly, deleteNamespaces, metricValue, record,
@@ -51,12 +53,36 @@ afterAll(async () => {
   await deleteNamespaces(cluster.admin, names);
 }, 120_000);
 
-async function throttle(): Promise<void> {
+/** The uid of the FlowSchema APF classified one request of the kubeconfig's identity into (its response header). */
+async function classifiedFlowSchema(kubeconfig: string): Promise<string | undefined> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const options: RequestOptions = {};
+  await kc.applyToHTTPSOptions(options);
+  const url = new URL('/api/v1/namespaces?limit=1', kc.getCurrentCluster()?.server);
+  return new Promise((resolve, reject) => {
+    const req = request(url, options, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.headers['x-kubernetes-pf-flowschema-uid'] as string | undefined));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Throttles the user, and waits until APF classifies its requests into the
+ * throttle: APF follows a new FlowSchema within moments, not at once, and an
+ * operator started before then listed its caches unthrottled and met the
+ * throttle with a hundred requests in flight (127 refused in one run, against
+ * 12–23 in the others).
+ */
+async function throttle(kubeconfig: string): Promise<void> {
   await cluster.admin.create(PRIORITY_LEVELS, {
     apiVersion: PRIORITY_LEVELS.apiVersion, kind: PRIORITY_LEVELS.kind, metadata: { name: user },
     spec: { type: 'Limited', limited: { nominalConcurrencyShares: 1, lendablePercent: 0, borrowingLimitPercent: 0, limitResponse: { type: 'Reject' } } },
   });
-  await cluster.admin.create(FLOW_SCHEMAS, {
+  const flowSchema = await cluster.admin.create(FLOW_SCHEMAS, {
     apiVersion: FLOW_SCHEMAS.apiVersion, kind: FLOW_SCHEMAS.kind, metadata: { name: user },
     spec: {
       priorityLevelConfiguration: { name: user },
@@ -69,6 +95,7 @@ async function throttle(): Promise<void> {
       }],
     },
   });
+  await eventually(async () => (await classifiedFlowSchema(kubeconfig)) === flowSchema.metadata.uid, { timeoutMs: 30_000, intervalMs: 100 });
 }
 
 async function unthrottle(): Promise<void> {
@@ -85,7 +112,7 @@ test('under APF throttling (429) the operator backs off, does not retry hot, and
   });
   const kubeconfig = path.join(cluster.dir, `${user}.kubeconfig`);
   await writeFile(kubeconfig, renderKubeconfig(cluster.server, cluster.caPem, await mintIdentityIn(cluster.dir, user)), { mode: 0o600 });
-  await throttle();
+  await throttle(kubeconfig);
   const throttledFrom = performance.now();
   operator = await startOperatorProcess(kubeconfig, { readyTimeoutMs: 300_000 });
   const readyAfter = (performance.now() - throttledFrom) / 1000;
