@@ -15,9 +15,8 @@
 
 import { APPLIED_ANNOTATION } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
-import { ADMISSION_API_VERSION, admissionObjectName, buildBinding, celString, celStringList } from './imagepolicy.ts';
-import type { AdmissionObject, ValidatingAdmissionPolicyObject } from './imagepolicy.ts';
-import { ownershipLabels } from './metadata.ts';
+import { admissionObjectName, celString, celStringList, policyAndBinding } from './imagepolicy.ts';
+import type { AdmissionObject } from './imagepolicy.ts';
 
 export const ADMISSION_GATE_SUFFIX = 'gate';
 
@@ -37,27 +36,20 @@ export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace
   const annotation = celString(APPLIED_ANNOTATION);
   const refusal = ' is being applied: pods are refused until it has been applied once. This refusal is temporary: retry in a few seconds.';
 
-  const policy: ValidatingAdmissionPolicyObject = {
-    apiVersion: ADMISSION_API_VERSION,
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: ownershipLabels(baselineName) },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
-      },
-      validations: [{
-        // Open where a BaselineException switches the gate off (see resources/exception.ts).
-        expression: (openIn.length > 0 ? `request.namespace in ${celStringList(openIn)} || ` : '')
-          + `has(${annotations}) && ${annotation} in ${annotations}`
-          + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`,
-        messageExpression: `${celString(`the security baseline ${baselineName} of namespace `)} + request.namespace + ${celString(refusal)}`,
-        message: `the security baseline ${baselineName} of this namespace${refusal}`,
-        reason: 'Forbidden',
-      }],
+  return policyAndBinding(baseline, name, operatorNamespace, {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
     },
-  };
-  return [policy, buildBinding(baseline, name, operatorNamespace)];
+    validations: [{
+      // Open where a BaselineException switches the gate off (see resources/exception.ts).
+      expression: (openIn.length > 0 ? `request.namespace in ${celStringList(openIn)} || ` : '')
+        + `has(${annotations}) && ${annotation} in ${annotations}`
+        + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`,
+      messageExpression: `${celString(`the security baseline ${baselineName} of namespace `)} + request.namespace + ${celString(refusal)}`,
+      message: `the security baseline ${baselineName} of this namespace${refusal}`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 /** An RE2 pattern that finds `"<baseline>":` as a key of the applied annotation's JSON object. */

@@ -120,24 +120,17 @@ export function buildImagePolicy(
     return more.length > 0 ? [[namespace, more] as const] : [];
   });
 
-  const policy: ValidatingAdmissionPolicyObject = {
-    apiVersion: ADMISSION_API_VERSION,
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: ownershipLabels(baseline.metadata.name) },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: podAndTemplateRules() },
-      variables: imageVariables(allowed, Object.fromEntries(extra)),
-      validations: [{
-        expression: 'size(variables.denied) == 0',
-        messageExpression: `${celString(`SecurityBaseline ${baseline.metadata.name} allows images only from `)} + variables.allowed.join(", ")`
-          + ` + "; refused: " + variables.denied.map(r, r[0] == r[1] ? r[0] : r[0] + " (" + r[1] + ")").join(", ")`,
-        message: `SecurityBaseline ${baseline.metadata.name} allows images only from ${allowed.join(', ')}`,
-        reason: 'Forbidden',
-      }],
-    },
-  };
-  return [policy, buildBinding(baseline, name, operatorNamespace)];
+  return policyAndBinding(baseline, name, operatorNamespace, {
+    matchConstraints: { resourceRules: podAndTemplateRules() },
+    variables: imageVariables(allowed, Object.fromEntries(extra)),
+    validations: [{
+      expression: 'size(variables.denied) == 0',
+      messageExpression: `${celString(`SecurityBaseline ${baseline.metadata.name} allows images only from `)} + variables.allowed.join(", ")`
+        + ` + "; refused: " + variables.denied.map(r, r[0] == r[1] ? r[0] : r[0] + " (" + r[1] + ")").join(", ")`,
+      message: `SecurityBaseline ${baseline.metadata.name} allows images only from ${allowed.join(', ')}`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 /**
@@ -313,6 +306,23 @@ export function admissionObjectName(baseline: string, suffix: string): string {
  * the namespaces never managed, the operator's own and excludeNamespaces.
  * In Audit mode the binding warns and records instead of refusing.
  */
+/**
+ * A baseline's policy `name`, which fails closed (a request the API server
+ * cannot evaluate it on is refused), owned by the baseline, and its binding of
+ * the same name: what every admission builder returns.
+ */
+export function policyAndBinding(
+  baseline: SecurityBaseline, name: string, operatorNamespace: string, spec: Omit<ValidatingAdmissionPolicyObject['spec'], 'failurePolicy'>,
+): AdmissionObject[] {
+  const policy: ValidatingAdmissionPolicyObject = {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels: ownershipLabels(baseline.metadata.name) },
+    spec: { failurePolicy: 'Fail', ...spec },
+  };
+  return [policy, buildBinding(baseline, name, operatorNamespace)];
+}
+
 export function buildBinding(baseline: SecurityBaseline, name: string, operatorNamespace: string): ValidatingAdmissionPolicyBindingObject {
   return {
     apiVersion: ADMISSION_API_VERSION,

@@ -39,11 +39,10 @@
 
 import { GROUP, PLURAL, type ExecPolicySpec, type NetworkPoliciesPolicySpec, type SecurityBaseline, type WorkloadPolicySpec } from '../api/types.ts';
 import {
-  ADMISSION_API_VERSION, CONTAINER_LISTS, admissionObjectName, buildBinding, celString, celStringList, containerList,
-  imageReferenceVariables, podAndTemplateRules, podSpecVariables,
-  type AdmissionObject, type CelVariable, type ValidatingAdmissionPolicyObject,
+  CONTAINER_LISTS, admissionObjectName, celString, celStringList, containerList,
+  imageReferenceVariables, podAndTemplateRules, podSpecVariables, policyAndBinding,
+  type AdmissionObject, type CelVariable,
 } from './imagepolicy.ts';
-import { ownershipLabels } from './metadata.ts';
 
 export const WORKLOAD_POLICY_SUFFIX = 'workloads';
 export const EXEC_POLICY_SUFFIX = 'exec';
@@ -82,29 +81,22 @@ function buildContainerPolicy(baseline: SecurityBaseline, spec: WorkloadPolicySp
     ...(pinned ? ['images with a tag other than latest, or a digest'] : []),
   ];
 
-  const policy: ValidatingAdmissionPolicyObject = {
-    apiVersion: ADMISSION_API_VERSION,
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: ownershipLabels(baselineName) },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: podAndTemplateRules() },
-      variables: [
-        ...podSpecVariables(),
-        ...changedContainerVariables(),
-        ...(readOnly ? [writableVariable()] : []),
-        ...(pinned ? unpinnedVariables() : []),
-        { name: 'problems', expression: problems.join(' + ') },
-      ],
-      validations: [{
-        expression: 'size(variables.problems) == 0',
-        messageExpression: `${celString(`SecurityBaseline ${baselineName}: `)} + variables.problems.join("; ")`,
-        message: `SecurityBaseline ${baselineName} requires ${rules.join(' and ')}`,
-        reason: 'Forbidden',
-      }],
-    },
-  };
-  return [policy, buildBinding(baseline, name, operatorNamespace)];
+  return policyAndBinding(baseline, name, operatorNamespace, {
+    matchConstraints: { resourceRules: podAndTemplateRules() },
+    variables: [
+      ...podSpecVariables(),
+      ...changedContainerVariables(),
+      ...(readOnly ? [writableVariable()] : []),
+      ...(pinned ? unpinnedVariables() : []),
+      { name: 'problems', expression: problems.join(' + ') },
+    ],
+    validations: [{
+      expression: 'size(variables.problems) == 0',
+      messageExpression: `${celString(`SecurityBaseline ${baselineName}: `)} + variables.problems.join("; ")`,
+      message: `SecurityBaseline ${baselineName} requires ${rules.join(' and ')}`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 /**
@@ -160,34 +152,39 @@ function unpinnedVariables(): CelVariable[] {
   ];
 }
 
+/**
+ * `allowGroups` once each, as the `allowedGroups` variable the validation reads,
+ * and what a refusal says of them.
+ */
+function allowedGroups(allowGroups: readonly string[] | undefined): { variable: CelVariable; exempt: string } {
+  const groups = [...new Set(allowGroups ?? [])];
+  return {
+    variable: { name: 'allowedGroups', expression: celStringList(groups) },
+    exempt: groups.length > 0 ? `; only members of ${groups.join(', ')} may` : '',
+  };
+}
+
+/** The requesting user is in an allowed group. userInfo.groups is absent, not empty, for a user in no group. */
+const IN_ALLOWED_GROUP = 'has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups)';
+
 /** The policy and binding for `exec.deny: true`, or nothing otherwise. */
 function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | undefined, operatorNamespace: string): AdmissionObject[] {
   if (exec?.deny !== true) return [];
   const baselineName = baseline.metadata.name;
   const name = admissionObjectName(baselineName, EXEC_POLICY_SUFFIX);
-  const groups = [...new Set(exec.allowGroups ?? [])];
-  const exempt = groups.length > 0 ? `; only members of ${groups.join(', ')} may` : '';
+  const { variable, exempt } = allowedGroups(exec.allowGroups);
   const refusal = `SecurityBaseline ${baselineName} denies exec, attach and port-forward (workloadPolicy.exec.deny)`;
-
-  const policy: ValidatingAdmissionPolicyObject = {
-    apiVersion: ADMISSION_API_VERSION,
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: ownershipLabels(baselineName) },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CONNECT'], resources: [...EXEC_SUBRESOURCES] }] },
-      variables: [{ name: 'allowedGroups', expression: celStringList(groups) }],
-      validations: [{
-        // userInfo.groups is absent, not empty, for a user in no group.
-        expression: 'has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups)',
-        messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not use pods/" + request.subResource`
-          + ` + " on pod " + request.name + " in namespace " + request.namespace${exempt ? ` + ${celString(exempt)}` : ''}`,
-        message: `${refusal}${exempt}`,
-        reason: 'Forbidden',
-      }],
-    },
-  };
-  return [policy, buildBinding(baseline, name, operatorNamespace)];
+  return policyAndBinding(baseline, name, operatorNamespace, {
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CONNECT'], resources: [...EXEC_SUBRESOURCES] }] },
+    variables: [variable],
+    validations: [{
+      expression: IN_ALLOWED_GROUP,
+      messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not use pods/" + request.subResource`
+        + ` + " on pod " + request.name + " in namespace " + request.namespace${exempt ? ` + ${celString(exempt)}` : ''}`,
+      message: `${refusal}${exempt}`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 /**
@@ -203,33 +200,22 @@ function buildNetworkPoliciesPolicy(baseline: SecurityBaseline, spec: NetworkPol
   if (spec?.deny !== true) return [];
   const baselineName = baseline.metadata.name;
   const name = admissionObjectName(baselineName, NETWORK_POLICIES_POLICY_SUFFIX);
-  const groups = [...new Set(spec.allowGroups ?? [])];
-  const exempt = groups.length > 0 ? `; only members of ${groups.join(', ')} may` : '';
+  const { variable, exempt } = allowedGroups(spec.allowGroups);
   const refusal = `SecurityBaseline ${baselineName} keeps the NetworkPolicies of this namespace to its own (workloadPolicy.networkPolicies.deny)`;
   const remedy = '; to allow more traffic, change the baseline or ask for a BaselineException';
-
-  const policy: ValidatingAdmissionPolicyObject = {
-    apiVersion: ADMISSION_API_VERSION,
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: ownershipLabels(baselineName) },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }],
-      },
-      variables: [{ name: 'allowedGroups', expression: celStringList(groups) }],
-      validations: [{
-        // Cheapest first: an authorization check costs a third of an expression's CEL budget.
-        expression: '(request.operation == "UPDATE" && object.spec == oldObject.spec)'
-          + ' || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups))'
-          + ` || ${MAY_ACT_AS_OPERATOR}`,
-        messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not "`
-          + ` + (request.operation == "CREATE" ? "create" : "change the spec of") + " NetworkPolicy " + request.name`
-          + ` + " in namespace " + request.namespace + ${celString(`${exempt}${remedy}`)}`,
-        message: `${refusal}${exempt}${remedy}`,
-        reason: 'Forbidden',
-      }],
+  return policyAndBinding(baseline, name, operatorNamespace, {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }],
     },
-  };
-  return [policy, buildBinding(baseline, name, operatorNamespace)];
+    variables: [variable],
+    validations: [{
+      // Cheapest first: an authorization check costs a third of an expression's CEL budget.
+      expression: `(request.operation == "UPDATE" && object.spec == oldObject.spec) || (${IN_ALLOWED_GROUP}) || ${MAY_ACT_AS_OPERATOR}`,
+      messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not "`
+        + ` + (request.operation == "CREATE" ? "create" : "change the spec of") + " NetworkPolicy " + request.name`
+        + ` + " in namespace " + request.namespace + ${celString(`${exempt}${remedy}`)}`,
+      message: `${refusal}${exempt}${remedy}`,
+      reason: 'Forbidden',
+    }],
+  });
 }
