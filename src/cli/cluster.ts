@@ -6,7 +6,7 @@ import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { MANAGED_BY_LABEL, MANAGED_SELECTOR, OPERATOR_NAME } from '../api/constants.ts';
 import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
 import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, NETWORK_POLICIES, REPORTS } from '../controller/kinds.ts';
-import { isNotFound, KubeApiError } from '../runtime/errors.ts';
+import { isForbidden, isNotFound, KubeApiError } from '../runtime/errors.ts';
 import { KubeClient, resourcePath, type KubeObject, type ResourceType } from '../runtime/kube.ts';
 
 export const PODS: ResourceType = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
@@ -75,7 +75,7 @@ export async function otherNetworkPolicies(client: KubeClient, namespace: string
     const { items } = await client.list<KubeObject>(NETWORK_POLICIES, { namespace, labelSelector: `${MANAGED_BY_LABEL}!=${OPERATOR_NAME}` });
     return items.map((item) => item.metadata.name).sort();
   } catch (error) {
-    if (error instanceof KubeApiError && error.status === 403) return 'forbidden';
+    if (isForbidden(error)) return 'forbidden';
     throw error;
   }
 }

@@ -22,7 +22,7 @@ import { allowedPrefixes } from '../resources/imagepolicy.ts';
 import { podsRefusedByImagePolicy } from '../resources/preflight.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild } from '../resources/index.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../resources/podsecurity.ts';
-import { isNotFound, KubeApiError } from '../runtime/errors.ts';
+import { isForbidden, isNotFound } from '../runtime/errors.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
 import { OPERATOR_NAMESPACE_HELP, OPERATOR_NAMESPACE_OPTION, readValidBaselines } from './baselines.ts';
 import type * as Cluster from './cluster.ts';
@@ -105,7 +105,7 @@ export async function diffCluster(cluster: typeof Cluster, client: KubeClient, c
   // A read-only identity (a CI job diffing a pull request) may lack a right the diff uses: it says what it could not check and goes on.
   const warnings = new Set<string>();
   const forbidden = (error: unknown, warning: string): void => {
-    if (!(error instanceof KubeApiError && error.status === 403)) throw error;
+    if (!isForbidden(error)) throw error;
     warnings.add(warning);
   };
   const readExceptions = cluster.listExceptions(client).catch((error: unknown) => {

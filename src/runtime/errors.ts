@@ -36,6 +36,11 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 404;
 }
 
+/** RBAC (or an admission policy) refused the request: 403. */
+export function isForbidden(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status === 403;
+}
+
 /**
  * Whether trying again later may succeed: throttling, server errors, conflicts
  * and network failures are; validation errors and missing permissions are not.
