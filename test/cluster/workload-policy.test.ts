@@ -245,14 +245,20 @@ describe('readOnlyRootFilesystem and disallowLatestTag', () => {
   });
 });
 
-/** A user with the `edit` ClusterRole in `namespace` (which may exec, attach and port-forward), in `groups` besides. */
-async function editor(namespace: string, user: string, groups: string[]): Promise<KubeConfig> {
+/** A user bound to the built-in ClusterRole `role` in `namespace`, in `groups` besides. */
+async function userWithRole(role: 'edit' | 'admin', namespace: string, user: string, groups: string[]): Promise<KubeConfig> {
   await rbac.createNamespacedRoleBinding({
     namespace,
-    body: { metadata: { name: `edit-${user}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
+    body: { metadata: { name: `${role}-${user}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
   });
   return kubeConfigAsUser(user, groups);
 }
+
+/** A user with the `edit` ClusterRole in `namespace` (which may exec, attach and port-forward), in `groups` besides. */
+const editor = (namespace: string, user: string, groups: string[]) => userWithRole('edit', namespace, user, groups);
+
+/** A user with the `admin` ClusterRole in `namespace` (which may write NetworkPolicies), in `groups` besides. */
+const namespaceAdmin = (namespace: string, user: string, groups: string[]) => userWithRole('admin', namespace, user, groups);
 
 /** The three ways into a pod, each as a CONNECT with what kubectl would send. */
 const SESSIONS = [['exec', 'command=ls&stdout=true'], ['attach', 'stdout=true'], ['portforward', 'ports=8080']] as const;
@@ -318,15 +324,6 @@ describe('exec.deny with allowGroups', () => {
     expectNotRefusedByPolicy(await connect(developer, excluded, pod, 'exec', 'command=ls&stdout=true'));
   });
 });
-
-/** A user with the `admin` ClusterRole in `namespace` (which may write NetworkPolicies), in `groups` besides. */
-async function namespaceAdmin(namespace: string, user: string, groups: string[]): Promise<KubeConfig> {
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: { metadata: { name: `admin-${user}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
-  });
-  return kubeConfigAsUser(user, groups);
-}
 
 describe('networkPolicies.deny with allowGroups: a namespace admin cannot open what the default deny closes', () => {
   const name = uniqueName('netpol');
