@@ -225,6 +225,31 @@ describe('status and explain', () => {
       expect((await cli(['explain', second])).stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): allow-all, chart-ingress\n');
       const json = JSON.parse((await cli(['explain', second, '-o', 'json'])).stdout) as { otherNetworkPolicies: string[] | null };
       expect(json.otherNetworkPolicies).toEqual(['allow-all', 'chart-ingress']);
+
+      // Someone who may read the rest but not NetworkPolicies is told so, and is shown none of their names.
+      const viewer = `cli-netpol-blind-${run}`;
+      await rbac.createClusterRole({ body: { metadata: { name: viewer }, rules: [
+        { apiGroups: [''], resources: ['namespaces', 'events'], verbs: ['get', 'list'] },
+        { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get'] },
+        { apiGroups: ['security.baseline.dev'], resources: ['securitybaselines'], verbs: ['get', 'list'] },
+      ] } });
+      await rbac.createClusterRoleBinding({ body: {
+        metadata: { name: viewer }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: viewer },
+        subjects: [{ kind: 'User', name: viewer, apiGroup: 'rbac.authorization.k8s.io' }],
+      } });
+      try {
+        const kubeconfig = path.join(dir, `${viewer}.kubeconfig`);
+        await writeFile(kubeconfig, (await kubeConfigAsUser(viewer)).exportConfig(), { mode: 0o600 });
+        const blind = await eventually(async () => {
+          const attempt = await cli(['explain', second], kubeconfig);
+          return attempt.code === 0 ? attempt : false;
+        });
+        expect(blind.stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): not allowed to list NetworkPolicies\n');
+        expect(blind.stdout).not.toContain('allow-all');
+      } finally {
+        await rbac.deleteClusterRoleBinding({ name: viewer }).catch(ignoreNotFound);
+        await rbac.deleteClusterRole({ name: viewer }).catch(ignoreNotFound);
+      }
     } finally {
       for (const policy of ['allow-all', 'chart-ingress']) await networking.deleteNamespacedNetworkPolicy({ namespace: second, name: policy });
     }
