@@ -415,10 +415,15 @@ describe('leader election between two processes on one Lease', () => {
     expect(leader.logged('released the leader lease')).toBeDefined();
     // The release is a version of its own, with nobody holding the Lease.
     const released = witness.versions.find((version) => version.holder === '');
-    expect(released).toBeDefined();
-    expect(released && released.revision < takeover.revision).toBe(true);
-    // One try interval at most: the follower takes a free Lease at its next try.
-    expect(takeoverMs).toBeLessThanOrEqual(MAX_TRY_INTERVAL_MS + SLACK_MS);
+    if (released === undefined) throw new Error('the witness saw no release of the Lease');
+    expect(released.revision < takeover.revision).toBe(true);
+    // One try interval at most after the release: the follower takes a free
+    // Lease at its next try. Measured between two versions seen by the same
+    // watch, so the leader's drain (its in-flight reconciles finishing) is not
+    // part of it; the drain is reported, and the whole stays below a lease.
+    const freeMs = takeover.receivedAt - released.receivedAt;
+    report(`SIGTERM: released ${released.receivedAt - terminatedAt} ms after the signal, taken ${freeMs} ms after the release`);
+    expect(freeMs).toBeLessThanOrEqual(MAX_TRY_INTERVAL_MS + SLACK_MS);
     expect(takeoverMs).toBeLessThan(LEASE_MS);
 
     await follower.waitForLog('started leading');
