@@ -16,8 +16,8 @@
 //      podSecurity           patch on that namespace (its Pod Security labels)
 //      networkPolicy         create networkpolicies in that namespace
 //      resourceQuota         update resourcequotas in that namespace
-//      imagePolicy, gate     update on the baseline itself: they live in the
-//                            baseline's cluster-scoped admission policies, and
+//      imagePolicy, gate,    update on the baseline itself: they live in the
+//      workloadPolicy        baseline's cluster-scoped admission policies, and
 //                            changing the baseline is the only direct way
 //    Names are fixed, so the namespaced checks are per named namespace: a
 //    RoleBinding in team-a that grants `update resourcequotas` is enough to
@@ -105,7 +105,7 @@ function variables(): { name: string; expression: string }[] {
     })),
     {
       name: 'mayChangeBaseline',
-      expression: `!(has(variables.relax.imagePolicy) || has(variables.relax.admissionGate)) || size(variables.checked) == 0
+      expression: `!(has(variables.relax.imagePolicy) || has(variables.relax.admissionGate) || has(variables.relax.workloadPolicy)) || size(variables.checked) == 0
   || authorizer.group('${GROUP}').resource('${PLURAL}').name(object.spec.baseline).check('update').allowed()`,
     },
   ];
@@ -140,8 +140,8 @@ function validations(): { expression: string; messageExpression: string; message
     ),
     validation(
       'variables.mayChangeBaseline',
-      'the author may not change the baseline whose image policy or admission gate this exception relaxes',
-      concat(exception, who, ' may not relax imagePolicy or admissionGate of baseline ', expr('object.spec.baseline'),
+      'the author may not change the baseline whose image policy, admission gate or workload policy this exception relaxes',
+      concat(exception, who, ' may not relax imagePolicy, admissionGate or workloadPolicy of baseline ', expr('object.spec.baseline'),
         ': they are enforced by the baseline\'s cluster-scoped admission policies, and the only direct way to loosen them is to change the baseline,'
         + ` so granting it needs the update verb on ${PLURAL}/`, expr('object.spec.baseline')),
       'Forbidden',

@@ -15,7 +15,7 @@ const selector: DeepRequired<LabelSelector> = { matchLabels: { team: 'a' }, matc
 const peer: DeepRequired<NetworkPolicyPeer> = { podSelector: selector, namespaceSelector: selector, ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } };
 const ports: DeepRequired<NetworkPolicyPort[]> = [{ protocol: 'TCP', port: 443, endPort: 444 }, { protocol: 'UDP', port: 'dns', endPort: 53 }];
 
-/** Covers every field; not a valid exception (admissionGate must be false, and needs a baseline that sets each control). */
+/** Covers every field; not a valid exception (it needs a baseline that sets each control). */
 const exampleSpec: DeepRequired<BaselineExceptionSpec> = {
   baseline: 'tenants',
   namespaces: ['team-a'],
@@ -27,6 +27,7 @@ const exampleSpec: DeepRequired<BaselineExceptionSpec> = {
     networkPolicy: { ingress: [{ from: [peer], ports }], egress: [{ to: [peer], ports }] },
     resourceQuota: { hard: { pods: '20' } },
     admissionGate: false,
+    workloadPolicy: { exec: { deny: false } },
   },
 };
 

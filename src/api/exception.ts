@@ -35,6 +35,19 @@ export interface RelaxSpec {
   resourceQuota?: { hard: Record<string, string> };
   /** `false`: the baseline's admission gate lets pods in before the baseline is applied. */
   admissionGate?: boolean;
+  /** Rules of the baseline's workload policy switched off in the named namespaces. */
+  workloadPolicy?: RelaxWorkloadPolicy;
+}
+
+/**
+ * `exec.deny: false` lets people exec, attach and port-forward in the named
+ * namespaces (RBAC still decides who): a break-glass for an incident that ends
+ * by itself. Only exec: a NetworkPolicy written while the guard is lifted would
+ * outlive the exception, so traffic is opened by `networkPolicy`, whose rules
+ * end with it.
+ */
+export interface RelaxWorkloadPolicy {
+  exec: { deny: boolean };
 }
 
 export type RelaxedControl = keyof RelaxSpec;

@@ -3,8 +3,8 @@
 // baseline, reconciled with the baseline rather than with each namespace.
 import { BASELINE_LABEL, EXCEPTIONS_ANNOTATION } from '../api/constants.ts';
 import { buildAdmissionGate } from '../resources/admissiongate.ts';
-import { buildImagePolicy } from '../resources/imagepolicy.ts';
-import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
+import { admissionObjectName, buildImagePolicy } from '../resources/imagepolicy.ts';
+import { buildWorkloadPolicy, EXEC_POLICY_SUFFIX } from '../resources/workloadpolicy.ts';
 import { SpecError, type DesiredObject } from '../resources/index.ts';
 import type { AdmissionObject } from '../resources/imagepolicy.ts';
 import { admissionByRevision, type RevisionContent } from '../resources/revision.ts';
@@ -19,33 +19,48 @@ import { clusterManagedKind } from './kinds.ts';
 /**
  * The policies and bindings the baseline wants (in Audit mode they warn instead
  * of refusing: see validationActions); while namespaces are still at `older`
- * revisions, theirs too. Each revision's image policy and gate let through what
+ * revisions, theirs too. Each revision's image, exec and gate policies let through what
  * the `exceptions` (of this baseline, not expired) valid against it relax.
  */
 export function desiredAdmissionObjects(
   baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
   exceptions: readonly ExceptionLike[] = [],
 ): DesiredObject[] {
-  const build = (at: SecurityBaseline) => {
-    const relaxed = admissionRelaxations(at, exceptions);
-    return [
-      ...naming(buildImagePolicy(at, operatorNamespace, relaxed.registries), relaxed.imageExceptions), ...buildWorkloadPolicy(at, operatorNamespace),
-      ...naming(buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen), relaxed.gateExceptions),
-    ];
-  };
+  const build = (at: SecurityBaseline) => Object.values(admissionObjectsByControl(at, operatorNamespace, exceptions)).flat();
   // Policies before bindings, so a binding never waits for its policy.
   const objects = admissionByRevision(baseline, build, older);
   return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
 }
 
+/** The controls kept as cluster-scoped admission policies. */
+export type AdmissionControl = 'imagePolicy' | 'workloadPolicy' | 'admissionGate';
+
 /**
- * The policies annotated with the exceptions they let through: people see them
- * in `kubectl describe`, and an exception starting or ending changes the
- * annotation with the policy, so that the write is not taken for drift.
+ * One revision's policies and bindings per control, letting through what the
+ * `exceptions` valid against it relax: what the baseline reconcile applies and
+ * what a namespace's report expects to find.
  */
-function naming(objects: AdmissionObject[], exceptions: readonly string[]): AdmissionObject[] {
+export function admissionObjectsByControl(
+  at: SecurityBaseline, operatorNamespace: string, exceptions: readonly ExceptionLike[],
+): Record<AdmissionControl, AdmissionObject[]> {
+  const relaxed = admissionRelaxations(at, exceptions);
+  const execPolicy = admissionObjectName(at.metadata.name, EXEC_POLICY_SUFFIX);
+  return {
+    imagePolicy: naming(buildImagePolicy(at, operatorNamespace, relaxed.registries), relaxed.imageExceptions),
+    workloadPolicy: naming(buildWorkloadPolicy(at, operatorNamespace, relaxed.execOpen), relaxed.execExceptions, execPolicy),
+    admissionGate: naming(buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen), relaxed.gateExceptions),
+  };
+}
+
+/**
+ * The policies (all of `objects`, or only the one named `onlyPolicy`) annotated
+ * with the exceptions they let through: people see them in `kubectl describe`,
+ * and an exception starting or ending changes the annotation with the policy,
+ * so that the write is not taken for drift.
+ */
+function naming(objects: AdmissionObject[], exceptions: readonly string[], onlyPolicy?: string): AdmissionObject[] {
   if (exceptions.length === 0) return objects;
-  return objects.map((object) => (object.kind !== 'ValidatingAdmissionPolicy' ? object
+  return objects.map((object) => (object.kind !== 'ValidatingAdmissionPolicy' || (onlyPolicy !== undefined && object.metadata.name !== onlyPolicy) ? object
     : { ...object, metadata: { ...object.metadata, annotations: { [EXCEPTIONS_ANNOTATION]: JSON.stringify(exceptions) } } }));
 }
 

@@ -1,9 +1,11 @@
 import { describe, expect, test } from '@jest/globals';
 import type { SecurityBaselineSpec } from '../api/types.ts';
+import type { ExceptionLike } from '../resources/exception.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type ObjectIdentity } from '../resources/index.ts';
 import { buildReport, declaredControls, type ControlResult } from '../resources/report.ts';
 import type { KubeObject } from '../runtime/kube.ts';
+import { admissionObjectsByControl } from './admission.ts';
 import type { BaselineObject, NamespaceObject, Problem } from './context.ts';
 import { RecordMaker } from './records.ts';
 import { controlResults, NO_EXCEPTIONS, reportHolds, sameReport, type ReportFacts, type ReportInput } from './reports.ts';
@@ -36,6 +38,7 @@ const admissionPresent: ReportFacts = {
   operatorNamespace: 'sbo-system',
   admissionObject: (kind, name) => (buildImagePolicy(tenants, 'sbo-system') as KubeObject[]).find((o) => o.kind === kind && o.metadata.name === name),
   exceptionOf: NO_EXCEPTIONS,
+  exceptionsOfBaseline: () => [],
 };
 
 const byControl = (results: ControlResult[]) => Object.fromEntries(results.map((r) => [`${r.baseline}/${r.control}`, r]));
@@ -82,6 +85,23 @@ describe('controlResults', () => {
     expect(results['lax/podSecurity']).toMatchObject({ result: 'warn', message: expect.stringContaining('decided by baseline strict') });
     expect(results['lax/roleBindings']).toMatchObject({ result: 'error', message: expect.stringContaining('spec.roleBindings[0].subjects[0].name') });
     expect(results['strict/podSecurity']?.result).toBe('pass');
+  });
+
+  test('admission policies are expected as the baseline\'s exceptions elsewhere shape them', () => {
+    // An exception for team-b writes its registries into the baseline's one image policy.
+    const vendor: ExceptionLike = {
+      metadata: { name: 'vendor' },
+      spec: { baseline: 'tenants', namespaces: ['team-b'], reason: 'CHG-2', expiresAt: '2999-01-01T00:00:00Z', relax: { imagePolicy: { allowedRegistries: ['quay.io/vendor/'] } } },
+    };
+    const live = admissionObjectsByControl(tenants, 'sbo-system', [vendor]).imagePolicy as KubeObject[];
+    const facts: ReportFacts = {
+      ...admissionPresent, admissionObject: (kind, name) => live.find((o) => o.kind === kind && o.metadata.name === name), exceptionsOfBaseline: () => [vendor],
+    };
+    expect(byControl(controlResults(input([tenants]), facts))['tenants/imagePolicy']).toMatchObject({ result: 'pass' });
+    // Expected without the exception, the same policy differs: team-a would report a failure that is none.
+    expect(byControl(controlResults(input([tenants]), { ...facts, exceptionsOfBaseline: () => [] }))['tenants/imagePolicy']).toMatchObject({
+      result: 'fail', message: expect.stringContaining('security-baseline-tenants-images differs at .spec.variables'),
+    });
   });
 
   test('an excepted control is skipped, naming the exception (the seam for BaselineExceptions)', () => {

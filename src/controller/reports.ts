@@ -7,10 +7,8 @@
 // Report kind (its CRD is optional, like the logging Flow's).
 import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../api/constants.ts';
 import type { DeletionPolicy, Mode } from '../api/types.ts';
-import { buildAdmissionGate } from '../resources/admissiongate.ts';
-import { exceptionsFor, relaxedControls } from '../resources/exception.ts';
-import { buildImagePolicy, type AdmissionObject } from '../resources/imagepolicy.ts';
-import { buildWorkloadPolicy } from '../resources/workloadpolicy.ts';
+import { exceptionsFor, relaxedControls, type ExceptionLike } from '../resources/exception.ts';
+import type { AdmissionObject } from '../resources/imagepolicy.ts';
 import { objectKey, ownObjects, SpecError, type BaselineBuild, type DesiredObject, type DesiredState, type ObjectIdentity } from '../resources/index.ts';
 import {
   buildReport, controlOfField, controlOfKind, declaredControls, REPORT_NAME, REPORT_SOURCE,
@@ -21,10 +19,12 @@ import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { Priority } from '../runtime/workqueue.ts';
 import type { KubeObject } from '../runtime/kube.ts';
+import { admissionObjectsByControl, type AdmissionControl } from './admission.ts';
 import { auditDifferences } from './audit.ts';
 import type { BaselineObject, ControllerContext, ManagedCache, NamespaceObject, Problem, ReportCache, ReportRecord, Selection } from './context.ts';
 import { containsDesired, firstDifference } from './diff.ts';
 import { reportFingerprint } from './fingerprint.ts';
+import { exceptionsOf } from './exceptions.ts';
 import { REPORTS } from './kinds.ts';
 
 /** A BaselineException that relaxes a control of a baseline in a namespace. */
@@ -59,6 +59,8 @@ export interface ReportFacts {
   admissionObject(kind: string, name: string): KubeObject | undefined;
   /** The exception relaxing this control here, if any: its result is `skip`. */
   exceptionOf(baseline: string, control: Control): ControlException | undefined;
+  /** The baseline's exceptions in effect anywhere (not expired): what its admission policies let through. */
+  exceptionsOfBaseline(baseline: string): readonly ExceptionLike[];
 }
 
 /** No control excepted (for callers that have no exceptions to hand). */
@@ -151,14 +153,10 @@ function withDifference(input: ReportInput, object: ObjectIdentity, composed: De
   return problem.message.includes(what) ? problem.message : `${what}: ${problem.message}`;
 }
 
-/** The controls kept as cluster-scoped admission policies, and what builds each. */
-const ADMISSION_CONTROLS = {
-  imagePolicy: buildImagePolicy, workloadPolicy: buildWorkloadPolicy, admissionGate: buildAdmissionGate,
-} as const satisfies Partial<Record<Control, (baseline: BaselineObject, operatorNamespace: string) => AdmissionObject[]>>;
-type AdmissionControl = keyof typeof ADMISSION_CONTROLS;
+const ADMISSION_CONTROLS: ReadonlySet<Control> = new Set(['imagePolicy', 'workloadPolicy', 'admissionGate'] satisfies AdmissionControl[]);
 
 function isAdmissionControl(control: Control): control is AdmissionControl {
-  return control in ADMISSION_CONTROLS;
+  return ADMISSION_CONTROLS.has(control);
 }
 
 /**
@@ -169,7 +167,9 @@ function isAdmissionControl(control: Control): control is AdmissionControl {
 function admissionResult(baseline: BaselineObject, control: AdmissionControl, mode: Mode, facts: ReportFacts): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
   let objects: AdmissionObject[];
   try {
-    objects = ADMISSION_CONTROLS[control](baseline, facts.operatorNamespace);
+    // As the baseline reconcile applies them: with what its exceptions let through
+    // anywhere, or every other namespace would see its policy differ.
+    objects = admissionObjectsByControl(baseline, facts.operatorNamespace, facts.exceptionsOfBaseline(baseline.metadata.name))[control];
   } catch (error) {
     if (!(error instanceof SpecError)) throw error;
     return { result: 'error', message: `the spec cannot be applied: ${error.message}` };
@@ -228,6 +228,7 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
           .find((e) => (relaxedControls(e.spec.relax) as string[]).includes(control));
         return exception ? { name: exception.metadata.name, reason: exception.spec.reason } : undefined;
       },
+      exceptionsOfBaseline: (baseline) => exceptionsOf(ctx, baseline, Date.now()),
     }));
     if (current && reportHolds(desired, current)) return { writes: 0 };
     if (!current) {

@@ -7,6 +7,7 @@ import {
 } from './exception.ts';
 import { buildImagePolicy, type ValidatingAdmissionPolicyObject } from './imagepolicy.ts';
 import { buildBaseline } from './index.ts';
+import { buildWorkloadPolicy } from './workloadpolicy.ts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const LATER = '2026-06-15T00:00:00Z';
@@ -61,12 +62,14 @@ describe('relaxProblems', () => {
       podSecurity: { enforce: 'privileged' }, imagePolicy: { allowedRegistries: ['quay.io/vendor/'] }, networkPolicy: { egress: [EGRESS] },
       resourceQuota: { hard: { pods: '20', 'requests.memory': '1024Mi' } }, admissionGate: false,
     })).toEqual([]);
+    expect(problems({ workloadPolicy: { exec: { deny: false } } }, { workloadPolicy: { exec: { deny: true } } })).toEqual([]);
   });
 
   test('a tightening relax names the field', () => {
     expect(problems({ podSecurity: { enforce: 'restricted' } }, { podSecurity: { enforce: 'baseline' } })).toEqual(['RelaxTightens spec.relax.podSecurity.enforce']);
     expect(problems({ resourceQuota: { hard: { pods: '2', 'requests.memory': '2Gi' } } })).toEqual(['RelaxTightens spec.relax.resourceQuota.hard[pods]']);
     expect(problems({ admissionGate: true })).toEqual(['RelaxTightens spec.relax.admissionGate']);
+    expect(problems({ workloadPolicy: { exec: { deny: true } } }, { workloadPolicy: { exec: { deny: true } } })).toEqual(['RelaxTightens spec.relax.workloadPolicy.exec.deny']);
     const [message] = relaxProblems('tenants', baseline().spec, { resourceQuota: { hard: { pods: '2' } } }).map((p) => p.message);
     expect(message).toBe('spec.relax.resourceQuota.hard[pods]: 2 is lower than the 4 of baseline tenants; a relax only loosens');
   });
@@ -81,6 +84,12 @@ describe('relaxProblems', () => {
       'ControlNotSet spec.relax.resourceQuota', 'ControlNotSet spec.relax.admissionGate',
     ]);
     expect(problems({ resourceQuota: { hard: { 'limits.cpu': '8' } } })).toEqual(['ControlNotSet spec.relax.resourceQuota.hard[limits.cpu]']);
+    // exec.deny off where the baseline does not deny exec (no workloadPolicy, another rule only, or deny false).
+    for (const workloadPolicy of [undefined, { readOnlyRootFilesystem: true }, { exec: { deny: false, allowGroups: ['sre'] } }]) {
+      expect(problems({ workloadPolicy: { exec: { deny: false } } }, { workloadPolicy })).toEqual(['ControlNotSet spec.relax.workloadPolicy']);
+    }
+    const [execMessage] = relaxProblems('tenants', baseline().spec, { workloadPolicy: { exec: { deny: false } } }).map((p) => p.message);
+    expect(execMessage).toBe('spec.relax.workloadPolicy: baseline tenants sets no workloadPolicy.exec.deny, so there is nothing to relax');
     expect(problems({ networkPolicy: { ingress: [{}] } }, { networkPolicy: { defaultDeny: ['Egress'] } })).toEqual(['ControlNotSet spec.relax.networkPolicy.ingress']);
   });
 
@@ -110,6 +119,10 @@ describe('relaxBaseline', () => {
     expect(relaxed.spec.networkPolicy).toEqual({ defaultDeny: ['Ingress', 'Egress'], allowDNS: true, egress: [EGRESS] });
     expect(relaxed.spec.imagePolicy?.allowedRegistries).toEqual(['registry.example.com/', 'quay.io/vendor/']);
     expect(relaxed.spec.admissionGate).toBe(false);
+    const exec = relaxBaseline(baseline({ workloadPolicy: { exec: { deny: true, allowGroups: ['sre'] }, readOnlyRootFilesystem: true } }), [
+      exception('incident', { workloadPolicy: { exec: { deny: false } } }),
+    ]);
+    expect(exec.baseline.spec.workloadPolicy).toEqual({ exec: { deny: false, allowGroups: ['sre'] }, readOnlyRootFilesystem: true });
 
     const build = buildBaseline(relaxed, { name: 'team-a', labels: {} });
     expect(build.podSecurity?.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted' });
@@ -139,17 +152,22 @@ describe('admission relaxations', () => {
   const exceptions = [
     exception('images', { imagePolicy: { allowedRegistries: ['quay.io/vendor/', 'ghcr.io/vendor/'] } }, { namespaces: ['team-a', 'team-b'] }),
     exception('gate', { admissionGate: false }, { namespaces: ['team-c'] }),
+    exception('incident', { workloadPolicy: { exec: { deny: false } } }, { namespaces: ['team-b', 'team-e'] }),
     exception('other', { imagePolicy: { allowedRegistries: ['evil.example/'] } }, { baseline: 'other' }),
     exception('invalid', { imagePolicy: { allowedRegistries: ['quay.io/x/'] }, podSecurity: { enforce: 'restricted' } }, { namespaces: ['team-d'] }),
   ];
 
   test('per namespace, from the valid exceptions of this baseline only', () => {
-    expect(admissionRelaxations(baseline({ podSecurity: { enforce: 'baseline' } }), exceptions)).toEqual({
+    expect(admissionRelaxations(baseline({ podSecurity: { enforce: 'baseline' }, workloadPolicy: { exec: { deny: true } } }), exceptions)).toEqual({
       registries: { 'team-a': ['ghcr.io/vendor/', 'quay.io/vendor/'], 'team-b': ['ghcr.io/vendor/', 'quay.io/vendor/'] },
       gateOpen: ['team-c'],
+      execOpen: ['team-b', 'team-e'],
       imageExceptions: ['images'],
       gateExceptions: ['gate'],
+      execExceptions: ['incident'],
     });
+    // Not valid against a baseline that does not deny exec: nothing opens.
+    expect(admissionRelaxations(baseline({ podSecurity: { enforce: 'baseline' } }), exceptions)).toMatchObject({ execOpen: [], execExceptions: [] });
   });
 
   test('reach the image policy and the gate only where they apply; without them the policies are as before', () => {
@@ -172,6 +190,13 @@ describe('admission relaxations', () => {
     const gate = buildAdmissionGate(tenants, 'sbo-system', gateOpen)[0] as ValidatingAdmissionPolicyObject;
     expect(gate.spec.validations[0]?.expression).toMatch(/^request\.namespace in \["team-c"\] \|\| has\(namespaceObject/);
     expect(buildAdmissionGate(tenants, 'sbo-system', [])).toEqual(buildAdmissionGate(tenants, 'sbo-system'));
+
+    const denying = baseline({ podSecurity: { enforce: 'baseline' }, workloadPolicy: { exec: { deny: true, allowGroups: ['sre'] } } });
+    const plainExec = buildWorkloadPolicy(denying, 'sbo-system')[0] as ValidatingAdmissionPolicyObject;
+    const openExec = buildWorkloadPolicy(denying, 'sbo-system', admissionRelaxations(denying, exceptions).execOpen)[0] as ValidatingAdmissionPolicyObject;
+    expect(openExec.spec.validations[0]?.expression).toBe(`request.namespace in ["team-b", "team-e"] || ${plainExec.spec.validations[0]?.expression}`);
+    expect({ ...openExec.spec, validations: [] }).toEqual({ ...plainExec.spec, validations: [] });
+    expect(buildWorkloadPolicy(denying, 'sbo-system', [])).toEqual(buildWorkloadPolicy(denying, 'sbo-system'));
   });
 });
 

@@ -52,7 +52,7 @@ export function exceptionsFor<T extends ExceptionLike>(exceptions: readonly T[],
 
 /** The controls a relax names, in a stable order. */
 export function relaxedControls(relax: RelaxSpec): RelaxedControl[] {
-  const order: RelaxedControl[] = ['podSecurity', 'imagePolicy', 'networkPolicy', 'resourceQuota', 'admissionGate'];
+  const order: RelaxedControl[] = ['podSecurity', 'imagePolicy', 'networkPolicy', 'resourceQuota', 'admissionGate', 'workloadPolicy'];
   return order.filter((control) => relax[control] !== undefined);
 }
 
@@ -103,6 +103,15 @@ export function relaxProblems(baseline: string, controls: RelaxableControls, rel
       problems.push({
         field: `${RELAX}.admissionGate`, reason: 'RelaxTightens',
         message: `${RELAX}.admissionGate: true would add a gate; a relax can only switch it off (false)`,
+      });
+    }
+  }
+  if (relax.workloadPolicy) {
+    if (controls.workloadPolicy?.exec?.deny !== true) notSet('workloadPolicy', 'workloadPolicy.exec.deny');
+    if (relax.workloadPolicy.exec.deny) {
+      problems.push({
+        field: `${RELAX}.workloadPolicy.exec.deny`, reason: 'RelaxTightens',
+        message: `${RELAX}.workloadPolicy.exec.deny: true would add a rule; a relax can only switch it off (false)`,
       });
     }
   }
@@ -173,7 +182,7 @@ export interface Relaxation<T> {
  * exceptionsFor) relax it: the lowest Pod Security enforce level (audit and
  * warn stay at the baseline's, so people still see what the exception lets
  * in), the union of allowed registries, the baseline's allow rules plus the
- * exceptions', the highest quota per resource, the gate off. An exception that
+ * exceptions', the highest quota per resource, the gate off, exec allowed. An exception that
  * is not valid against this baseline (this revision of it) is skipped. With no
  * exception the baseline is returned as it is.
  */
@@ -205,6 +214,9 @@ export function relaxBaseline<T extends SecurityBaseline>(baseline: T, exception
       spec.resourceQuota = { hard };
     }
     if (relax.admissionGate === false) spec.admissionGate = false;
+    if (relax.workloadPolicy?.exec.deny === false && spec.workloadPolicy?.exec) {
+      spec.workloadPolicy = { ...spec.workloadPolicy, exec: { ...spec.workloadPolicy.exec, deny: false } };
+    }
   }
   return { baseline: { ...baseline, spec }, applied: valid.map((e) => e.metadata.name) };
 }
@@ -215,13 +227,16 @@ export interface AdmissionRelaxations {
   readonly registries: Record<string, string[]>;
   /** Namespaces whose pods the admission gate lets in. */
   readonly gateOpen: string[];
+  /** Namespaces where the exec policy lets people exec, attach and port-forward. */
+  readonly execOpen: string[];
   /** The exceptions each policy's relaxations come from, by name. */
   readonly imageExceptions: string[];
   readonly gateExceptions: string[];
+  readonly execExceptions: string[];
 }
 
 /**
- * The image and gate relaxations of the exceptions (not expired, of this
+ * The image, gate and exec relaxations of the exceptions (not expired, of this
  * baseline) that are valid against `baseline` (one revision of it), per named
  * namespace. The policy's binding decides where it applies at all, so a
  * namespace the baseline does not select gains nothing from being listed.
@@ -229,27 +244,34 @@ export interface AdmissionRelaxations {
 export function admissionRelaxations(baseline: SecurityBaseline, exceptions: readonly ExceptionLike[]): AdmissionRelaxations {
   const registries = new Map<string, Set<string>>();
   const gateOpen = new Set<string>();
+  const execOpen = new Set<string>();
   const imageExceptions: string[] = [];
   const gateExceptions: string[] = [];
+  const execExceptions: string[] = [];
   for (const exception of exceptions) {
     if (exception.spec.baseline !== baseline.metadata.name) continue;
     const { relax, namespaces } = exception.spec;
     if (relaxProblems(baseline.metadata.name, baseline.spec, relax).length > 0) continue;
     if (relax.imagePolicy) imageExceptions.push(exception.metadata.name);
     if (relax.admissionGate === false) gateExceptions.push(exception.metadata.name);
+    const execOff = relax.workloadPolicy?.exec.deny === false;
+    if (execOff) execExceptions.push(exception.metadata.name);
     for (const namespace of namespaces) {
       for (const prefix of relax.imagePolicy?.allowedRegistries ?? []) {
         if (!registries.has(namespace)) registries.set(namespace, new Set());
         registries.get(namespace)?.add(prefix);
       }
       if (relax.admissionGate === false) gateOpen.add(namespace);
+      if (execOff) execOpen.add(namespace);
     }
   }
   return {
     registries: Object.fromEntries([...registries].sort(([a], [b]) => compareNames(a, b)).map(([namespace, prefixes]) => [namespace, [...prefixes].sort(compareNames)])),
     gateOpen: [...gateOpen].sort(compareNames),
+    execOpen: [...execOpen].sort(compareNames),
     imageExceptions: imageExceptions.sort(compareNames),
     gateExceptions: gateExceptions.sort(compareNames),
+    execExceptions: execExceptions.sort(compareNames),
   };
 }
 

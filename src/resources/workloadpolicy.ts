@@ -55,13 +55,15 @@ const PINNED_FIX = 'use a tag other than latest, or a digest (workloadPolicy.dis
 
 /**
  * The policies and bindings for `spec.workloadPolicy`, or nothing when the
- * baseline has none: a policy only for the rules it turns on.
+ * baseline has none: a policy only for the rules it turns on. `execOpen`: the
+ * namespaces where BaselineExceptions switch exec.deny off (see
+ * resources/exception.ts); they are written into the exec policy.
  */
-export function buildWorkloadPolicy(baseline: SecurityBaseline, operatorNamespace: string): AdmissionObject[] {
+export function buildWorkloadPolicy(baseline: SecurityBaseline, operatorNamespace: string, execOpen: readonly string[] = []): AdmissionObject[] {
   const spec = baseline.spec.workloadPolicy;
   if (!spec) return [];
   return [
-    ...buildContainerPolicy(baseline, spec, operatorNamespace), ...buildExecPolicy(baseline, spec.exec, operatorNamespace),
+    ...buildContainerPolicy(baseline, spec, operatorNamespace), ...buildExecPolicy(baseline, spec.exec, operatorNamespace, execOpen),
     ...buildNetworkPoliciesPolicy(baseline, spec.networkPolicies, operatorNamespace),
   ];
 }
@@ -167,8 +169,8 @@ function allowedGroups(allowGroups: readonly string[] | undefined): { variable: 
 /** The requesting user is in an allowed group. userInfo.groups is absent, not empty, for a user in no group. */
 const IN_ALLOWED_GROUP = 'has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.allowedGroups)';
 
-/** The policy and binding for `exec.deny: true`, or nothing otherwise. */
-function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | undefined, operatorNamespace: string): AdmissionObject[] {
+/** The policy and binding for `exec.deny: true`, or nothing otherwise; not in the `open` namespaces. */
+function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | undefined, operatorNamespace: string, open: readonly string[]): AdmissionObject[] {
   if (exec?.deny !== true) return [];
   const baselineName = baseline.metadata.name;
   const name = admissionObjectName(baselineName, EXEC_POLICY_SUFFIX);
@@ -178,7 +180,10 @@ function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | unde
     matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CONNECT'], resources: [...EXEC_SUBRESOURCES] }] },
     variables: [variable],
     validations: [{
-      expression: IN_ALLOWED_GROUP,
+      // A BaselineException's namespaces are in the validation, as in the admission
+      // gate's, rather than out of the binding's selector: where the rule applies stays
+      // the baseline's, and the exception ending takes them out again.
+      expression: open.length > 0 ? `request.namespace in ${celStringList(open)} || ${IN_ALLOWED_GROUP}` : IN_ALLOWED_GROUP,
       messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not use pods/" + request.subResource`
         + ` + " on pod " + request.name + " in namespace " + request.namespace${exempt ? ` + ${celString(exempt)}` : ''}`,
       message: `${refusal}${exempt}`,

@@ -62,7 +62,10 @@ async function granter(namespaces: string[], rules: V1PolicyRule[], clusterRules
       (await authorization.createSubjectAccessReview({ body: { spec: { user: name, resourceAttributes } } })).status?.allowed === true;
     const checks = [
       allowed({ group: 'security.baseline.dev', resource: 'baselineexceptions', verb: 'create' }),
-      ...namespaces.flatMap((namespace) => rules.map((r) => allowed({ namespace, group: r.apiGroups?.[0], resource: r.resources?.[0], verb: r.verbs[0] }))),
+      ...namespaces.flatMap((namespace) => rules.map((r) => {
+        const [resource, subresource] = (r.resources?.[0] ?? '').split('/');
+        return allowed({ namespace, group: r.apiGroups?.[0], resource, subresource, verb: r.verbs[0] });
+      })),
       ...clusterRules.map((r) => allowed({ group: r.apiGroups?.[0], resource: r.resources?.[0], verb: r.verbs[0], name: r.resourceNames?.[0] })),
     ];
     return (await Promise.all(checks)).every(Boolean);
@@ -105,11 +108,13 @@ describe('bad exceptions are refused at admission, with a message that says what
       `^422 .*BaselineException ${name}: expiresAt 2020-01-01T00:00:00Z is not in the future \\(the exception is being created at \\S+\\)`));
   });
 
-  test('naming a selector or wildcard instead of namespaces, relaxing nothing, or adding a gate', async () => {
+  test('naming a selector or wildcard instead of namespaces, relaxing nothing, or adding a gate or an exec rule', async () => {
     expect(await attempt(uniqueName('wild'), spec({ namespaces: ['team-*'] }))).toMatch(/^422 .*spec\.namespaces\[0\]: Invalid value: "team-\*": not a namespace name/);
     expect(await attempt(uniqueName('none'), spec({ namespaces: [] }))).toMatch(/^422 .*spec\.namespaces: Invalid value: 0: spec\.namespaces in body should have at least 1 items/);
     expect(await attempt(uniqueName('nothing'), spec({ relax: {} }))).toMatch(/^422 .*spec\.relax: Required value: relax sets nothing/);
     expect(await attempt(uniqueName('gate'), spec({ relax: { admissionGate: true } }))).toMatch(/^422 .*a relax can only switch the admission gate off/);
+    expect(await attempt(uniqueName('exec'), spec({ relax: { workloadPolicy: { exec: { deny: true } } } })))
+      .toMatch(/^422 .*a relax can only switch exec\.deny off: write workloadPolicy\.exec\.deny: false/);
   });
 
   test('moving expiresAt beyond 90 days after the creation later', async () => {
@@ -163,16 +168,21 @@ describe('an author who could not make the relaxation directly cannot grant it',
     }), namespaceAdmin)).toBe('created');
   });
 
-  test('the image policy and the gate need the right to change the baseline itself', async () => {
-    const { kc } = await granter([teamA], [quota]);
+  test('the image policy, the gate and exec need the right to change the baseline itself', async () => {
+    // Even a namespace admin who may exec there: exec.deny is the baseline's rule, not the namespace's.
+    const { kc } = await granter([teamA], [quota, { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] }]);
     const images = spec({ relax: { imagePolicy: { allowedRegistries: ['quay.io/vendor/'] } } });
-    expect(await attempt(uniqueName('images'), images, kc)).toMatch(
-      /^403 .*may not relax imagePolicy or admissionGate of baseline tenants: .*needs the update verb on securitybaselines\/tenants$/);
+    const exec = spec({ relax: { workloadPolicy: { exec: { deny: false } } } });
+    for (const body of [images, exec]) {
+      expect(await attempt(uniqueName('baseline-rule'), body, kc)).toMatch(
+        /^403 .*may not relax imagePolicy, admissionGate or workloadPolicy of baseline tenants: .*needs the update verb on securitybaselines\/tenants$/);
+    }
     const { kc: baselineEditor } = await granter([], [], [
       { apiGroups: ['security.baseline.dev'], resources: ['securitybaselines'], verbs: ['update'], resourceNames: ['tenants'] },
     ]);
     expect(await attempt(uniqueName('images-ok'), images, baselineEditor)).toBe('created');
     expect(await attempt(uniqueName('gate-ok'), spec({ relax: { admissionGate: false } }), baselineEditor)).toBe('created');
+    expect(await attempt(uniqueName('exec-ok'), exec, baselineEditor)).toBe('created');
   });
 
   test('narrowing needs no right; widening again does', async () => {

@@ -6,21 +6,26 @@
 // counted. Timings are measured from the API server's audit log and printed.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, NetworkingV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { EXCEPTIONS_ANNOTATION } from '../../src/api/constants.ts';
 import { CREATED_BY_ANNOTATION, type BaselineExceptionSpec } from '../../src/api/exception.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
+import { connect, type ConnectResult } from '../support/admission.ts';
 import { auditMark, writesSince } from '../support/audit.ts';
 import { createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
 import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf, uniqueName, waitForDefaultServiceAccount } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { createException, deleteException, getException, inFuture, waitForException } from '../support/exceptions.ts';
+import { kubeConfigAsUser } from '../support/identities.ts';
 import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
+import { installReportsCrd, readReport } from '../support/reports.ts';
 
 const run = randomBytes(3).toString('hex');
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const networking = kc.makeApiClient(NetworkingV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const admissionRegistration = kc.makeApiClient(AdmissionregistrationV1Api);
 const baselines: string[] = [];
 const exceptions: string[] = [];
 let operator: RunningOperator;
@@ -92,6 +97,8 @@ const report = (what: string, delays: Record<string, number>) =>
 
 beforeAll(async () => {
   await installCrds();
+  // The operator writes Reports only when their CRD exists as it starts.
+  await installReportsCrd();
   operator = await startOperator();
 });
 
@@ -251,6 +258,54 @@ describe('an exception relaxes its baseline in the named namespaces until it exp
     report('gate restored after expiresAt', await writeDelays(mark, namespace, Date.parse(expiresAt), `security-baseline-${name}-gate`));
     process.stderr.write(`gate shut again in admission ${shutMs} ms after expiresAt (polled every 50 ms)\n`);
   }, 60_000);
+
+  test('exec switched off for an incident: only in the named namespace, until expiry; elsewhere the report finds the policy in place', async () => {
+    const name = await baseline('exec', { workloadPolicy: { exec: { deny: true, allowGroups: ['sre'] } } });
+    const policy = `security-baseline-${name}-exec`;
+    // A namespace with a pod, and a developer who may exec there by RBAC (the built-in edit role) and is not in sre.
+    const withPod = async (prefix: string) => {
+      const namespace = await createTestNamespace(prefix, { 'sbo-exc-exec': 'true' });
+      await waitForDefaultServiceAccount(namespace);
+      await core.createNamespacedPod({ namespace, body: { ...pod('registry.example.com/worker:1'), metadata: { name: 'worker' } } });
+      await rbac.createNamespacedRoleBinding({
+        namespace, body: { metadata: { name: 'edit-dev' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developerName }] },
+      });
+      return namespace;
+    };
+    const developerName = `dev-${run}`;
+    const developer = await kubeConfigAsUser(developerName, ['dev']);
+    const execInto = (namespace: string) => connect(developer, namespace, 'worker', 'exec', 'command=ls&stdout=true');
+    // Admitted, an exec fails afterwards: no kubelet runs the pod.
+    const admitted = (result: ConnectResult) => result.status === 400 && /does not have a host assigned/.test(result.message);
+    const refused = (result: ConnectResult) => result.status === 403 && result.message.includes(`ValidatingAdmissionPolicy '${policy}'`);
+    const incident = await withPod('exc-x');
+    await eventually(async () => refused(await execInto(incident)), { timeoutMs: 30_000 });
+
+    const reason = 'INC-42: a worker is stuck and its logs do not say why';
+    const open = await exception('incident', { baseline: name, namespaces: [incident], reason, expiresAt: inFuture(10_000), relax: { workloadPolicy: { exec: { deny: false } } } });
+    const { spec: { expiresAt } } = await getException(open);
+    await eventually(async () => admitted(await execInto(incident)), { timeoutMs: 5_000 });
+    const live = await admissionRegistration.readValidatingAdmissionPolicy({ name: policy });
+    expect(live.metadata?.annotations?.[EXCEPTIONS_ANNOTATION]).toBe(JSON.stringify([open]));
+
+    // A namespace the exception does not name, made now that the policy lets the incident through: still refused,
+    // and its report expects the policy as it is, exception included (it once found it "differing" and failed).
+    const elsewhere = await withPod('exc-y');
+    expect(refused(await execInto(elsewhere))).toBe(true);
+    const resultOf = async (namespace: string) => (await readReport(namespace))?.results.find((r) => r.policy === name && r.rule === 'workloadPolicy');
+    await eventually(async () => (await resultOf(elsewhere)) !== undefined, { timeoutMs: 10_000 });
+    expect(await resultOf(elsewhere)).toMatchObject({ result: 'pass', message: `ValidatingAdmissionPolicy ${policy}, ValidatingAdmissionPolicyBinding ${policy} in place` });
+    await eventually(async () => (await resultOf(incident))?.result === 'skip', { timeoutMs: 10_000 });
+    expect((await resultOf(incident))?.message).toBe(`excepted by BaselineException ${open}: ${reason}`);
+
+    const mark = await auditMark();
+    const expiry = Date.parse(expiresAt);
+    expect(Date.now()).toBeLessThan(expiry);
+    const refusedMs = await heldAfter(expiry, async () => refused(await execInto(incident)));
+    report('exec refused again after expiresAt', await writeDelays(mark, incident, expiry, policy));
+    process.stderr.write(`exec refused again in admission ${refusedMs} ms after expiresAt (polled every 50 ms)\n`);
+    await eventually(async () => (await resultOf(incident))?.result === 'pass', { timeoutMs: 10_000 });
+  }, 90_000);
 });
 
 describe('expiry and restarts', () => {
