@@ -7,6 +7,7 @@ import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
 import { formatAttribution, runAttribution } from '../../bench/attribution.ts';
 import { formatTable, runBench, type BenchResult } from '../../bench/bench.ts';
 import { CONTROLLER_MANAGER_AGENT } from '../../bench/cluster.ts';
+import { formatTransport, measureTransport } from '../../bench/transport.ts';
 import { auditEventsSince, auditLogMark } from '../../hack/kube/controlplane.ts';
 import { adminKubeConfig, ignoreNotFound, testControlPlane } from '../support/cluster.ts';
 import { deleteBaseline, waitForBaselineGone } from '../support/baselines.ts';
@@ -141,3 +142,17 @@ test('make bench-attribution runs each writer over namespaces of its own (smoke:
   await Promise.all([...namespaces.filter((name) => name.startsWith(`${run}-`)), ...Array.from({ length: 12 }, (_, i) => `${run}-0-${i}`)]
     .map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound)));
 }, 300_000);
+
+test('make bench-transport measures each client on the same requests, every answer the object (smoke: 40 requests)', async () => {
+  for (const apply of [false, true]) {
+    const rounds = await measureTransport(testControlPlane().kubeconfigPath, {
+      requests: 40, concurrency: 4, apply, rounds: 1, namespace: `transport-${apply ? 'apply' : 'get'}-${Date.now().toString(36)}`,
+    });
+    process.stderr.write(`\n${formatTransport(rounds)}\n`);
+    expect(rounds.map((r) => r.client)).toEqual(['KubeClient', 'undici', 'node:http2']);
+    for (const r of rounds) {
+      expect(r.cpuMicrosPerRequest).toBeGreaterThan(0);
+      expect(r.requestsPerSecond).toBeGreaterThan(0);
+    }
+  }
+}, 120_000);
