@@ -26,30 +26,33 @@ export function desiredAdmissionObjects(
   baseline: BaselineObject, operatorNamespace: string, older: readonly { name: string; content: RevisionContent }[] = [],
   exceptions: readonly ExceptionLike[] = [],
 ): DesiredObject[] {
-  const build = (at: SecurityBaseline) => Object.values(admissionObjectsByControl(at, operatorNamespace, exceptions)).flat();
+  const build = (at: SecurityBaseline) => ADMISSION_CONTROLS.flatMap((control) => admissionObjectsOf(control, at, operatorNamespace, exceptions));
   // Policies before bindings, so a binding never waits for its policy.
   const objects = admissionByRevision(baseline, build, older);
   return [...objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy'), ...objects.filter((o) => o.kind !== 'ValidatingAdmissionPolicy')] as unknown as DesiredObject[];
 }
 
-/** The controls kept as cluster-scoped admission policies. */
-export type AdmissionControl = 'imagePolicy' | 'workloadPolicy' | 'admissionGate';
+/** The controls kept as cluster-scoped admission policies, in the order they are applied. */
+export const ADMISSION_CONTROLS = ['imagePolicy', 'workloadPolicy', 'admissionGate'] as const;
+export type AdmissionControl = (typeof ADMISSION_CONTROLS)[number];
 
 /**
- * One revision's policies and bindings per control, letting through what the
- * `exceptions` valid against it relax: what the baseline reconcile applies and
- * what a namespace's report expects to find.
+ * One control's policies and bindings at one revision, letting through what
+ * the `exceptions` valid against it relax: what the baseline reconcile applies
+ * and what a namespace's report expects to find.
  */
-export function admissionObjectsByControl(
-  at: SecurityBaseline, operatorNamespace: string, exceptions: readonly ExceptionLike[],
-): Record<AdmissionControl, AdmissionObject[]> {
+export function admissionObjectsOf(
+  control: AdmissionControl, at: SecurityBaseline, operatorNamespace: string, exceptions: readonly ExceptionLike[],
+): AdmissionObject[] {
   const relaxed = admissionRelaxations(at, exceptions);
-  const execPolicy = admissionObjectName(at.metadata.name, EXEC_POLICY_SUFFIX);
-  return {
-    imagePolicy: naming(buildImagePolicy(at, operatorNamespace, relaxed.registries), relaxed.imageExceptions),
-    workloadPolicy: naming(buildWorkloadPolicy(at, operatorNamespace, relaxed.execOpen), relaxed.execExceptions, execPolicy),
-    admissionGate: naming(buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen), relaxed.gateExceptions),
-  };
+  switch (control) {
+    case 'imagePolicy':
+      return naming(buildImagePolicy(at, operatorNamespace, relaxed.registries), relaxed.imageExceptions);
+    case 'workloadPolicy':
+      return naming(buildWorkloadPolicy(at, operatorNamespace, relaxed.execOpen), relaxed.execExceptions, admissionObjectName(at.metadata.name, EXEC_POLICY_SUFFIX));
+    case 'admissionGate':
+      return naming(buildAdmissionGate(at, operatorNamespace, relaxed.gateOpen), relaxed.gateExceptions);
+  }
 }
 
 /**

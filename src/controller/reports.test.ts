@@ -5,7 +5,7 @@ import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type ObjectIdentity } from '../resources/index.ts';
 import { buildReport, declaredControls, type ControlResult } from '../resources/report.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import { admissionObjectsByControl } from './admission.ts';
+import { admissionObjectsOf } from './admission.ts';
 import type { BaselineObject, NamespaceObject, Problem } from './context.ts';
 import { RecordMaker } from './records.ts';
 import { controlResults, NO_EXCEPTIONS, reportHolds, sameReport, type ReportFacts, type ReportInput } from './reports.ts';
@@ -93,7 +93,7 @@ describe('controlResults', () => {
       metadata: { name: 'vendor' },
       spec: { baseline: 'tenants', namespaces: ['team-b'], reason: 'CHG-2', expiresAt: '2999-01-01T00:00:00Z', relax: { imagePolicy: { allowedRegistries: ['quay.io/vendor/'] } } },
     };
-    const live = admissionObjectsByControl(tenants, 'sbo-system', [vendor]).imagePolicy as KubeObject[];
+    const live = admissionObjectsOf('imagePolicy', tenants, 'sbo-system', [vendor]) as KubeObject[];
     const facts: ReportFacts = {
       ...admissionPresent, admissionObject: (kind, name) => live.find((o) => o.kind === kind && o.metadata.name === name), exceptionsOfBaseline: () => [vendor],
     };

@@ -19,7 +19,7 @@ import { isRetriable, KubeApiError } from '../runtime/errors.ts';
 import type { Informer } from '../runtime/informer.ts';
 import type { Priority } from '../runtime/workqueue.ts';
 import type { KubeObject } from '../runtime/kube.ts';
-import { admissionObjectsByControl, type AdmissionControl } from './admission.ts';
+import { ADMISSION_CONTROLS, admissionObjectsOf, type AdmissionControl } from './admission.ts';
 import { auditDifferences } from './audit.ts';
 import type { BaselineObject, ControllerContext, ManagedCache, NamespaceObject, Problem, ReportCache, ReportRecord, Selection } from './context.ts';
 import { containsDesired, firstDifference } from './diff.ts';
@@ -153,10 +153,8 @@ function withDifference(input: ReportInput, object: ObjectIdentity, composed: De
   return problem.message.includes(what) ? problem.message : `${what}: ${problem.message}`;
 }
 
-const ADMISSION_CONTROLS: ReadonlySet<Control> = new Set(['imagePolicy', 'workloadPolicy', 'admissionGate'] satisfies AdmissionControl[]);
-
 function isAdmissionControl(control: Control): control is AdmissionControl {
-  return ADMISSION_CONTROLS.has(control);
+  return (ADMISSION_CONTROLS as readonly Control[]).includes(control);
 }
 
 /**
@@ -169,7 +167,7 @@ function admissionResult(baseline: BaselineObject, control: AdmissionControl, mo
   try {
     // As the baseline reconcile applies them: with what its exceptions let through
     // anywhere, or every other namespace would see its policy differ.
-    objects = admissionObjectsByControl(baseline, facts.operatorNamespace, facts.exceptionsOfBaseline(baseline.metadata.name))[control];
+    objects = admissionObjectsOf(control, baseline, facts.operatorNamespace, facts.exceptionsOfBaseline(baseline.metadata.name));
   } catch (error) {
     if (!(error instanceof SpecError)) throw error;
     return { result: 'error', message: `the spec cannot be applied: ${error.message}` };
