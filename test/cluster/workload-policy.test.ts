@@ -435,6 +435,27 @@ describe('several baselines on one namespace: each policy stands on its own, so 
     expect(opsResult.message).toContain(`SecurityBaseline ${first} denies exec`);
     expectNotRefusedByPolicy(await connect(sreOnly, namespace, pod, 'exec', 'command=ls&stdout=true'));
   });
+
+  test('an exception of one baseline opens exec only as far as that baseline goes: the other still decides', async () => {
+    const firstSpec: SecurityBaselineSpec = {
+      namespaceSelector: { matchLabels: { [selectorLabel]: first } },
+      workloadPolicy: { readOnlyRootFilesystem: true, exec: { deny: true, allowGroups: ['sre'] } },
+    };
+    const [opsOnly, nobody] = await Promise.all([editor(namespace, 'gina', ['ops']), editor(namespace, 'hank', [])]);
+    // As the operator applies the first baseline's policy while a BaselineException switches its exec.deny off here.
+    await applyAsOperator(buildWorkloadPolicy(baselineObject(first, firstSpec), 'sbo-system', [namespace]));
+    try {
+      await eventually(async () => (await connect(opsOnly, namespace, pod, 'exec', 'command=ls&stdout=true')).status !== 403, { timeoutMs: 30_000, intervalMs: 200 });
+      expectNotRefusedByPolicy(await connect(opsOnly, namespace, pod, 'exec', 'command=ls&stdout=true'));
+      const refused = await connect(nobody, namespace, pod, 'exec', 'command=ls&stdout=true');
+      expect(refused.status).toBe(403);
+      expect(refused.message).toContain(`SecurityBaseline ${second} denies exec, attach and port-forward (workloadPolicy.exec.deny): hank may not use pods/exec`);
+    } finally {
+      await applyAsOperator(buildWorkloadPolicy(baselineObject(first, firstSpec), 'sbo-system'));
+    }
+    await eventually(async () => (await connect(opsOnly, namespace, pod, 'exec', 'command=ls&stdout=true')).message.includes(`SecurityBaseline ${first} denies exec`),
+      { timeoutMs: 30_000, intervalMs: 200 });
+  });
 });
 
 describe('Audit mode: the policies warn and record, and refuse nothing', () => {
