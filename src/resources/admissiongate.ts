@@ -15,7 +15,7 @@
 
 import { APPLIED_ANNOTATION } from '../api/constants.ts';
 import type { SecurityBaseline } from '../api/types.ts';
-import { admissionObjectName, celString, celStringList, policyAndBinding } from './imagepolicy.ts';
+import { admissionObjectName, celString, exceptIn, policyAndBinding } from './imagepolicy.ts';
 import type { AdmissionObject } from './imagepolicy.ts';
 
 export const ADMISSION_GATE_SUFFIX = 'gate';
@@ -42,9 +42,8 @@ export function buildAdmissionGate(baseline: SecurityBaseline, operatorNamespace
     },
     validations: [{
       // Open where a BaselineException switches the gate off (see resources/exception.ts).
-      expression: (openIn.length > 0 ? `request.namespace in ${celStringList(openIn)} || ` : '')
-        + `has(${annotations}) && ${annotation} in ${annotations}`
-        + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`,
+      expression: exceptIn(openIn, `has(${annotations}) && ${annotation} in ${annotations}`
+        + ` && ${annotations}[${annotation}].matches(${celString(appliedKeyPattern(baselineName))})`),
       messageExpression: `${celString(`the security baseline ${baselineName} of namespace `)} + request.namespace + ${celString(refusal)}`,
       message: `the security baseline ${baselineName} of this namespace${refusal}`,
       reason: 'Forbidden',

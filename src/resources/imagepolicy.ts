@@ -387,3 +387,11 @@ export function celString(value: string): string {
 export function celStringList(values: readonly string[]): string {
   return `[${values.map(celString).join(', ')}]`;
 }
+
+/**
+ * `condition`, let through first in the namespaces BaselineExceptions name
+ * (see resources/exception.ts); `condition` alone when there are none.
+ */
+export function exceptIn(namespaces: readonly string[], condition: string): string {
+  return namespaces.length > 0 ? `request.namespace in ${celStringList(namespaces)} || ${condition}` : condition;
+}

@@ -39,7 +39,7 @@
 
 import { GROUP, PLURAL, type ExecPolicySpec, type NetworkPoliciesPolicySpec, type SecurityBaseline, type WorkloadPolicySpec } from '../api/types.ts';
 import {
-  CONTAINER_LISTS, admissionObjectName, celString, celStringList, containerList,
+  CONTAINER_LISTS, admissionObjectName, celString, celStringList, containerList, exceptIn,
   imageReferenceVariables, podAndTemplateRules, podSpecVariables, policyAndBinding,
   type AdmissionObject, type CelVariable,
 } from './imagepolicy.ts';
@@ -183,7 +183,7 @@ function buildExecPolicy(baseline: SecurityBaseline, exec: ExecPolicySpec | unde
       // A BaselineException's namespaces are in the validation, as in the admission
       // gate's, rather than out of the binding's selector: where the rule applies stays
       // the baseline's, and the exception ending takes them out again.
-      expression: open.length > 0 ? `request.namespace in ${celStringList(open)} || ${IN_ALLOWED_GROUP}` : IN_ALLOWED_GROUP,
+      expression: exceptIn(open, IN_ALLOWED_GROUP),
       messageExpression: `${celString(`${refusal}: `)} + request.userInfo.username + " may not use pods/" + request.subResource`
         + ` + " on pod " + request.name + " in namespace " + request.namespace${exempt ? ` + ${celString(exempt)}` : ''}`,
       message: `${refusal}${exempt}`,
