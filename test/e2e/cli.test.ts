@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, AuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
 import { API_VERSION, KIND, type SecurityBaselineSpec } from '../../src/api/types.ts';
 import { adminKubeConfig, createTestNamespace, eventually, ignoreNotFound, testControlPlane, waitForDefaultServiceAccount } from '../support/cluster.ts';
@@ -43,6 +43,24 @@ function cli(args: string[], kubeconfig = testControlPlane().kubeconfigPath): Pr
     execFile(process.execPath, [path.join(root, 'src/cli/main.ts'), ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 16 << 20 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 99) : 0, stdout, stderr }));
   });
+}
+
+/** A kubeconfig file for `user`, bound cluster-wide to a ClusterRole of its name holding `rules`; `remove` deletes both. */
+async function userWithRules(user: string, rules: V1PolicyRule[]): Promise<{ kubeconfig: string; remove: () => Promise<void> }> {
+  await rbac.createClusterRole({ body: { metadata: { name: user }, rules } });
+  await rbac.createClusterRoleBinding({ body: {
+    metadata: { name: user }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+    subjects: [{ kind: 'User', name: user, apiGroup: 'rbac.authorization.k8s.io' }],
+  } });
+  const kubeconfig = path.join(dir, `${user}.kubeconfig`);
+  await writeFile(kubeconfig, (await kubeConfigAsUser(user)).exportConfig(), { mode: 0o600 });
+  return {
+    kubeconfig,
+    remove: async () => {
+      await rbac.deleteClusterRoleBinding({ name: user }).catch(ignoreNotFound);
+      await rbac.deleteClusterRole({ name: user }).catch(ignoreNotFound);
+    },
+  };
 }
 
 async function file(fileName: string, baselineName: string, baselineSpec: SecurityBaselineSpec): Promise<string> {
@@ -146,18 +164,12 @@ describe('diff', () => {
       expect(stricter.stdout).toMatch(/; 0 pre-flight findings\n$/);
 
       // Someone who may read everything the diff reads but the exceptions is told what the diff cannot know.
-      const reader = `cli-reader-${run}`;
-      await rbac.createClusterRole({ body: { metadata: { name: reader }, rules: [
+      const reader = await userWithRules(`cli-reader-${run}`, [
         { apiGroups: ['', 'networking.k8s.io', 'rbac.authorization.k8s.io', 'admissionregistration.k8s.io', 'openreports.io', 'logging.banzaicloud.io'], resources: ['*'], verbs: ['get', 'list'] },
         { apiGroups: ['security.baseline.dev'], resources: ['securitybaselines'], verbs: ['get', 'list'] },
-      ] } });
-      await rbac.createClusterRoleBinding({ body: {
-        metadata: { name: reader }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reader },
-        subjects: [{ kind: 'User', name: reader, apiGroup: 'rbac.authorization.k8s.io' }],
-      } });
+      ]);
       try {
-        const kubeconfig = path.join(dir, `${reader}.kubeconfig`);
-        await writeFile(kubeconfig, (await kubeConfigAsUser(reader)).exportConfig(), { mode: 0o600 });
+        const { kubeconfig } = reader;
         const unaware = await eventually(async () => {
           const attempt = await cli(['diff', '-f', await file('same.yaml', name, spec)], kubeconfig);
           return attempt.code === 1 ? attempt : false;
@@ -168,8 +180,7 @@ describe('diff', () => {
         expect(unaware.stdout).toContain(`  ~ ResourceQuota ${name}-quota\n      .spec.hard.pods: "10" → "4"\n`);
         expect(unaware.stdout).toContain('      .metadata.labels.pod-security.kubernetes.io/enforce: "privileged" → "baseline"\n');
       } finally {
-        await rbac.deleteClusterRoleBinding({ name: reader }).catch(ignoreNotFound);
-        await rbac.deleteClusterRole({ name: reader }).catch(ignoreNotFound);
+        await reader.remove();
       }
     } finally {
       await deleteException(exception);
@@ -227,19 +238,13 @@ describe('status and explain', () => {
       expect(json.otherNetworkPolicies).toEqual(['allow-all', 'chart-ingress']);
 
       // Someone who may read the rest but not NetworkPolicies is told so, and is shown none of their names.
-      const viewer = `cli-netpol-blind-${run}`;
-      await rbac.createClusterRole({ body: { metadata: { name: viewer }, rules: [
+      const viewer = await userWithRules(`cli-netpol-blind-${run}`, [
         { apiGroups: [''], resources: ['namespaces', 'events'], verbs: ['get', 'list'] },
         { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get'] },
         { apiGroups: ['security.baseline.dev'], resources: ['securitybaselines'], verbs: ['get', 'list'] },
-      ] } });
-      await rbac.createClusterRoleBinding({ body: {
-        metadata: { name: viewer }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: viewer },
-        subjects: [{ kind: 'User', name: viewer, apiGroup: 'rbac.authorization.k8s.io' }],
-      } });
+      ]);
       try {
-        const kubeconfig = path.join(dir, `${viewer}.kubeconfig`);
-        await writeFile(kubeconfig, (await kubeConfigAsUser(viewer)).exportConfig(), { mode: 0o600 });
+        const { kubeconfig } = viewer;
         const blind = await eventually(async () => {
           const attempt = await cli(['explain', second], kubeconfig);
           return attempt.code === 0 ? attempt : false;
@@ -247,8 +252,7 @@ describe('status and explain', () => {
         expect(blind.stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): not allowed to list NetworkPolicies\n');
         expect(blind.stdout).not.toContain('allow-all');
       } finally {
-        await rbac.deleteClusterRoleBinding({ name: viewer }).catch(ignoreNotFound);
-        await rbac.deleteClusterRole({ name: viewer }).catch(ignoreNotFound);
+        await viewer.remove();
       }
     } finally {
       for (const policy of ['allow-all', 'chart-ingress']) await networking.deleteNamespacedNetworkPolicy({ namespace: second, name: policy });
