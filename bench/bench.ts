@@ -21,7 +21,8 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, bindOperatorRole, createNamespaces, lastNamespaceWriteAt, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, bindOperatorRole, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { timeColdStart } from './coldstart.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, goSweep, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
 import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
@@ -44,7 +45,7 @@ const LIMIT_USER = 'bench-limit';
  */
 export const BENCH_CONTROL_PLANE = { controllerManagerArgs: ['--kube-api-qps=200', '--kube-api-burst=400'] };
 /** Namespaces each limit sweep writes: enough for steady rates at every concurrency level. */
-const LIMIT_SWEEP_NAMESPACES_MAX = 3_000;
+export const LIMIT_SWEEP_NAMESPACES_MAX = 3_000;
 /** Namespaces the timed limit run writes: all N up to this, so that at 1,000 it writes what the cold start does. */
 const LIMIT_NAMESPACES_MAX = 5_000;
 
@@ -214,15 +215,15 @@ function writesPerSecond(writes: readonly { at: number }[], since: number): numb
 /** How long the operator idles after the cold start before its settled RSS is read. */
 const SETTLE_SECONDS = 30;
 
-interface ControlPlaneCpu { readonly apiServer: number; readonly etcd: number }
+export interface ControlPlaneCpu { readonly apiServer: number; readonly etcd: number }
 
 /** The API server's and etcd's CPU seconds so far; undefined where the control plane is not the benchmark's own. */
-async function controlPlaneCpu(cluster: BenchCluster): Promise<ControlPlaneCpu | undefined> {
+export async function controlPlaneCpu(cluster: BenchCluster): Promise<ControlPlaneCpu | undefined> {
   const { cpuSeconds } = cluster.controlPlane;
   return cpuSeconds && { apiServer: await cpuSeconds('kube-apiserver'), etcd: await cpuSeconds('etcd') };
 }
 
-async function controlPlaneCpuSince(cluster: BenchCluster, before: ControlPlaneCpu | undefined): Promise<{ apiServerCpuSeconds?: number; etcdCpuSeconds?: number }> {
+export async function controlPlaneCpuSince(cluster: BenchCluster, before: ControlPlaneCpu | undefined): Promise<{ apiServerCpuSeconds?: number; etcdCpuSeconds?: number }> {
   const now = await controlPlaneCpu(cluster);
   return before && now ? { apiServerCpuSeconds: now.apiServer - before.apiServer, etcdCpuSeconds: now.etcd - before.etcd } : {};
 }
@@ -411,20 +412,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await createNamespaces(client, operatorNamespaces, () => selector);
     await quiet();
     log(`cold start over ${N} namespaces…`);
-    let mark = await auditMark(cluster);
     const coldControlPlaneCpu = await controlPlaneCpu(cluster);
-    const beganAt = Date.now();
-    let begin = performance.now();
-    operator = await startOperator(main, operatorKubeconfig);
-    // Polled once a second, as a scrape costs the operator about 4 ms of CPU: ten a second
-    // took 6–8 % of its CPU over a cold start, which no Prometheus does. The end is then
-    // read from the audit log: the operator's last write to a namespace, its objects or its
-    // Report (a namespace is counted compliant as that write returns).
-    await until('the cold start', async () => await operator.metric('security_baseline_namespaces', { baseline: BASELINE, state: 'compliant' }) >= N, 3_600_000, 1_000);
-    const detectedSeconds = (performance.now() - begin) / 1000;
-    await sleep(2_500); // debounced status writes land
-    const coldWrites = await auditedWrites(cluster, mark, OPERATOR_USER);
-    const coldSeconds = (lastNamespaceWriteAt(coldWrites) - beganAt) / 1000;
+    const cold = await timeColdStart(cluster, main, operatorKubeconfig, OPERATOR_USER, BASELINE, N);
+    operator = cold.operator;
+    const coldWrites = cold.writes;
     const coldMemory = await memorySample(operator);
     const peakRssMiB = await peakRss(operator);
     await sleep(SETTLE_SECONDS * 1000);
@@ -432,10 +423,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const count = (predicate: (w: { resource: string }) => boolean) => coldWrites.filter(predicate).length;
     const objectResources = OBJECT_RESOURCES;
     const coldStart = {
-      seconds: coldSeconds,
-      detectedSeconds,
-      firstWriteSeconds: (Math.min(...coldWrites.map((w) => w.at)) - beganAt) / 1000,
-      writesPerSecond: writesPerSecond(coldWrites, beganAt),
+      seconds: cold.seconds,
+      detectedSeconds: cold.detectedSeconds,
+      firstWriteSeconds: cold.firstWriteSeconds,
+      writesPerSecond: writesPerSecond(coldWrites, cold.beganAt),
       writes: coldWrites.length,
       writesPerNamespace: coldWrites.length / N,
       objectWrites: count((w) => objectResources.includes(w.resource)),
@@ -478,8 +469,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     // 3. Steady state: restart over the compliant cluster.
     log('restart over the compliant cluster…');
-    mark = await auditMark(cluster);
-    begin = performance.now();
+    const mark = await auditMark(cluster);
+    const begin = performance.now();
     operator = await startOperator(main, operatorKubeconfig);
     const totalNamespaces = (await client.list(NAMESPACES)).items.length;
     await until('the restart', async () => await operator.metric('security_baseline_reconcile_total', { controller: 'namespace' }) >= totalNamespaces
