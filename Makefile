@@ -139,6 +139,10 @@ bench: deps kube limit openreports ## the benchmarks (N=200 by default; see docs
 bench-attribution: deps kube limit openreports ## the operator's cold start taken apart against the client-go limit (N=1000 by default): its own CPU, the Report, the API server's share
 	node bench/attribution.ts --namespaces $${N:-1000} --rounds $${ROUNDS:-3}
 
+.PHONY: bench-ratio
+bench-ratio: deps kube limit openreports ## the operator's cold start ÷ the client-go limit in pairs, each on a control plane of its own, the order alternating (N=1000, PAIRS=4)
+	node bench/ratio.ts --namespaces $${N:-1000} --pairs $${PAIRS:-4} $$( [ -n "$${CONCURRENCY:-}" ] && echo --concurrency $$CONCURRENCY )
+
 .PHONY: bench-transport
 bench-transport: deps kube ## the client's CPU per request: the operator's KubeClient, undici alone, node:http2 alone (APPLY=1: server-side applies)
 	node bench/transport.ts --requests $${REQUESTS:-3000} $$( [ "$${APPLY:-}" = 1 ] && echo --apply )

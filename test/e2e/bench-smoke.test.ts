@@ -7,6 +7,7 @@ import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
 import { formatAttribution, runAttribution } from '../../bench/attribution.ts';
 import { formatTable, runBench, type BenchResult } from '../../bench/bench.ts';
 import { CONTROLLER_MANAGER_AGENT } from '../../bench/cluster.ts';
+import { formatRatio, runRatio } from '../../bench/ratio.ts';
 import { formatTransport, measureTransport } from '../../bench/transport.ts';
 import { auditEventsSince, auditLogMark } from '../../hack/kube/controlplane.ts';
 import { adminKubeConfig, ignoreNotFound, testControlPlane } from '../support/cluster.ts';
@@ -141,6 +142,51 @@ test('make bench-attribution runs each writer over namespaces of its own (smoke:
   }
   await Promise.all([...namespaces.filter((name) => name.startsWith(`${run}-`)), ...Array.from({ length: 12 }, (_, i) => `${run}-0-${i}`)]
     .map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound)));
+}, 300_000);
+
+test('make bench-ratio times the operator and client-go in pairs, the order alternating (smoke: 12 namespaces, 2 pairs)', async () => {
+  const { dir, server, kubeconfigPath, versions } = testControlPlane();
+  const ratio = await runRatio({ namespaces: 12, pairs: 2, controlPlane: { dir, server, kubeconfigPath, versions }, log: () => undefined });
+  process.stderr.write(`\n${formatRatio(ratio)}\n`);
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const baselines = [`${ratio.run}-0`, `${ratio.run}-1`];
+  try {
+    expect(ratio.pairs.map((p) => p.order)).toEqual([['operator', 'limit'], ['limit', 'operator']]);
+    // The client-go sweep ran (one rate per concurrency level) and set the concurrency of every pair.
+    expect(Object.keys(ratio.sweep ?? {}).length).toBe(6);
+    expect(ratio.sweep?.[String(ratio.concurrency)]).toBe(Math.max(...Object.values(ratio.sweep ?? {})));
+    for (const pair of ratio.pairs) {
+      expect(pair.operator.seconds).toBeGreaterThan(0);
+      expect(pair.limit.seconds).toBeGreaterThan(0);
+      expect(pair.ratio).toBeCloseTo(pair.operator.seconds / pair.limit.seconds, 10);
+      // Each cold start provisioned its own namespaces: six objects, the namespace and a Report each (and the baseline's status).
+      expect(pair.operator.writesPerNamespace).toBeGreaterThanOrEqual(8);
+      expect(pair.operator.firstWriteSeconds).toBeLessThan(pair.operator.seconds);
+    }
+    expect([...ratio.pairs.map((p) => p.ratio)].sort((a, b) => a - b)).toContain(ratio.medianRatio);
+    // client-go wrote its own namespaces, the objects and a Report like the operator's, in both pairs
+    // (the second pair's limit ran before its operator: the Report came from the first pair's).
+    for (const pair of [0, 1]) {
+      const namespace = `${ratio.run}-${pair}-go-11`;
+      const policies = await adminKubeConfig().makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace });
+      expect(policies.items.length).toBeGreaterThan(0);
+      const reports = await adminKubeConfig().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'openreports.io', version: 'v1alpha1', namespace, plural: 'reports' }) as { items: unknown[] };
+      expect(reports.items.length).toBe(1);
+      // The operator provisioned its own namespaces with the pair's baseline (the annotation names it and its revision).
+      const applied = (await core.readNamespace({ name: `${ratio.run}-${pair}-op-11` })).metadata?.annotations?.[APPLIED_ANNOTATION];
+      expect(Object.keys(JSON.parse(applied ?? '{}') as object)).toEqual([`${ratio.run}-${pair}`]);
+    }
+  } finally {
+    const operator = await startOperator();
+    try {
+      await Promise.all(baselines.map((name) => deleteBaseline(name)));
+      await Promise.all(baselines.map((name) => waitForBaselineGone(name).catch(() => undefined)));
+    } finally {
+      await operator.stop();
+    }
+    const names = (await core.listNamespace()).items.map((n) => n.metadata?.name ?? '').filter((name) => name.startsWith(`${ratio.run}-`));
+    await Promise.all(names.map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound)));
+  }
 }, 300_000);
 
 test('make bench-transport measures each client on the same requests, every answer the object (smoke: 40 requests)', async () => {
