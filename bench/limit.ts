@@ -53,6 +53,8 @@ export interface LimitRun {
 interface Write {
   readonly path: string;
   readonly body: KubeObjectBody;
+  /** `create`: a POST to `path` (a collection), as the operator creates a Report; otherwise a server-side apply to `path`. */
+  readonly method?: 'create';
 }
 
 /** One namespace's writes, in the order the operator makes them. */
@@ -73,7 +75,7 @@ interface NamespacePlan {
  * baseline that does not exist (naming the real one would hold its deletion
  * back: the operator waits for namespaces whose annotation names it), then,
  * given a Report the operator wrote, one with the same content in this
- * namespace, as the operator writes one per namespace.
+ * namespace, created (not applied) as the operator creates one per namespace.
  */
 function namespacePlan(baseline: SecurityBaseline, namespace: string, run: string, report?: KubeObjectBody): NamespacePlan {
   const desired = desiredObjects([baseline], { name: namespace, labels: {} });
@@ -94,7 +96,7 @@ function namespacePlan(baseline: SecurityBaseline, namespace: string, run: strin
   if (report) {
     const { metadata, scope, ...content } = report;
     after.push({
-      path: resourcePath(REPORTS, namespace, metadata.name),
+      path: resourcePath(REPORTS, namespace), method: 'create',
       body: { ...content, metadata: { name: metadata.name, namespace, labels: { 'bench-limit': run } }, scope: { ...scope as object, name: namespace, uid: undefined } },
     });
   }
@@ -184,8 +186,9 @@ export async function clientNodeLimit(kubeconfig: string, baseline: SecurityBase
     const queue = new PQueue({ concurrency });
     const t0 = performance.now();
     await Promise.all(part.map((namespace) => queue.add(async () => {
-      for (const { body } of limitWrites(baseline, namespace, run, report)) {
-        await api.patch(body as never, undefined, undefined, 'bench-limit', true, PatchStrategy.ServerSideApply);
+      for (const { body, method } of limitWrites(baseline, namespace, run, report)) {
+        if (method === 'create') await api.create(body as never, undefined, undefined, 'bench-limit');
+        else await api.patch(body as never, undefined, undefined, 'bench-limit', true, PatchStrategy.ServerSideApply);
       }
     })));
     rates[String(concurrency)] = part.length / ((performance.now() - t0) / 1000);

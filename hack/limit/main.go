@@ -57,6 +57,8 @@ type namespaceWrites struct {
 type write struct {
 	Path string          `json:"path"`
 	Body json.RawMessage `json:"body"`
+	// "create": a POST to Path (a collection), as the operator creates a Report; otherwise a server-side apply to Path.
+	Method string `json:"method,omitempty"`
 }
 
 type result struct {
@@ -270,11 +272,18 @@ func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency
 	return sent.Load(), firstErr
 }
 
-// One server-side apply of a pre-encoded body, taking over fields others own (as the operator does).
+// One write of a pre-encoded body as the operator makes it: a server-side apply taking over fields
+// others own, or a create where the operator creates.
 func apply(client *rest.RESTClient, w write, fieldManager string) error {
-	err := client.Patch(types.ApplyPatchType).AbsPath(w.Path).
-		Param("fieldManager", fieldManager).Param("force", "true").
-		Body([]byte(w.Body)).Do(context.Background()).Error()
+	var err error
+	if w.Method == "create" {
+		err = client.Post().AbsPath(w.Path).Param("fieldManager", fieldManager).
+			Body([]byte(w.Body)).Do(context.Background()).Error()
+	} else {
+		err = client.Patch(types.ApplyPatchType).AbsPath(w.Path).
+			Param("fieldManager", fieldManager).Param("force", "true").
+			Body([]byte(w.Body)).Do(context.Background()).Error()
+	}
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", w.Path, err)
 	}

@@ -16,7 +16,7 @@ export interface WriteTarget<T extends KubeObject = KubeObject> {
 }
 
 /** Counts a write (security_baseline_writes_total). */
-export type WriteCounter = (kind: string, verb: 'apply' | 'delete' | 'orphan') => void;
+export type WriteCounter = (kind: string, verb: 'apply' | 'create' | 'delete' | 'orphan') => void;
 
 /**
  * A resourceVersion no object has (the largest etcd revision). An apply that
@@ -56,17 +56,22 @@ export class CachedWriter {
   }
 
   /** The apply, with `cache` told it is in flight, then of its answer (or that there is none). */
-  async #applyInto<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache: WriteTarget<T> | undefined, options: { subresource?: string; fieldManager?: string }): Promise<T> {
+  #applyInto<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache: WriteTarget<T> | undefined, options: { subresource?: string; fieldManager?: string }): Promise<T> {
+    return this.#writeInto(object, cache, () => this.#client.apply<T>(type, object, options));
+  }
+
+  /** A write of `object`, with `cache` told it is in flight, then of its answer (or that there is none). */
+  async #writeInto<T extends KubeObject>(object: KubeObjectBody, cache: WriteTarget<T> | undefined, send: () => Promise<T>): Promise<T> {
     cache?.beginWrite(object);
-    let applied: T;
+    let written: T;
     try {
-      applied = await this.#client.apply<T>(type, object, options);
+      written = await send();
     } catch (error) {
       cache?.writeFailed(object);
       throw error;
     }
-    cache?.observeWrite(applied);
-    return applied;
+    cache?.observeWrite(written);
+    return written;
   }
 
   /**
@@ -81,12 +86,22 @@ export class CachedWriter {
    * exactly as an ordinary apply would have given it.
    */
   async createByApply<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T | undefined> {
-    try {
-      return await this.apply(type, { ...object, metadata: { ...object.metadata, resourceVersion: NO_OBJECT_VERSION } }, cache);
-    } catch (error) {
-      if (error instanceof KubeApiError && [400, 409, 422].includes(error.status)) return undefined;
-      throw error;
-    }
+    return absentIfRefused(this.apply(type, { ...object, metadata: { ...object.metadata, resourceVersion: NO_OBJECT_VERSION } }, cache));
+  }
+
+  /**
+   * Creates the object (a plain create, not an apply) only when no object of
+   * its name exists; undefined as createByApply. For objects the operator
+   * recognises as its own by their content, not by managedFields (the
+   * compliance Report: by its source): a custom resource's create costs the
+   * API server about a fifth less CPU than its server-side apply (8.0 against
+   * 10.0–11.0 ms a Report on the benchmark's machine), and the later applies,
+   * forced, take the fields over from the create's entry.
+   */
+  async createIfAbsent<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T | undefined> {
+    const created = await absentIfRefused(this.#writeInto(object, cache, () => this.#client.create<T>(type, object)));
+    if (created) this.#count(type.kind, 'create');
+    return created;
   }
 
   /**
@@ -121,5 +136,15 @@ export class CachedWriter {
     const applied = await this.#applyInto(type, object, cache, { fieldManager: RELEASED_FIELD_MANAGER });
     this.#count(type.kind, 'orphan');
     return applied;
+  }
+}
+
+/** undefined when the API server refused the write as invalid (400, 422) or because an object of its name exists (409). */
+async function absentIfRefused<T>(write: Promise<T>): Promise<T | undefined> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof KubeApiError && [400, 409, 422].includes(error.status)) return undefined;
+    throw error;
   }
 }

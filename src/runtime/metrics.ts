@@ -85,7 +85,7 @@ export class OperatorMetrics {
 
   readonly writes = new Counter({
     name: 'security_baseline_writes_total',
-    help: 'Writes the reconciles made to managed objects, by kind and verb (apply, delete, orphan).',
+    help: 'Writes the reconciles made to managed objects, by kind and verb (apply, create, delete, orphan).',
     labelNames: ['kind', 'verb'] as const,
     registers: [this.registry],
   });
