@@ -34,7 +34,7 @@ import type { KubeObject, KubeObjectBody } from '../src/runtime/kube.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
 import { BENCH_CONTROL_PLANE, benchSpec, controlPlaneCpu, controlPlaneCpuSince, LIMIT_SWEEP_NAMESPACES_MAX, prepareApi } from './bench.ts';
 import { timeColdStart } from './coldstart.ts';
-import { createNamespaces, openCluster, percentile, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane } from './cluster.ts';
+import { createNamespaces, openCluster, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane } from './cluster.ts';
 import { goSweep, goWrites } from './limit.ts';
 import { buildOperator, root } from './operator.ts';
 
@@ -68,7 +68,7 @@ export interface RatioResult {
   /** Namespaces per second at each concurrency of the sweep, when there was one. */
   readonly sweep?: Record<string, number>;
   readonly pairs: RatioPair[];
-  /** The median of the pairs' ratios (with an even number of pairs, the lower middle one). */
+  /** The median of the pairs' ratios (with an even number of pairs, the mean of the middle two). */
   readonly medianRatio: number;
 }
 
@@ -179,8 +179,15 @@ export async function runRatio(options: RatioOptions): Promise<RatioResult> {
       node: process.versions.node, kubernetes,
     },
     run, namespaces: N, concurrency, sweep, pairs,
-    medianRatio: percentile(pairs.map((p) => p.ratio).sort((a, b) => a - b), 50),
+    medianRatio: median(pairs.map((p) => p.ratio)),
   };
+}
+
+/** The median: the middle value, or the mean of the middle two. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 const f = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));
