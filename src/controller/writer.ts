@@ -93,10 +93,10 @@ export class CachedWriter {
    * Creates the object (a plain create, not an apply) only when no object of
    * its name exists; undefined as createByApply. For objects the operator
    * recognises as its own by their content, not by managedFields (the
-   * compliance Report: by its source): a custom resource's create costs the
-   * API server about a fifth less CPU than its server-side apply (8.0 against
-   * 10.0–11.0 ms a Report on the benchmark's machine), and the later applies,
-   * forced, take the fields over from the create's entry.
+   * compliance Report: by its source): a custom resource's create cost the
+   * API server less CPU than its server-side apply in every round measured
+   * (8.0–9.2 against 9.3–11.0 ms a Report; docs/performance.md), and the later
+   * applies, forced, take the fields over from the create's entry.
    */
   async createIfAbsent<T extends KubeObject>(type: ResourceType, object: KubeObjectBody, cache?: WriteTarget<T>): Promise<T | undefined> {
     const created = await absentIfRefused(this.#writeInto(object, cache, () => this.#client.create<T>(type, object)));
