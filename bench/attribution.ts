@@ -17,7 +17,6 @@
 //
 //   node bench/attribution.ts [--namespaces N] [--rounds R]
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SecurityBaseline } from '../src/api/types.ts';
@@ -28,7 +27,8 @@ import { startControlPlane } from '../hack/kube/controlplane.ts';
 import { BENCH_CONTROL_PLANE, benchSpec, prepareApi } from './bench.ts';
 import { createNamespaces, openCluster, percentile, until, untilControllerManagerIdle, type BenchControlPlane } from './cluster.ts';
 import { goWrites } from './limit.ts';
-import { buildOperator, root, startOperator } from './operator.ts';
+import { buildOperator, startOperator } from './operator.ts';
+import { writeResult } from './results.ts';
 
 const CONCURRENCY = 128;
 
@@ -152,10 +152,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   const { values } = parseArgs({ options: { namespaces: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
   const result = await runAttribution(Number(values.namespaces), Number(values.rounds));
   console.log(formatAttribution(result));
-  const dir = path.join(root, 'bench/results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-attribution-n${result.namespaces}.json`);
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+  await writeResult(`attribution-n${result.namespaces}`, result);
   process.exit(0);
 }

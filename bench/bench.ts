@@ -7,7 +7,7 @@
 //   node bench/bench.ts [--namespaces N] [--rates R1,R2] [--seconds S] [--drift-rate R]
 //                       [--many-baselines B --many-namespaces M]
 import { cpus, totalmem } from 'node:os';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,8 @@ import { auditedWrites, auditMark, bindOperatorRole, createNamespaces, currentRe
 import { timeColdStart } from './coldstart.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, goSweep, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
-import { buildOperator, deployedRuntimeSettings, root, startOperator, type Operator } from './operator.ts';
+import { buildOperator, deployedRuntimeSettings, startOperator, type Operator } from './operator.ts';
+import { writeResult } from './results.ts';
 import { installReports, REPORT_RESOURCE, reportRow } from './reports.ts';
 
 const QUOTAS = managedKind('v1', 'ResourceQuota')!;
@@ -112,7 +113,7 @@ export interface BenchResult {
   /** The baseline the run created (the smoke test deletes it). */
   readonly baseline: string;
   readonly newNamespaces: string[];
-  readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; kubernetes: string };
+  readonly machine: Machine;
   /** How the operator ran: compiled as the image does, with the Deployment's runtime settings. */
   readonly runtime: Record<string, string>;
   readonly namespaces: number;
@@ -216,6 +217,14 @@ function writesPerSecond(writes: readonly { at: number }[], since: number): numb
 const SETTLE_SECONDS = 30;
 
 export interface ControlPlaneCpu { readonly apiServer: number; readonly etcd: number }
+
+/** What a result was measured on. */
+export interface Machine { cpus: number; cpuModel: string; memoryGiB: number; node: string; kubernetes: string }
+
+export function machine(kubernetes: string): Machine {
+  const cpu = cpus();
+  return { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.versions.node, kubernetes };
+}
 
 /** The API server's and etcd's CPU seconds so far; undefined where the control plane is not the benchmark's own. */
 export async function controlPlaneCpu(cluster: BenchCluster): Promise<ControlPlaneCpu | undefined> {
@@ -539,13 +548,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       manyBaselines = await runManyBaselines(manyCluster, main, { baselines: options.manyBaselines, namespaces: options.manyNamespaces, log });
     }
 
-    const cpu = cpus();
     return {
       format: 2,
-      machine: {
-        cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.versions.node, kubernetes: cluster.controlPlane.versions.kubernetes,
-      },
+      machine: machine(cluster.controlPlane.versions.kubernetes),
       runtime: {
         build: 'tsc -p tsconfig.build.json (as the image)', ...await deployedRuntimeSettings(),
         identity: operatorIdentity === 'rbac' ? 'a user bound to the roles of config/rbac' : 'a user of system:masters',
@@ -674,11 +679,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     skip: new Set(skip as SkippableScenario[]), operatorIdentity: identity,
   });
   console.log(formatTable(result));
-  const dir = path.join(root, 'bench/results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-n${result.namespaces}.json`);
   const { newNamespaces: _, ...recorded } = result;
-  await writeFile(file, `${JSON.stringify(recorded, null, 2)}\n`);
-  console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+  await writeResult(`n${result.namespaces}`, recorded);
   process.exit(0);
 }

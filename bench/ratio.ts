@@ -22,8 +22,6 @@
 // from its start until kube-controller-manager is quiet again.
 //
 //   node bench/ratio.ts [--namespaces N] [--pairs P] [--concurrency C]
-import { cpus, totalmem } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SecurityBaseline } from '../src/api/types.ts';
@@ -32,11 +30,12 @@ import { REPORT_NAME } from '../src/resources/report.ts';
 import { KubeApiError } from '../src/runtime/errors.ts';
 import type { KubeObject, KubeObjectBody } from '../src/runtime/kube.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { BENCH_CONTROL_PLANE, benchSpec, controlPlaneCpu, controlPlaneCpuSince, LIMIT_SWEEP_NAMESPACES_MAX, prepareApi } from './bench.ts';
+import { BENCH_CONTROL_PLANE, benchSpec, controlPlaneCpu, controlPlaneCpuSince, LIMIT_SWEEP_NAMESPACES_MAX, machine, prepareApi, type Machine } from './bench.ts';
 import { timeColdStart } from './coldstart.ts';
 import { createNamespaces, openCluster, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane } from './cluster.ts';
 import { goSweep, goWrites } from './limit.ts';
-import { buildOperator, root } from './operator.ts';
+import { buildOperator } from './operator.ts';
+import { writeResult } from './results.ts';
 
 const OPERATOR_USER = 'bench-operator';
 const LIMIT_USER = 'bench-limit';
@@ -61,7 +60,7 @@ export interface RatioPair {
 export interface RatioResult {
   /** Names the run's baselines (`<run>-<pair>`) and namespaces (`<run>-<pair>-op-<i>`, `<run>-<pair>-go-<i>`). */
   readonly run: string;
-  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string; readonly kubernetes: string };
+  readonly machine: Machine;
   readonly namespaces: number;
   /** The client-go writer's concurrency in every pair: the sweep's best, or as given. */
   readonly concurrency: number;
@@ -130,7 +129,8 @@ export async function runRatio(options: RatioOptions): Promise<RatioResult> {
     log(`pair ${index + 1} of ${options.pairs} (${order.join(', then ')}) over ${N} namespaces each…`);
     const name = `${run}-${index}`;
     const baseline = baselineFor(name);
-    const runs: { operator?: RatioPair['operator']; limit?: RatioRun } = {};
+    const runs: { operator?: RatioRun; limit?: RatioRun } = {};
+    let firstWrite = { firstWriteSeconds: NaN, writesPerNamespace: NaN };
     for (const writer of order) {
       await withControlPlane(options.controlPlane, async (cluster) => {
         kubernetes = cluster.controlPlane.versions.kubernetes;
@@ -145,39 +145,33 @@ export async function runRatio(options: RatioOptions): Promise<RatioResult> {
         const kubeconfig = await cluster.kubeconfigFor(writer === 'operator' ? OPERATOR_USER : LIMIT_USER);
         await untilControllerManagerIdle(cluster);
         const before = await controlPlaneCpu(cluster);
+        let timed: { seconds: number; writerCpuSeconds: number };
         if (writer === 'operator') {
           const cold = await timeColdStart(cluster, main, kubeconfig, OPERATOR_USER, name, N);
-          const cpuSeconds = await cold.operator.metric('process_cpu_seconds_total');
+          timed = { seconds: cold.seconds, writerCpuSeconds: await cold.operator.metric('process_cpu_seconds_total') };
           report ??= await cluster.client.get<KubeObjectBody>(REPORTS, REPORT_NAME, names[0]);
           await cold.operator.stop();
-          await untilControllerManagerIdle(cluster);
-          const { apiServerCpuSeconds, etcdCpuSeconds } = await controlPlaneCpuSince(cluster, before);
-          runs.operator = {
-            seconds: cold.seconds, firstWriteSeconds: cold.firstWriteSeconds, writesPerNamespace: cold.writes.length / N,
-            writerMs: (cpuSeconds * 1000) / N, apiServerMs: perNamespace(apiServerCpuSeconds), etcdMs: perNamespace(etcdCpuSeconds),
-          };
+          firstWrite = { firstWriteSeconds: cold.firstWriteSeconds, writesPerNamespace: cold.writes.length / N };
         } else {
           const go = await goWrites(kubeconfig, path.join(cluster.controlPlane.dir, `${name}-limit.jsonl`), baseline, names, run, [concurrency], report);
-          await untilControllerManagerIdle(cluster);
-          const { apiServerCpuSeconds, etcdCpuSeconds } = await controlPlaneCpuSince(cluster, before);
-          runs.limit = {
-            seconds: N / (go.rates[String(concurrency)] ?? NaN),
-            writerMs: (go.cpuSeconds * 1000) / N, apiServerMs: perNamespace(apiServerCpuSeconds), etcdMs: perNamespace(etcdCpuSeconds),
-          };
+          timed = { seconds: N / (go.rates[String(concurrency)] ?? NaN), writerCpuSeconds: go.cpuSeconds };
         }
+        await untilControllerManagerIdle(cluster);
+        const { apiServerCpuSeconds, etcdCpuSeconds } = await controlPlaneCpuSince(cluster, before);
+        runs[writer] = {
+          seconds: timed.seconds, writerMs: (timed.writerCpuSeconds * 1000) / N,
+          apiServerMs: perNamespace(apiServerCpuSeconds), etcdMs: perNamespace(etcdCpuSeconds),
+        };
       });
     }
-    const { operator, limit } = runs as Pick<RatioPair, 'operator' | 'limit'>;
+    const operator = { ...runs.operator as RatioRun, ...firstWrite };
+    const limit = runs.limit as RatioRun;
     const pair = { order, operator, limit, ratio: operator.seconds / limit.seconds };
     log(`  ${formatPair(pair)}`);
     pairs.push(pair);
   }
-  const cpu = cpus();
   return {
-    machine: {
-      cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.versions.node, kubernetes,
-    },
+    machine: machine(kubernetes),
     run, namespaces: N, concurrency, sweep, pairs,
     medianRatio: median(pairs.map((p) => p.ratio)),
   };
@@ -214,10 +208,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     concurrency: values.concurrency === undefined ? undefined : Number(values.concurrency),
   });
   console.log(formatRatio(result));
-  const dir = path.join(root, 'bench/results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-ratio-n${result.namespaces}.json`);
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+  await writeResult(`ratio-n${result.namespaces}`, result);
   process.exit(0);
 }
