@@ -148,7 +148,7 @@ func provision(kubeconfig, input string, rate float64, fieldManager string) erro
 	fail := func(err error) { once.Do(func() { firstErr = err }) }
 	send := func(w write) error {
 		sent.Add(1)
-		return apply(client, w, fieldManager)
+		return writeOne(client, w, fieldManager)
 	}
 	var namespaces sync.WaitGroup
 	began := time.Now()
@@ -254,7 +254,7 @@ func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency
 		go func() {
 			defer workers.Done()
 			for w := range queue {
-				err := apply(client, w, fieldManager)
+				err := writeOne(client, w, fieldManager)
 				sent.Add(1)
 				if err != nil {
 					once.Do(func() { firstErr = err })
@@ -274,9 +274,11 @@ func writeAll(client *rest.RESTClient, namespaces []namespaceWrites, concurrency
 
 // One write of a pre-encoded body as the operator makes it: a server-side apply taking over fields
 // others own, or a create where the operator creates.
-func apply(client *rest.RESTClient, w write, fieldManager string) error {
+func writeOne(client *rest.RESTClient, w write, fieldManager string) error {
 	var err error
+	verb := "apply"
 	if w.Method == "create" {
+		verb = "create"
 		err = client.Post().AbsPath(w.Path).Param("fieldManager", fieldManager).
 			Body([]byte(w.Body)).Do(context.Background()).Error()
 	} else {
@@ -285,7 +287,7 @@ func apply(client *rest.RESTClient, w write, fieldManager string) error {
 			Body([]byte(w.Body)).Do(context.Background()).Error()
 	}
 	if err != nil {
-		return fmt.Errorf("apply %s: %w", w.Path, err)
+		return fmt.Errorf("%s %s: %w", verb, w.Path, err)
 	}
 	return nil
 }
