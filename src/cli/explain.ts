@@ -83,7 +83,10 @@ ${OPERATOR_NAMESPACE_HELP}
     });
     const notSelecting = baselines.filter((b) => !selecting.includes(b))
       .map((b) => ({ name: b.metadata.name, why: isDeleting(b) ? 'being deleted' : whyNotSelected(b, namespace, operatorNamespace) ?? '' }));
-    const failing = (report?.results ?? []).filter((r) => r.result !== 'pass');
+    // `skip` is a control not evaluated here on purpose (a BaselineException in effect relaxes it, or an Audit
+    // baseline has no such control): the operator counts such a namespace compliant, and so does explain.
+    const skipped = (report?.results ?? []).filter((r) => r.result === 'skip');
+    const failing = (report?.results ?? []).filter((r) => r.result !== 'pass' && r.result !== 'skip');
     const reasons = [
       ...failing.map((r) => `${r.policy} ${r.rule}: ${r.result}: ${r.message}`),
       ...views.filter((v) => v.mode === 'Enforce' && v.applied !== v.updateRevision).map((v) => `${v.name}: ${v.state}`),
@@ -102,7 +105,7 @@ ${OPERATOR_NAMESPACE_HELP}
     const data = {
       namespace: name, compliant, baselines: views, notSelecting, podSecurity,
       otherNetworkPolicies: others === undefined || others === 'forbidden' ? null : others,
-      report: report ? { summary: report.summary, failing } : null, reasons, recentWarnings: warnings,
+      report: report ? { summary: report.summary, failing, skipped } : null, reasons, recentWarnings: warnings,
     };
     if (format !== 'table') {
       await print(formatData(data, format));
@@ -117,6 +120,7 @@ ${OPERATOR_NAMESPACE_HELP}
       out += `other NetworkPolicies (each allows traffic besides the baselines'): ${others === 'forbidden' ? 'not allowed to list NetworkPolicies' : others.join(', ') || '(none)'}\n`;
     }
     out += `report: ${report ? Object.entries(report.summary).map(([k, v]) => `${v} ${k}`).join(', ') : 'none (no OpenReports CRD, or not written yet)'}\n`;
+    if (skipped.length > 0) out += `\nnot evaluated here:\n${skipped.map((r) => `  - ${r.policy} ${r.rule}: ${r.message}\n`).join('')}`;
     if (reasons.length > 0) out += `\nwhy not compliant:\n${reasons.map((r) => `  - ${r}\n`).join('')}`;
     if (warnings.length > 0) out += `\nrecent warnings:\n${warnings.map((w) => `  ${w}\n`).join('')}`;
     await print(out);

@@ -152,6 +152,13 @@ describe('diff', () => {
     });
     try {
       await eventually(async () => (await quotaPods()) === '10' && (await enforce()) === 'privileged');
+      // The operator counts a namespace whose exception relaxes some controls compliant; explain agrees, and lists them apart.
+      await eventually(async () => (await readReport(first))?.summary.skip === 2);
+      const excepted = await cli(['explain', first]);
+      expect(excepted.stdout).toContain(`namespace ${first}: compliant\n`);
+      expect(excepted.stdout).toContain(`\nnot evaluated here:\n  - ${name} resourceQuota: excepted by BaselineException ${exception}: a batch migration\n`
+        + `  - ${name} podSecurity: excepted by BaselineException ${exception}: a batch migration\n`);
+      expect(excepted.stdout).not.toContain('why not compliant');
       const same = await cli(['diff', '-f', await file('same.yaml', name, spec)]);
       expect(same.stdout).toMatch(/^2 namespaces affected: 0 to create, 0 to change, 0 to delete; 0 pre-flight findings\n$/);
       expect(same.code).toBe(0);
