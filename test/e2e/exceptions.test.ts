@@ -10,6 +10,9 @@ import { AdmissionregistrationV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizati
 import { EXCEPTIONS_ANNOTATION } from '../../src/api/constants.ts';
 import { CREATED_BY_ANNOTATION, type BaselineExceptionSpec } from '../../src/api/exception.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
+import { parseExceptions } from '../../src/controller/applied.ts';
+import { NAMESPACES } from '../../src/controller/kinds.ts';
+import { KubeClient } from '../../src/runtime/kube.ts';
 import { connect, type ConnectResult } from '../support/admission.ts';
 import { auditMark, writesSince } from '../support/audit.ts';
 import { createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus } from '../support/baselines.ts';
@@ -218,6 +221,30 @@ describe('an exception relaxes its baseline in the named namespaces until it exp
     expect(metricValue(await operator.metrics(), 'security_baseline_exceptions', { state: 'Invalid' })).toBeGreaterThanOrEqual(1);
     const warnings = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${invalid},reason=Invalid` })).items;
     expect(warnings.map((e) => e.type)).toEqual(['Warning']);
+  });
+
+  test('an exception naming a namespace its baseline does not select relaxes nothing there, not another baseline\'s controls; it takes effect once its baseline selects the namespace', async () => {
+    const own = await baseline('stray-own', { resourceQuota: { hard: { pods: '4' } } });
+    const other = await baseline('stray-other', { resourceQuota: { hard: { pods: '4' } } });
+    const namespace = await createTestNamespace('exc-u', { 'sbo-exc-stray-other': 'true' });
+    await waitForStatus(other, (b) => b.status?.namespaces?.compliant === 1);
+    const stray = await exception('stray', {
+      baseline: own, namespaces: [namespace], reason: 'CHG-11', expiresAt: inFuture(3_600_000), relax: { resourceQuota: { hard: { pods: '8' } } },
+    });
+    const pending = await waitForException(stray, (e) => e.status?.state === 'Pending');
+    expect(pending.status?.namespaces).toEqual([]);
+    expect(pending.status?.conditions?.find((c) => c.type === 'Active')).toMatchObject({
+      status: 'False', reason: 'NoNamespaceSelected', message: `baseline ${own} selects none of ${namespace} (yet)`,
+    });
+    // Selected by its own baseline too, the exception loosens that baseline's quota there, and only that one:
+    // the reconcile that wrote the loosened quota wrote the other baseline's as that baseline sets it.
+    await new KubeClient(kc).mergePatch(NAMESPACES, namespace, undefined, { metadata: { labels: { 'sbo-exc-stray-own': 'true' } } });
+    const active = await waitForException(stray, (e) => e.status?.state === 'Active');
+    expect(active.status?.namespaces).toEqual([namespace]);
+    await eventually(async () => (await quotaPods(namespace, own).catch(() => undefined)) === '8');
+    expect(await quotaPods(namespace, other)).toBe('4');
+    expect(parseExceptions((await annotations(namespace))[EXCEPTIONS_ANNOTATION])).toEqual({ [own]: [stray] });
+    expect(await events(namespace, 'DriftCorrected')).toEqual([]);
   });
 
   test('deleting an exception ends it at once', async () => {
