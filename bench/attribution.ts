@@ -6,6 +6,11 @@
 //   limit       client-go: the same objects, and a Report like the operator's
 //   limit+cpu   the same, next to a process that burns as much CPU a second as
 //               the operator did: what the operator's own CPU alone costs
+//   limit+gc    the same, next to a Node.js process that uses as much CPU and
+//               allocates as much a second as the operator did, keeping a few
+//               thousand recent objects alive as its requests in flight do: what
+//               a neighbour with a garbage collector costs the API server, which
+//               a busy loop does not imitate
 //   no-report   client-go without the Report: what the Report costs
 //
 // The client-go writers take turns, `rounds` times (this machine's runs vary by
@@ -23,17 +28,23 @@ import type { SecurityBaseline } from '../src/api/types.ts';
 import { BASELINES, REPORTS } from '../src/controller/kinds.ts';
 import { REPORT_NAME } from '../src/resources/report.ts';
 import type { KubeObject, KubeObjectBody } from '../src/runtime/kube.ts';
-import { startControlPlane } from '../hack/kube/controlplane.ts';
+import { processCpuSeconds, startControlPlane } from '../hack/kube/controlplane.ts';
 import { BENCH_CONTROL_PLANE, benchSpec, prepareApi } from './bench.ts';
 import { createNamespaces, openCluster, percentile, until, untilControllerManagerIdle, type BenchControlPlane } from './cluster.ts';
 import { goWrites } from './limit.ts';
-import { buildOperator, startOperator } from './operator.ts';
+import { buildOperator, deployedRuntimeSettings, startOperator } from './operator.ts';
 import { writeResult } from './results.ts';
 
 const CONCURRENCY = 128;
+/**
+ * What the operator allocates per namespace of a cold start, the collector's garbage
+ * included: 643 MiB over 1,000 namespaces in a sampling allocation profile of one
+ * (`BENCH_HEAP_PROFILE`, 2026-12-01). limit+gc allocates at this rate.
+ */
+const OPERATOR_ALLOCATED_BYTES_PER_NAMESPACE = 0.64 * 1024 * 1024;
 
 export interface AttributionRun {
-  readonly writer: 'operator' | 'limit' | 'limit+cpu' | 'no-report';
+  readonly writer: 'operator' | 'limit' | 'limit+cpu' | 'limit+gc' | 'no-report';
   readonly seconds: number;
   /** CPU per namespace, ms, until kube-controller-manager was quiet again (absent where the control plane is not this run's). */
   readonly apiServerMs?: number;
@@ -49,19 +60,66 @@ export interface AttributionResult {
   readonly runs: AttributionRun[];
 }
 
-/** A process busy `share` of every 100 ms, as the operator was over its cold start. */
-function burner(share: number): { stop: () => Promise<number> } {
-  const busyMs = Math.round(Math.min(1, share) * 100);
-  const child = spawn(process.execPath, ['-e', `const pause = new Int32Array(new SharedArrayBuffer(4));
-    for (;;) { const t = Date.now(); while (Date.now() - t < ${busyMs}); Atomics.wait(pause, 0, 0, ${100 - busyMs}); }`], { stdio: 'ignore' });
-  const began = performance.now();
+/** Stops a burner; resolves with the CPU seconds it used. */
+interface Burner {
+  stop(): Promise<number>;
+}
+
+function startBurner(script: string, nodeOptions = ''): Burner {
+  const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: nodeOptions } });
   return {
     stop: async () => {
+      // Read while it runs: a burner that died early shows as the little CPU it used.
+      if (child.exitCode !== null || child.signalCode !== null) return 0;
+      const used = await processCpuSeconds(child.pid!);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-      return (performance.now() - began) / 1000 * Math.min(1, share);
+      await exited;
+      return used;
     },
   };
+}
+
+/**
+ * The script of a burner: in every 100 ms, `work()` until the process has used
+ * `share` of them in CPU (all its threads, the collector's included, by
+ * process.cpuUsage, not by the clock: a process the scheduler holds back would
+ * otherwise count the time it waited as burnt), then idle for the rest.
+ */
+function burnerScript(share: number, setup: string, work: string): string {
+  const busyMs = Math.min(1, share) * 100;
+  return `const pause = new Int32Array(new SharedArrayBuffer(4));
+    const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+    ${setup}
+    for (;;) {
+      const t = Date.now(), c = cpuMs();
+      while (cpuMs() - c < ${busyMs} && Date.now() - t < 100) { ${work} }
+      const rest = 100 - (Date.now() - t);
+      if (rest > 0) Atomics.wait(pause, 0, 0, rest);
+    }`;
+}
+
+/** A process using `share` of a CPU, as the operator did over its cold start, in a loop that allocates nothing. */
+function burner(share: number): Burner {
+  return startBurner(burnerScript(share, '', ''));
+}
+
+/**
+ * The same CPU as `burner`, spent allocating `bytesPerSecond` (the operator's rate
+ * over its cold start) as parsed JSON objects the size of a managed object, each
+ * kept in a ring of 4,096 until its place comes round again (young garbage and old
+ * alike), under the operator's own heap settings; once a cycle's bytes are
+ * allocated, the rest of its CPU in a loop.
+ */
+function allocatingBurner(share: number, bytesPerSecond: number, nodeOptions: string): Burner {
+  return startBurner(burnerScript(share, `
+    const text = JSON.stringify({ metadata: { name: 'x', namespace: 'y', labels: { a: 'b' }, managedFields: Array.from({ length: 8 }, (_, i) => ({ manager: 'm' + i, fieldsV1: { ['f:spec']: { ['f:rules']: { ['k:' + i]: {} } } } })) },
+      spec: { rules: Array.from({ length: 12 }, (_, i) => ({ from: [{ namespaceSelector: { matchLabels: { ['k' + i]: 'v' } } }], ports: [{ port: i, protocol: 'TCP' }] })) } });
+    const ring = new Array(4096); let next = 0, made = 0, cycle = 0;
+    const perCycle = Math.max(1, Math.round(${bytesPerSecond} / 10 / (text.length * 2)));`, `
+      const now = Math.floor(Date.now() / 100);
+      if (now !== cycle) { cycle = now; made = 0; }
+      if (made < perCycle) { ring[next] = JSON.parse(text); next = (next + 1) % ring.length; made++; }`), nodeOptions);
 }
 
 export async function runAttribution(namespaces: number, rounds: number, controlPlane?: BenchControlPlane): Promise<AttributionResult> {
@@ -76,7 +134,7 @@ export async function runAttribution(namespaces: number, rounds: number, control
       spec: { ...benchSpec, namespaceSelector: { matchLabels: { 'bench-attribution': run } } },
     } as SecurityBaseline;
     await cluster.client.create(BASELINES, baseline as unknown as KubeObject & Record<string, unknown>);
-    const clientGo = ['limit', 'limit+cpu', 'no-report'] as const;
+    const clientGo = ['limit', 'limit+cpu', 'limit+gc', 'no-report'] as const;
     const writers = ['operator' as const, ...Array.from({ length: rounds }, () => clientGo).flat()];
     // Namespaces `<run>-<turn>-<i>`: the operator's are turn 0.
     const names = writers.map((_, turn) => Array.from({ length: namespaces }, (_, i) => `${run}-${turn}-${i}`));
@@ -90,6 +148,8 @@ export async function runAttribution(namespaces: number, rounds: number, control
     const runs: AttributionRun[] = [];
     let report: KubeObjectBody | undefined;
     let operatorCpuShare = 0;
+    let operatorSeconds = 0;
+    const { NODE_OPTIONS: operatorNodeOptions = '' } = await deployedRuntimeSettings();
     for (const [turn, writer] of writers.entries()) {
       await untilControllerManagerIdle(cluster);
       const before = await cpu();
@@ -102,13 +162,18 @@ export async function runAttribution(namespaces: number, rounds: number, control
         await operator.stop();
         report = await cluster.client.get<KubeObjectBody>(REPORTS, REPORT_NAME, names[0]![0]!);
       } else {
-        const burning = writer === 'limit+cpu' ? burner(operatorCpuShare) : undefined;
+        const burning = writer === 'limit+cpu' ? burner(operatorCpuShare)
+          : writer === 'limit+gc' ? allocatingBurner(operatorCpuShare, OPERATOR_ALLOCATED_BYTES_PER_NAMESPACE * namespaces / operatorSeconds, operatorNodeOptions)
+            : undefined;
         const input = path.join(cluster.controlPlane.dir, `${run}-${turn}.jsonl`);
         const go = await goWrites(limitKubeconfig, input, baseline, names[turn]!, run, [CONCURRENCY], writer === 'no-report' ? undefined : report);
         writerSeconds = burning ? await burning.stop() : go.cpuSeconds;
       }
       const seconds = (performance.now() - began) / 1000;
-      if (writer === 'operator') operatorCpuShare = writerSeconds / seconds;
+      if (writer === 'operator') {
+        operatorCpuShare = writerSeconds / seconds;
+        operatorSeconds = seconds;
+      }
       await untilControllerManagerIdle(cluster);
       const after = await cpu();
       const perNamespace = (from?: number, to?: number) => (from === undefined || to === undefined ? undefined : ((to - from) * 1000) / namespaces);
