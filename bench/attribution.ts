@@ -8,9 +8,9 @@
 //               the operator did: what the operator's own CPU alone costs
 //   limit+gc    the same, next to a Node.js process that uses as much CPU and
 //               allocates as much a second as the operator did, keeping a few
-//               thousand recent objects alive as its requests in flight do: what
-//               a neighbour with a garbage collector costs the API server, which
-//               a busy loop does not imitate
+//               thousand recent objects alive as its requests in flight do:
+//               whether a neighbour with a garbage collector costs the API server
+//               more than a busy loop of the same CPU (docs/performance.md: no)
 //   no-report   client-go without the Report: what the Report costs
 //
 // The client-go writers take turns, `rounds` times (this machine's runs vary by
@@ -18,7 +18,9 @@
 // etcd's and kube-controller-manager's CPU per namespace until the controller
 // manager is quiet again. The burner
 // stands in for nothing but CPU: if limit+cpu takes as long as the operator, the
-// operator's excess is its CPU, not what it asks of the API server.
+// operator's excess is its CPU, not what it asks of the API server. A burner
+// keeps its share for as long as client-go runs, so the more it slows client-go
+// the more CPU per namespace it uses: compare the API server's CPU too.
 //
 //   node bench/attribution.ts [--namespaces N] [--rounds R]
 import { spawn } from 'node:child_process';
