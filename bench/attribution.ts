@@ -10,7 +10,7 @@
 //               allocates as much a second as the operator did, keeping a few
 //               thousand recent objects alive as its requests in flight do:
 //               whether a neighbour with a garbage collector costs the API server
-//               more than a busy loop of the same CPU (docs/performance.md: no)
+//               more than a busy loop of the same CPU (docs/performance.md: not measurably)
 //   no-report   client-go without the Report: what the Report costs
 //
 // The client-go writers take turns, `rounds` times (this machine's runs vary by
