@@ -114,6 +114,25 @@ async function watchedInformer() {
   return { cache, heard, watch, stop: () => cache.stop() };
 }
 
+test('stop() while a list is in flight ends the informer once the list returns, without starting a watch', async () => {
+  let listed: (() => void) | undefined;
+  let watches = 0;
+  const client = {
+    listPages: () => new Promise<string>((resolve) => { listed = () => resolve('1'); }),
+    watch: () => {
+      watches++;
+      return () => undefined;
+    },
+  } as unknown as KubeClient;
+  const cache = new Informer<KubeObject>({ client, logger: pino({ level: 'silent' }), type: CONFIG_MAPS });
+  cache.start();
+  while (!listed) await new Promise((resolve) => setImmediate(resolve));
+  const stopped = cache.stop();
+  listed();
+  await stopped;
+  expect(watches).toBe(0);
+});
+
 test('a write\'s own event, arriving before or after its answer, wakes no handler', async () => {
   const { cache, heard, watch, stop } = await watchedInformer();
   watch('ADDED', '2');

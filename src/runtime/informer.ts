@@ -197,6 +197,8 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       try {
         if (resourceVersion === undefined) {
           resourceVersion = await this.#relist();
+          // stop() during the list had no watch to end: starting one now would never end.
+          if (this.#stopped) break;
         }
         const outcome = await this.#watch(resourceVersion);
         resourceVersion = outcome.resourceVersion;
@@ -280,8 +282,12 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
         timeoutSeconds: 300 + Math.floor(Math.random() * 300),
         inactivityMs: this.#options.watchdogMs ?? 150_000,
       }, onEvent, (error) => resolve({ resourceVersion, error }));
-      if (this.#stopped) this.#stopWatch();
       this.#wake = () => resolve({ resourceVersion, error: null });
+      // Stopped meanwhile: the stop function just returned never calls onDone, so end here.
+      if (this.#stopped) {
+        this.#stopWatch();
+        this.#wake();
+      }
     });
   }
 
