@@ -32,7 +32,7 @@ import { REPORT_NAME } from '../src/resources/report.ts';
 import type { KubeObject, KubeObjectBody } from '../src/runtime/kube.ts';
 import { processCpuSeconds, startControlPlane } from '../hack/kube/controlplane.ts';
 import { BENCH_CONTROL_PLANE, benchSpec, prepareApi } from './bench.ts';
-import { createNamespaces, openCluster, percentile, until, untilControllerManagerIdle, type BenchControlPlane } from './cluster.ts';
+import { createNamespaces, median, openCluster, until, untilControllerManagerIdle, type BenchControlPlane } from './cluster.ts';
 import { goWrites } from './limit.ts';
 import { buildOperator, deployedRuntimeSettings, startOperator } from './operator.ts';
 import { writeResult } from './results.ts';
@@ -190,9 +190,10 @@ export async function runAttribution(namespaces: number, rounds: number, control
   }
 }
 
-function median(values: (number | undefined)[]): number | undefined {
-  const known = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
-  return known.length === 0 ? undefined : percentile(known, 50);
+/** The median of the rounds that measured a value (the mean of the middle two for an even count). */
+function medianOfKnown(values: (number | undefined)[]): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : median(known);
 }
 
 /** Each run in order, then the median of each writer's runs; ÷ limit against the limit's median. */
@@ -201,7 +202,7 @@ export function formatAttribution(result: AttributionResult): string {
   const writers = [...new Set(result.runs.map((r) => r.writer))];
   const medians = writers.map((writer): AttributionRun => {
     const runs = result.runs.filter((r) => r.writer === writer);
-    const of = (field: keyof Omit<AttributionRun, 'writer'>) => median(runs.map((r) => r[field]));
+    const of = (field: keyof Omit<AttributionRun, 'writer'>) => medianOfKnown(runs.map((r) => r[field]));
     return { writer, seconds: of('seconds') ?? NaN, writerMs: of('writerMs'), apiServerMs: of('apiServerMs'), etcdMs: of('etcdMs'), controllerManagerMs: of('controllerManagerMs') };
   });
   const limitSeconds = medians.find((r) => r.writer === 'limit')?.seconds;

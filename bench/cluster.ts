@@ -129,6 +129,13 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+/** The median: the middle value, or the mean of the middle two. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
 /** Latencies of `count` new namespaces made at `rate` a second, in seconds. */
 export interface ProvisioningRun {
   readonly rate: number; readonly count: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number;

@@ -32,7 +32,7 @@ import type { KubeObject, KubeObjectBody } from '../src/runtime/kube.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
 import { BENCH_CONTROL_PLANE, benchSpec, controlPlaneCpu, controlPlaneCpuSince, LIMIT_SWEEP_NAMESPACES_MAX, machine, prepareApi, type Machine } from './bench.ts';
 import { timeColdStart } from './coldstart.ts';
-import { createNamespaces, openCluster, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane } from './cluster.ts';
+import { createNamespaces, median, openCluster, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane } from './cluster.ts';
 import { goSweep, goWrites } from './limit.ts';
 import { buildOperator } from './operator.ts';
 import { writeResult } from './results.ts';
@@ -175,13 +175,6 @@ export async function runRatio(options: RatioOptions): Promise<RatioResult> {
     run, namespaces: N, concurrency, sweep, pairs,
     medianRatio: median(pairs.map((p) => p.ratio)),
   };
-}
-
-/** The median: the middle value, or the mean of the middle two. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 const f = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));

@@ -1,6 +1,6 @@
 // The figure make bench-ratio publishes is a median of a handful of pairs: with an even number, the mean of the middle two.
 import { expect, test } from '@jest/globals';
-import { median } from '../../bench/ratio.ts';
+import { median } from '../../bench/cluster.ts';
 
 test('the median of an odd number of ratios is the middle one, whatever the order', () => {
   expect(median([1.64, 1.27, 1.51])).toBe(1.51);
