@@ -1,8 +1,8 @@
 // `make bench-transport`: the client's CPU per request, three ways, against one
 // real API server: the operator's KubeClient (src/runtime/kube.ts: undici's
-// Dispatcher.request over HTTP/2, with the adaptive bound, a timeout signal and
-// the observers' hook), undici's Dispatcher.request alone on the same
-// connection pool, and node:http2 with one session and nothing else. Each sends
+// Dispatcher.dispatch over HTTP/2 with a handler of its own, the adaptive bound,
+// a timeout and the observers' hook), undici's Dispatcher.request alone on the
+// same connection pool, and node:http2 with one session and nothing else. Each sends
 // the same requests (a GET of a small ConfigMap, or with APPLY=1 a server-side
 // apply of one) at the same concurrency, three rounds after a warm-up; CPU is
 // this process's user + system time (process.cpuUsage). It tells how much of

@@ -24,6 +24,22 @@ describe('AdaptiveLimit', () => {
     expect(limit.inFlight).toBe(3);
   });
 
+  test('tryAcquire takes a free place at once and none at the bound; a released place goes to a waiter first', async () => {
+    const limit = new AdaptiveLimit({ max: 2 });
+    expect(limit.tryAcquire()).toBe(true);
+    expect(limit.tryAcquire()).toBe(true);
+    expect(limit.tryAcquire()).toBe(false);
+    expect(limit.inFlight).toBe(2);
+    const waiter = await acquireMany(limit, 1);
+    limit.release('admitted'); // the place goes to the waiter
+    await settle();
+    expect(waiter.through()).toBe(1);
+    expect(limit.tryAcquire()).toBe(false);
+    limit.release('admitted');
+    expect(limit.tryAcquire()).toBe(true);
+    expect(limit.inFlight).toBe(2);
+  });
+
   test('a 429 halves the bound from what was in flight, once per interval', async () => {
     let now = 0;
     const limit = new AdaptiveLimit({ max: 64, now: () => now });

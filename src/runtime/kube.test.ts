@@ -59,6 +59,35 @@ describe('KubeClient', () => {
     await expect(get()).rejects.toBeInstanceOf(RequestTimeoutError);
   });
 
+  test('an answer in many chunks comes back whole, a character split between two of them included', async () => {
+    const name = 'ü'.repeat(5_000); // two bytes each in UTF-8
+    const bytes = Buffer.from(JSON.stringify({ kind: 'Namespace', metadata: { name } }), 'utf8');
+    const { get } = await clientOf((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Odd-sized pieces: some end in the middle of a character.
+      let at = 0;
+      const next = (): void => {
+        if (at >= bytes.length) {
+          res.end();
+          return;
+        }
+        res.write(bytes.subarray(at, at += 1_001));
+        setImmediate(next);
+      };
+      next();
+    }, 5_000);
+    await expect(get()).resolves.toEqual({ kind: 'Namespace', metadata: { name } });
+  });
+
+  test('an abandoned request\'s stream is reset: the server sees its request closed', async () => {
+    const closed = Promise.withResolvers<void>();
+    const { get } = await clientOf((req) => {
+      req.socket.once('close', () => closed.resolve());
+    });
+    await expect(get()).rejects.toBeInstanceOf(RequestTimeoutError);
+    await closed.promise; // the test's timeout fails it if the connection were left open
+  }, 10_000);
+
   test('sends a request turned away with 429 again after Retry-After, and returns its answer', async () => {
     let calls = 0;
     const { get, statuses } = await clientOf((_req, res) => {

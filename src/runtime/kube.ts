@@ -8,11 +8,13 @@
 // that keep its modules small apply only to modules loaded after them
 // (kubeconfig.ts). RequestContext is loaded on the first request.
 //
-// Requests go through undici's Dispatcher.request, on the connection pool
-// client-node makes from the kubeconfig (TLS, proxies), not through fetch:
+// Requests go straight to undici's Dispatcher.dispatch, on the connection pool
+// client-node makes from the kubeconfig (TLS, proxies), with a handler that
+// gathers the answer's bytes (src/runtime/exchange.ts). Not through fetch:
 // fetch's WHATWG layers (Request and Headers objects, web streams) cost about
 // 0.3 ms of CPU per request, half of all the client's cost, and as much again
-// in garbage (docs/performance.md).
+// in garbage; nor through Dispatcher.request, whose stream, async resource and
+// abort listener per request cost about 0.1 ms more (docs/performance.md).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +22,7 @@ import { Agent, type Dispatcher } from './dispatcher.ts';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { AdaptiveLimit } from './concurrency.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
+import { exchange, ExchangeTimeoutError, type Exchanged } from './exchange.ts';
 import { requestContextClass } from './kubeconfig.ts';
 
 /** The methods the client sends, by client-node's names (dist/gen/http/http.js). */
@@ -129,6 +132,25 @@ interface RequestOptions {
   onWarnings?: (warnings: string[]) => void;
 }
 
+/** A request's body, serialised once for all its attempts. */
+interface Body {
+  readonly text: string;
+  readonly contentType: string;
+}
+
+/** Where one request goes: `path` with its query, for the dispatcher; `pathname` without, for messages; `url` whole, for credentials. */
+interface Target {
+  readonly origin: string;
+  readonly path: string;
+  readonly pathname: string;
+  readonly url: string;
+}
+
+interface Authenticated {
+  readonly headers: Record<string, string>;
+  readonly dispatcher: Dispatcher;
+}
+
 /** What one HTTP exchange answered: its status, parsed body and Retry-After header. */
 interface Answer {
   status: number;
@@ -187,31 +209,61 @@ export class KubeClient {
    * and a token file or exec plugin changes its credential far less often. A
    * rotated token is used within a second.
    */
-  async #authenticated(url: URL, method: HttpMethod): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
+  #authenticated(url: string, method: HttpMethod): Authenticated | Promise<Authenticated> {
     const now = performance.now();
     if (this.#dispatcher === undefined || this.#credentials === undefined || now - this.#credentials.at >= CREDENTIALS_TTL_MS) {
-      this.#requestContext ??= requestContextClass();
-      const ctx = new (await this.#requestContext)(url.toString(), method);
-      await this.config.applySecurityAuthentication(ctx);
-      // A plain-HTTP server (kubectl proxy) gets no dispatcher from client-node.
-      this.#dispatcher ??= (ctx.getDispatcher() as Dispatcher | undefined) ?? new Agent();
-      this.#credentials = { headers: ctx.getHeaders(), at: now };
+      return this.#authenticate(url, method, now);
     }
     // A copy: the caller adds its own headers.
     return { headers: { ...this.#credentials.headers }, dispatcher: this.#dispatcher };
+  }
+
+  async #authenticate(url: string, method: HttpMethod, now: number): Promise<Authenticated> {
+    this.#requestContext ??= requestContextClass();
+    const ctx = new (await this.#requestContext)(url, method);
+    await this.config.applySecurityAuthentication(ctx);
+    // A plain-HTTP server (kubectl proxy) gets no dispatcher from client-node.
+    const dispatcher = this.#dispatcher ??= (ctx.getDispatcher() as Dispatcher | undefined) ?? new Agent();
+    const headers = ctx.getHeaders();
+    this.#credentials = { headers, at: now };
+    return { headers: { ...headers }, dispatcher };
   }
 
   #credentials: { readonly headers: Readonly<Record<string, string>>; readonly at: number } | undefined;
   #dispatcher: Dispatcher | undefined;
   #requestContext: Promise<typeof RequestContext> | undefined;
 
-  /** One HTTP exchange with the kubeconfig's credentials, JSON accepted; the answer's body is the caller's to read. */
-  async #send(url: URL, method: HttpMethod, signal: AbortSignal, body?: { text: string; contentType: string }): Promise<Dispatcher.ResponseData> {
-    const { headers, dispatcher } = await this.#authenticated(url, method);
+  /** One HTTP exchange with the kubeconfig's credentials, JSON accepted, its answer gathered whole within the request timeout. */
+  #send(target: Target, method: HttpMethod, body: Body | undefined): Promise<Exchanged> {
+    const credentials = this.#authenticated(target.url, method);
+    if (credentials instanceof Promise) return credentials.then((ready) => this.#sendWith(ready, target, method, body));
+    return this.#sendWith(credentials, target, method, body);
+  }
+
+  #sendWith({ headers, dispatcher }: Authenticated, target: Target, method: HttpMethod, body: Body | undefined): Promise<Exchanged> {
     headers['Accept'] = 'application/json';
     if (body) headers['Content-Type'] = body.contentType;
-    return dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body: body?.text, signal });
+    return exchange(dispatcher, { origin: target.origin, path: target.path, method, headers, body: body?.text }, this.#requestTimeoutMs);
   }
+
+  /** Where a path of the API goes: the kubeconfig's server (with any path prefix it has) and the query. */
+  #target(path: string, query: RequestOptions['query']): Target {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    if (this.#server?.url !== cluster.server) {
+      const url = new URL(cluster.server);
+      this.#server = { url: cluster.server, origin: url.origin, prefix: url.pathname.replace(/\/$/, '') };
+    }
+    const { origin, prefix } = this.#server;
+    let search = '';
+    for (const key in query) {
+      const value = query[key];
+      if (value !== undefined) search += `${search ? '&' : '?'}${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
+    }
+    return { origin, pathname: prefix + path, path: prefix + path + search, url: origin + prefix + path + search };
+  }
+
+  #server: { readonly url: string; readonly origin: string; readonly prefix: string } | undefined;
 
   /** Called after every request with its verb, resource plural and HTTP status. */
   observe(observer: RequestObserver): void {
@@ -229,18 +281,14 @@ export class KubeClient {
    * and gives it back while it sleeps.
    */
   async request<T>(verb: Verb, method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
-    const cluster = this.config.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/$/, '') + path);
-    for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, value);
-    }
+    const target = this.#target(path, options.query);
     const resource = options.resource ?? path.split('?')[0]?.split('/').filter(Boolean).at(-1) ?? '';
+    const body = options.body === undefined ? undefined : { text: JSON.stringify(options.body), contentType: options.contentType ?? 'application/json' };
     for (let retries = 0; ; retries++) {
-      await this.#inFlight.acquire();
+      if (!this.#inFlight.tryAcquire()) await this.#inFlight.acquire();
       let answer: Answer | undefined;
       try {
-        answer = await this.#attempt(verb, method, url, resource, options);
+        answer = await this.#attempt(verb, method, target, resource, body, options.onWarnings);
       } finally {
         this.#inFlight.release(answer === undefined ? 'failed' : answer.status === 429 ? 'throttled' : 'admitted');
       }
@@ -248,36 +296,30 @@ export class KubeClient {
         await sleep(retryAfterMs(answer.retryAfter));
         continue;
       }
-      if (answer.status >= 400) throw apiError(answer.status, answer.body, method, url.pathname);
+      if (answer.status >= 400) throw apiError(answer.status, answer.body, method, target.pathname);
       return answer.body as T;
     }
   }
 
   /** One HTTP exchange, reported to the observers, bounded by the request timeout. */
-  async #attempt(verb: Verb, method: HttpMethod, url: URL, resource: string, options: RequestOptions): Promise<Answer> {
-    const body = options.body === undefined ? undefined : { text: JSON.stringify(options.body), contentType: options.contentType ?? 'application/json' };
-    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    const send = () => this.#send(url, method, timeout, body);
+  async #attempt(verb: Verb, method: HttpMethod, target: Target, resource: string, body: Body | undefined, onWarnings: RequestOptions['onWarnings']): Promise<Answer> {
     const started = performance.now();
     let status = 0;
     try {
-      let response: Dispatcher.ResponseData;
-      let text: string;
+      let exchanged: Exchanged;
       try {
-        response = await send().catch(async (error: unknown) => {
-          // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
-          if (method !== HttpMethod.GET || timeout.aborted || !isConnectionReset(error)) throw error;
-          return send();
-        });
-        text = await response.body.text();
+        exchanged = await this.#send(target, method, body);
       } catch (error) {
-        if (timeout.aborted) throw new RequestTimeoutError(method, url.pathname, this.#requestTimeoutMs, { cause: error });
-        throw error;
+        // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
+        if (method !== HttpMethod.GET || !isConnectionReset(error)) throw timedOut(error, method, target, this.#requestTimeoutMs);
+        exchanged = await this.#send(target, method, body).catch((again: unknown) => {
+          throw timedOut(again, method, target, this.#requestTimeoutMs);
+        });
       }
-      status = response.statusCode;
-      options.onWarnings?.(parseWarnings(response.headers['warning']));
+      status = exchanged.status;
+      onWarnings?.(parseWarnings(exchanged.headers['warning']));
       // Errors outside the API machinery (a 404 for an unknown group) come back as plain text.
-      return { status, body: parseJson(text), retryAfter: headerText(response.headers['retry-after']) };
+      return { status, body: parseJson(exchanged.text), retryAfter: headerText(exchanged.headers['retry-after']) };
     } finally {
       for (const observer of this.#observers) observer(verb, resource, status, performance.now() - started);
     }
@@ -428,20 +470,22 @@ export class KubeClient {
       timer.unref();
     };
     const run = async (): Promise<void> => {
-      const cluster = this.config.getCurrentCluster();
-      if (!cluster) throw new Error('the kubeconfig has no current cluster');
-      const url = new URL(cluster.server.replace(/\/$/, '') + resourcePath(type, options.namespace));
-      url.searchParams.set('watch', 'true');
-      url.searchParams.set('allowWatchBookmarks', 'true');
-      url.searchParams.set('resourceVersion', options.resourceVersion);
-      url.searchParams.set('timeoutSeconds', String(options.timeoutSeconds));
-      if (options.labelSelector) url.searchParams.set('labelSelector', options.labelSelector);
-      if (options.fieldSelector) url.searchParams.set('fieldSelector', options.fieldSelector);
+      const target = this.#target(resourcePath(type, options.namespace), {
+        watch: 'true',
+        allowWatchBookmarks: 'true',
+        resourceVersion: options.resourceVersion,
+        timeoutSeconds: String(options.timeoutSeconds),
+        labelSelector: options.labelSelector || undefined,
+        fieldSelector: options.fieldSelector || undefined,
+      });
       resetTimer();
-      const response = await this.#send(url, HttpMethod.GET, abort.signal);
+      const { headers, dispatcher } = await this.#authenticated(target.url, HttpMethod.GET);
+      headers['Accept'] = 'application/json';
+      // A stream read as it comes, for as long as the watch lasts: Dispatcher.request and its Readable suit it.
+      const response = await dispatcher.request({ origin: target.origin, path: target.path, method: HttpMethod.GET, headers, signal: abort.signal });
       if (response.statusCode !== 200) {
         const text = await response.body.text();
-        throw apiError(response.statusCode, parseJson(text), 'GET', url.pathname);
+        throw apiError(response.statusCode, parseJson(text), 'GET', target.pathname);
       }
       const decoder = new TextDecoder();
       let buffered = '';
@@ -475,6 +519,11 @@ export class RequestTimeoutError extends Error {
     super(`${method} ${path}: no complete answer within ${timeoutMs} ms`, options);
     this.name = 'RequestTimeoutError';
   }
+}
+
+/** An exchange abandoned at its deadline as the RequestTimeoutError its caller knows; any other error as it is. */
+function timedOut(error: unknown, method: string, target: Target, timeoutMs: number): unknown {
+  return error instanceof ExchangeTimeoutError ? new RequestTimeoutError(method, target.pathname, timeoutMs, { cause: error }) : error;
 }
 
 /** A watch on which nothing arrived for too long: the informer relists. */
