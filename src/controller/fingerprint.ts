@@ -72,9 +72,15 @@ export function canonicalJson(value: unknown): string {
 /**
  * JSON with sorted keys; `dropNull` also leaves out null fields. Built as one string, without the arrays of entries a sort-and-join
  * makes: it runs a dozen times for each namespace a cold start provisions, and
- * those arrays were a fifth of all the operator allocated.
+ * those arrays were a fifth of all the operator allocated. A value already in
+ * that form is left to JSON.stringify, which writes it in one native pass: what
+ * the API server sends of a custom resource (a Report) has its keys sorted, and
+ * so has what projectFields keeps of any object (managedFields name the fields
+ * in order); building those strings piece by piece was 7 % of the allocations
+ * of a cold start.
  */
 function stableJson(value: unknown, dropNull: boolean): string {
+  if (isStable(value, dropNull)) return JSON.stringify(value ?? null);
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + stableJson(value[i] ?? null, dropNull);
@@ -92,6 +98,29 @@ function stableJson(value: unknown, dropNull: boolean): string {
     return `${out}}`;
   }
   return JSON.stringify(value ?? null);
+}
+
+/**
+ * Whether JSON.stringify writes `value` as stableJson would: every object's
+ * keys in code-unit order and, with `dropNull`, no null field. Walked with
+ * for-in, which allocates no array of keys. Integer-like keys come first in any
+ * object whatever their place in code-unit order ("10" before "9"): the order
+ * check then fails and the slow path sorts them.
+ */
+function isStable(value: unknown, dropNull: boolean): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isStable(item, dropNull)) return false;
+    return true;
+  }
+  let previous: string | undefined;
+  for (const key in value) {
+    if (previous !== undefined && key < previous) return false;
+    previous = key;
+    const field = (value as Record<string, unknown>)[key];
+    if ((dropNull && field === null) || !isStable(field, dropNull)) return false;
+  }
+  return true;
 }
 
 /** An object's keys in code-unit order, as Array.prototype.sort orders strings. */
