@@ -146,6 +146,32 @@ describe('KubeClient', () => {
     ]);
   });
 
+  test('a watch hands over every event whole, however the stream cuts its lines and characters', async () => {
+    const names = ['ä'.repeat(700), 'plain', '€'.repeat(300), '', 'last'];
+    const stream = Buffer.from(names.map((name, i) => `${JSON.stringify({ type: 'ADDED', object: { metadata: { name, resourceVersion: String(i + 1) } } })}\n`).join('\n'), 'utf8');
+    const { watch } = await clientOf((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Pieces of 7, 300 and 1,001 bytes in turn: lines end mid-piece, pieces end mid-line and mid-character.
+      const sizes = [7, 300, 1_001];
+      let at = 0;
+      const next = (step: number): void => {
+        if (at >= stream.length) {
+          res.end();
+          return;
+        }
+        res.write(stream.subarray(at, at += sizes[step % sizes.length] as number));
+        setTimeout(() => next(step + 1), 1);
+      };
+      next(0);
+    });
+    const events: string[] = [];
+    const error = await new Promise((resolve) => {
+      watch({ resourceVersion: '0', timeoutSeconds: 60, inactivityMs: 5_000 }, (event) => events.push(event.object.metadata.name), resolve);
+    });
+    expect(error).toBeNull();
+    expect(events).toEqual(names);
+  });
+
   test('a watch stays open while events keep arriving, and ends as stalled once they stop', async () => {
     const { watch } = await clientOf((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
