@@ -35,9 +35,10 @@ async function clientOf(handler: (req: IncomingMessage, res: ServerResponse) => 
   const statuses: number[] = [];
   client.observe((_verb, _resource, status) => statuses.push(status));
   const get = () => client.request('get', HttpMethod.GET, '/api/v1/namespaces/x', { resource: 'namespaces' });
+  const request = client.request.bind(client);
   const watch = (options: { resourceVersion: string; timeoutSeconds: number; inactivityMs: number }, onEvent: (event: WatchEvent<KubeObject>) => void, onDone: (error: unknown) => void) =>
     client.watch<KubeObject>({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, options, onEvent, onDone);
-  return { get, watch, statuses };
+  return { get, request, watch, statuses };
 }
 
 describe('KubeClient', () => {
@@ -57,6 +58,20 @@ describe('KubeClient', () => {
       res.write('{"kind":'); // and nothing more
     });
     await expect(get()).rejects.toBeInstanceOf(RequestTimeoutError);
+  });
+
+  test('a query value reaches the server as the one parameter it is: no text in it adds or changes another', async () => {
+    const seen: URL[] = [];
+    const { request } = await clientOf((req, res) => {
+      seen.push(new URL(req.url ?? '', 'http://x'));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"metadata":{"name":"x"}}');
+    });
+    const selector = 'team in (a,b),tier!=x&dryRun=All#?fieldManager=evil ü+%';
+    await request('list', HttpMethod.GET, '/api/v1/namespaces', { query: { labelSelector: selector, limit: '500', continue: undefined } });
+    expect(seen).toHaveLength(1);
+    const url = seen[0] as URL;
+    expect(url.pathname).toBe('/api/v1/namespaces');
+    expect([...url.searchParams]).toEqual([['labelSelector', selector], ['limit', '500']]);
   });
 
   test('an answer in many chunks comes back whole, a character split between two of them included', async () => {
