@@ -18,11 +18,11 @@ export interface Exchanged {
   readonly text: string;
 }
 
-/** The exchange had no complete answer within its time: it was abandoned (and its stream reset). */
-export class ExchangeTimeoutError extends Error {
-  constructor(timeoutMs: number) {
-    super(`no complete answer within ${timeoutMs} ms`);
-    this.name = 'ExchangeTimeoutError';
+/** A request that had no complete answer in time (a network blackhole, an overloaded server): abandoned, its stream reset; retriable. */
+export class RequestTimeoutError extends Error {
+  constructor(method: string, path: string, timeoutMs: number) {
+    super(`${method} ${path}: no complete answer within ${timeoutMs} ms`);
+    this.name = 'RequestTimeoutError';
   }
 }
 
@@ -35,10 +35,12 @@ export interface ExchangeRequest {
   readonly body?: string;
 }
 
-/** Sends `request` and resolves with its whole answer, or rejects: with ExchangeTimeoutError after `timeoutMs`, or with undici's error. */
+/** Sends `request` and resolves with its whole answer, or rejects: with RequestTimeoutError after `timeoutMs`, or with undici's error. */
 export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, timeoutMs: number): Promise<Exchanged> {
   const { promise, resolve, reject } = Promise.withResolvers<Exchanged>();
-  const handler = new GatheringHandler(resolve, reject, timeoutMs);
+  // The message names the path without its query, as the API server's own errors do.
+  const timeout = () => new RequestTimeoutError(request.method, request.path.split('?')[0] ?? request.path, timeoutMs);
+  const handler = new GatheringHandler(resolve, reject, timeoutMs, timeout);
   try {
     dispatcher.dispatch({ origin: request.origin, path: request.path, method: request.method, headers: request.headers, body: request.body }, handler);
   } catch (error) {
@@ -59,10 +61,10 @@ class GatheringHandler implements Dispatcher.DispatchHandler {
   #headers: IncomingHttpHeaders = {};
   readonly #chunks: Buffer[] = [];
 
-  constructor(resolve: (answer: Exchanged) => void, reject: (error: Error) => void, timeoutMs: number) {
+  constructor(resolve: (answer: Exchanged) => void, reject: (error: Error) => void, timeoutMs: number, timeout: () => Error) {
     this.#resolve = resolve;
     this.#reject = reject;
-    this.#timer = setTimeout(() => this.abandon(new ExchangeTimeoutError(timeoutMs)), timeoutMs);
+    this.#timer = setTimeout(() => this.abandon(timeout()), timeoutMs);
     // A request in flight must not keep the process alive on its own.
     this.#timer.unref();
   }

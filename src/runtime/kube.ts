@@ -22,8 +22,11 @@ import { Agent, type Dispatcher } from './dispatcher.ts';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import { AdaptiveLimit } from './concurrency.ts';
 import { KubeApiError, NotLeaderError } from './errors.ts';
-import { exchange, ExchangeTimeoutError, type Exchanged } from './exchange.ts';
+import { exchange, type Exchanged } from './exchange.ts';
 import { requestContextClass } from './kubeconfig.ts';
+
+// Callers catch a request's timeout as the client's.
+export { RequestTimeoutError } from './exchange.ts';
 
 /** The methods the client sends, by client-node's names (dist/gen/http/http.js). */
 export const HttpMethod = { GET: 'GET', POST: 'POST', PUT: 'PUT', PATCH: 'PATCH', DELETE: 'DELETE' } as const;
@@ -311,10 +314,8 @@ export class KubeClient {
         exchanged = await this.#send(target, method, body);
       } catch (error) {
         // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
-        if (method !== HttpMethod.GET || !isConnectionReset(error)) throw timedOut(error, method, target, this.#requestTimeoutMs);
-        exchanged = await this.#send(target, method, body).catch((again: unknown) => {
-          throw timedOut(again, method, target, this.#requestTimeoutMs);
-        });
+        if (method !== HttpMethod.GET || !isConnectionReset(error)) throw error;
+        exchanged = await this.#send(target, method, body);
       }
       status = exchanged.status;
       onWarnings?.(parseWarnings(exchanged.headers['warning']));
@@ -517,19 +518,6 @@ export class KubeClient {
 }
 
 const NEWLINE = 0x0a;
-
-/** A request that had no complete answer in time (a network blackhole, an overloaded server): retriable. */
-export class RequestTimeoutError extends Error {
-  constructor(method: string, path: string, timeoutMs: number, options?: { cause?: unknown }) {
-    super(`${method} ${path}: no complete answer within ${timeoutMs} ms`, options);
-    this.name = 'RequestTimeoutError';
-  }
-}
-
-/** An exchange abandoned at its deadline as the RequestTimeoutError its caller knows; any other error as it is. */
-function timedOut(error: unknown, method: string, target: Target, timeoutMs: number): unknown {
-  return error instanceof ExchangeTimeoutError ? new RequestTimeoutError(method, target.pathname, timeoutMs, { cause: error }) : error;
-}
 
 /** A watch on which nothing arrived for too long: the informer relists. */
 export class WatchStalledError extends Error {
