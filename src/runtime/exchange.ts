@@ -35,12 +35,17 @@ export interface ExchangeRequest {
   readonly body?: string;
 }
 
-/** Sends `request` and resolves with its whole answer, or rejects: with RequestTimeoutError after `timeoutMs`, or with undici's error. */
-export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, timeoutMs: number): Promise<Exchanged> {
+/**
+ * Sends `request` and resolves with its whole answer, or rejects: with
+ * RequestTimeoutError once `timeoutMs` is up, or with undici's error.
+ * `spentMs` is the part of the timeout an earlier attempt of the same request
+ * already used: a request sent again keeps the deadline it started with.
+ */
+export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, timeoutMs: number, spentMs = 0): Promise<Exchanged> {
   const { promise, resolve, reject } = Promise.withResolvers<Exchanged>();
   // The message names the path without its query, as the API server's own errors do.
   const timeout = () => new RequestTimeoutError(request.method, request.path.split('?')[0] ?? request.path, timeoutMs);
-  const handler = new GatheringHandler(resolve, reject, timeoutMs, timeout);
+  const handler = new GatheringHandler(resolve, reject, Math.max(0, timeoutMs - spentMs), timeout);
   try {
     dispatcher.dispatch({ origin: request.origin, path: request.path, method: request.method, headers: request.headers, body: request.body }, handler);
   } catch (error) {

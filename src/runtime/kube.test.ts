@@ -103,6 +103,25 @@ describe('KubeClient', () => {
     await closed.promise; // the test's timeout fails it if the connection were left open
   }, 10_000);
 
+  test('a read sent again after a reset keeps the deadline it started with: a late reset does not double the request timeout', async () => {
+    let calls = 0;
+    const { get, statuses } = await clientOf((req) => {
+      calls++;
+      // The first attempt is reset late in its timeout; the second gets no answer at all.
+      if (calls === 1) setTimeout(() => req.socket.destroy(), 1_500);
+    }, 2_000);
+    const started = performance.now();
+    const error = await get().catch((e: unknown) => e);
+    const elapsedMs = performance.now() - started;
+    expect(calls).toBe(2);
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect((error as Error).message).toBe('GET /api/v1/namespaces/x: no complete answer within 2000 ms');
+    // A fresh timeout for the second attempt would end it at 3.5 s.
+    expect(elapsedMs).toBeGreaterThanOrEqual(1_950);
+    expect(elapsedMs).toBeLessThan(3_000);
+    expect(statuses).toEqual([0]);
+  }, 10_000);
+
   test('sends a request turned away with 429 again after Retry-After, and returns its answer', async () => {
     let calls = 0;
     const { get, statuses } = await clientOf((_req, res) => {

@@ -237,16 +237,17 @@ export class KubeClient {
   #requestContext: Promise<typeof RequestContext> | undefined;
 
   /** One HTTP exchange with the kubeconfig's credentials, JSON accepted, its answer gathered whole within the request timeout. */
-  #send(target: Target, method: HttpMethod, body: Body | undefined): Promise<Exchanged> {
+  /** Sends one attempt; `spentMs` of the request timeout went to an earlier attempt of the same request. */
+  #send(target: Target, method: HttpMethod, body: Body | undefined, spentMs = 0): Promise<Exchanged> {
     const credentials = this.#authenticated(target.url, method);
-    if (credentials instanceof Promise) return credentials.then((ready) => this.#sendWith(ready, target, method, body));
-    return this.#sendWith(credentials, target, method, body);
+    if (credentials instanceof Promise) return credentials.then((ready) => this.#sendWith(ready, target, method, body, spentMs));
+    return this.#sendWith(credentials, target, method, body, spentMs);
   }
 
-  #sendWith({ headers, dispatcher }: Authenticated, target: Target, method: HttpMethod, body: Body | undefined): Promise<Exchanged> {
+  #sendWith({ headers, dispatcher }: Authenticated, target: Target, method: HttpMethod, body: Body | undefined, spentMs: number): Promise<Exchanged> {
     headers['Accept'] = 'application/json';
     if (body) headers['Content-Type'] = body.contentType;
-    return exchange(dispatcher, { origin: target.origin, path: target.path, method, headers, body: body?.text }, this.#requestTimeoutMs);
+    return exchange(dispatcher, { origin: target.origin, path: target.path, method, headers, body: body?.text }, this.#requestTimeoutMs, spentMs);
   }
 
   /** Where a path of the API goes: the kubeconfig's server (with any path prefix it has) and the query. */
@@ -313,9 +314,10 @@ export class KubeClient {
       try {
         exchanged = await this.#send(target, method, body);
       } catch (error) {
-        // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once.
+        // A kept-alive connection the server closed as it was reused: as client-go does, a read is sent again, once,
+        // within what is left of the request timeout (a reset late in a stalled exchange does not double it).
         if (method !== HttpMethod.GET || !isConnectionReset(error)) throw error;
-        exchanged = await this.#send(target, method, body);
+        exchanged = await this.#send(target, method, body, performance.now() - started);
       }
       status = exchanged.status;
       onWarnings?.(parseWarnings(exchanged.headers['warning']));
