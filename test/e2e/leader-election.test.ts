@@ -417,13 +417,17 @@ describe('leader election between two processes on one Lease', () => {
     const released = witness.versions.find((version) => version.holder === '');
     if (released === undefined) throw new Error('the witness saw no release of the Lease');
     expect(released.revision < takeover.revision).toBe(true);
-    // One try interval at most after the release: the follower takes a free
-    // Lease at its next try. Measured between two versions seen by the same
-    // watch, so the leader's drain (its in-flight reconciles finishing) is not
-    // part of it; the drain is reported, and the whole stays below a lease.
+    // The follower takes a free Lease at its next try: at most one try
+    // interval after the release, plus that try's read and write and the
+    // watch bringing the new version, which on a loaded 2-core machine have
+    // taken up to 870 ms together. The bound allows a second interval for them
+    // (as the SIGKILL case does past expiry). Measured between two versions
+    // seen by the same watch, so the leader's drain (its in-flight reconciles
+    // finishing) is not part of it; the drain is reported, and the whole stays
+    // below a lease.
     const freeMs = takeover.receivedAt - released.receivedAt;
     report(`SIGTERM: released ${released.receivedAt - terminatedAt} ms after the signal, taken ${freeMs} ms after the release`);
-    expect(freeMs).toBeLessThanOrEqual(MAX_TRY_INTERVAL_MS + SLACK_MS);
+    expect(freeMs).toBeLessThanOrEqual(2 * MAX_TRY_INTERVAL_MS + SLACK_MS);
     expect(takeoverMs).toBeLessThan(LEASE_MS);
 
     await follower.waitForLog('started leading');
