@@ -186,7 +186,7 @@ export function ownedFingerprint(object: KubeObject): string | undefined {
  */
 export function desiredFingerprint(object: KubeObject & Record<string, unknown>): string {
   const { apiVersion: _apiVersion, kind: _kind, metadata, ...body } = object;
-  return hash(canonicalJson({ ...body, metadata: { labels: metadata.labels, annotations: metadata.annotations } }));
+  return hash(canonicalJson({ ...body, metadata: { annotations: metadata.annotations, labels: metadata.labels } }));
 }
 
 /** JSON with sorted keys and nothing else changed: reports.ts's comparison of reports, as text. */
@@ -200,5 +200,6 @@ function sortedJson(value: unknown): string {
  * reports.ts's sameReport finds their content equal.
  */
 export function reportFingerprint(report: { scope?: unknown; source?: unknown; summary?: unknown; results?: unknown }): string {
-  return hash(sortedJson({ scope: report.scope, source: report.source, summary: report.summary, results: report.results }));
+  // In key order: with the report's own fields in order too (the API server's, and buildReport's), one JSON.stringify.
+  return hash(sortedJson({ results: report.results, scope: report.scope, source: report.source, summary: report.summary }));
 }

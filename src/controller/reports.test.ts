@@ -1,11 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import type { SecurityBaselineSpec } from '../api/types.ts';
 import type { ExceptionLike } from '../resources/exception.ts';
 import { buildImagePolicy } from '../resources/imagepolicy.ts';
 import { buildBaseline, composeDesired, objectKey, type BaselineBuild, type ObjectIdentity } from '../resources/index.ts';
-import { buildReport, declaredControls, type ControlResult } from '../resources/report.ts';
+import { buildReport, CONTROLS, declaredControls, type ControlResult } from '../resources/report.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { admissionObjectsOf } from './admission.ts';
+import { canonicalJson } from './fingerprint.ts';
 import type { BaselineObject, NamespaceObject, Problem } from './context.ts';
 import { RecordMaker } from './records.ts';
 import { controlResults, NO_EXCEPTIONS, reportHolds, sameReport, type ReportFacts, type ReportInput } from './reports.ts';
@@ -126,6 +128,23 @@ describe('buildReport', () => {
     expect(report.results[0]).toMatchObject({ policy: 'tenants', rule: 'networkPolicy', result: 'pass', scored: true, properties: { mode: 'Enforce' } });
     expect(JSON.stringify(report)).not.toMatch(/time/i);
     expect(buildReport({ name: 'team-a', uid: 'u-1' }, results)).toEqual(report);
+  });
+
+  test('is built with every key in order, so its fingerprint is JSON.stringify\'s own output', () => {
+    const reference = fc.record({ apiVersion: fc.string(), kind: fc.string(), name: fc.string(), namespace: fc.option(fc.string(), { nil: undefined }) }, { requiredKeys: ['apiVersion', 'kind', 'name'] });
+    const result = fc.record({
+      baseline: fc.string(),
+      control: fc.constantFrom(...CONTROLS),
+      result: fc.constantFrom('pass', 'fail', 'warn', 'error', 'skip'),
+      message: fc.string(),
+      mode: fc.constantFrom('Enforce', 'Audit'),
+      resources: fc.option(fc.array(reference, { maxLength: 4 }), { nil: undefined }),
+    }, { requiredKeys: ['baseline', 'control', 'result', 'message', 'mode'] });
+    const namespace = fc.record({ name: fc.string(), uid: fc.option(fc.string(), { nil: undefined }) }, { requiredKeys: ['name'] });
+    fc.assert(fc.property(namespace, fc.array(result, { maxLength: 12 }), (ns, results) => {
+      const report = buildReport(ns, results);
+      return JSON.stringify(report) === canonicalJson(report);
+    }), { numRuns: 300 });
   });
 
   test('sameReport ignores key order and server fields, and sees any change of a result', () => {
