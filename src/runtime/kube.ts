@@ -236,8 +236,11 @@ export class KubeClient {
   #dispatcher: Dispatcher | undefined;
   #requestContext: Promise<typeof RequestContext> | undefined;
 
-  /** One HTTP exchange with the kubeconfig's credentials, JSON accepted, its answer gathered whole within the request timeout. */
-  /** Sends one attempt; `spentMs` of the request timeout went to an earlier attempt of the same request. */
+  /**
+   * One HTTP exchange with the kubeconfig's credentials, JSON accepted, its
+   * answer gathered whole within the request timeout, less the `spentMs` an
+   * earlier attempt of the same request used.
+   */
   #send(target: Target, method: HttpMethod, body: Body | undefined, spentMs = 0): Promise<Exchanged> {
     const credentials = this.#authenticated(target.url, method);
     if (credentials instanceof Promise) return credentials.then((ready) => this.#sendWith(ready, target, method, body, spentMs));
