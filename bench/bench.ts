@@ -21,7 +21,7 @@ import { KubeApiError } from '../src/runtime/errors.ts';
 import { HttpMethod, type KubeObject, type KubeObjectBody } from '../src/runtime/kube.ts';
 import { applyCrds } from '../hack/apply-crds.ts';
 import { startControlPlane } from '../hack/kube/controlplane.ts';
-import { auditedWrites, auditMark, bindOperatorRole, createNamespaces, currentResourceVersion, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningRun } from './cluster.ts';
+import { auditedWrites, auditMark, bindOperatorRole, cpuMark, createNamespaces, currentResourceVersion, loadSince, openCluster, percentile, provisioningRun, resumingWatch, until, untilControllerManagerIdle, type BenchCluster, type BenchControlPlane, type ProvisioningLoad, type ProvisioningRun } from './cluster.ts';
 import { timeColdStart } from './coldstart.ts';
 import { clientNodeLimit, goLimit, goProvisioningLimit, goSweep, type LimitRun } from './limit.ts';
 import { runManyBaselines, type ManyBaselinesResult } from './many.ts';
@@ -501,16 +501,20 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const provisioning: ProvisioningRun[] = [];
     const provisioningLimit: ProvisioningRun[] = [];
     const newNamespaces: string[] = [];
+    const operatorCpu = () => operator.metric('process_cpu_seconds_total');
     for (const rate of options.rates) {
       await quiet();
       log(`${rate} new namespaces per second for ${options.seconds} s…`);
+      const before = await cpuMark(cluster, operatorCpu);
       const { names, ...result } = await provision(cluster, BASELINE, selector, run, rate, options.seconds);
-      provisioning.push(result);
+      provisioning.push({ ...result, load: await loadSince(cluster, operatorCpu, before) });
       newNamespaces.push(...names);
       if (limit) {
         await quiet();
         log(`the limit: ${rate} new namespaces per second for ${options.seconds} s, provisioned by client-go…`);
-        provisioningLimit.push(await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report));
+        const beforeLimit = await cpuMark(cluster, operatorCpu);
+        const limitRun = await goProvisioningLimit(limitKubeconfig, cluster.controlPlane.dir, baseline, run, rate, options.seconds, report);
+        provisioningLimit.push({ ...limitRun, load: await loadSince(cluster, operatorCpu, beforeLimit) });
       }
     }
     if (limit) limit = { ...limit, provisioning: provisioningLimit };
@@ -576,6 +580,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   }
 }
 
+/** `; machine 1.9 of 2 cores busy (API server 1.3, operator 0.3, …)`: how much of the machine a provisioning run had. */
+function loadText(load: ProvisioningLoad | undefined): string {
+  if (!load) return '';
+  const shares: [string, number | undefined][] = [['API server', load.apiServer], ['etcd', load.etcd], ['kube-controller-manager', load.controllerManager], ['operator', load.operator]];
+  const parts = shares.flatMap(([name, cores]) => (cores === undefined ? [] : [`${name} ${cores.toFixed(2)}`]));
+  return `; machine ${load.busy.toFixed(2)} of ${load.cores} cores busy${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+}
+
 export function formatTable(result: BenchResult): string {
   const f = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
   const { coldStart, limit, memory } = result;
@@ -604,10 +616,10 @@ export function formatTable(result: BenchResult): string {
     ['restart: all reconciled', `${f(result.steadyState.secondsUntilReady)} s`, `${result.steadyState.namespaces} namespaces in the cluster`],
     ...result.provisioning.map((p): [string, string, string] => [
       `new namespaces at ${p.rate}/s p50/p95/p99`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`,
-      `${p.count}; target p99 ≤ ${p.rate > 20 ? '0.5' : '1'} s${p.createP99 === undefined ? '' : `; the create request alone: p99 ${f(p.createP99, 3)} s`}`,
+      `${p.count}; target p99 ≤ ${p.rate > 20 ? '0.5' : '1'} s${p.createP99 === undefined ? '' : `; the create request alone: p99 ${f(p.createP99, 3)} s`}${loadText(p.load)}`,
     ]),
     ...(limit?.provisioning ?? []).map((p): [string, string, string] => [
-      `limit: new namespaces at ${p.rate}/s`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`, `${p.count}, by client-go with no watch between the steps`,
+      `limit: new namespaces at ${p.rate}/s`, `${f(p.p50, 3)}/${f(p.p95, 3)}/${f(p.p99, 3)} s`, `${p.count}, by client-go with no watch between the steps${loadText(p.load)}`,
     ]),
   );
   if (result.drift) rows.push(['drift restore p50/p99', `${f(result.drift.p50, 3)}/${f(result.drift.p99, 3)} s`, `${result.drift.count} edits at ${result.drift.rate}/s; target p99 ≤ 1 s`]);

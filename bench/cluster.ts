@@ -2,6 +2,7 @@
 // of their own, namespaces made fast, and the API server's audit log as the
 // witness of who wrote what.
 import { readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
@@ -144,6 +145,66 @@ export interface ProvisioningRun {
    * before any controller can see the namespace (absent in the limit's runs and in runs before it was kept).
    */
   readonly createP99?: number;
+  /** How busy the machine was during the run (absent in runs before it was kept). */
+  readonly load?: ProvisioningLoad;
+}
+
+/**
+ * CPU cores in use on average over a provisioning run: the whole machine
+ * (every process, from /proc/stat), and the processes that share it. On a
+ * machine whose cores are all busy, a request waits for a core as much as for
+ * its answer: provisioning latency is then the machine's, whatever the client.
+ */
+export interface ProvisioningLoad {
+  readonly cores: number;
+  readonly busy: number;
+  readonly apiServer?: number;
+  readonly etcd?: number;
+  readonly controllerManager?: number;
+  /** The operator: its own run, or the limit's, whose watch events it still receives. */
+  readonly operator?: number;
+}
+
+/** CPU seconds used so far: by the whole machine, and by each process that matters to a provisioning run. */
+interface CpuMark {
+  readonly at: number;
+  readonly machine: number;
+  readonly processes: Partial<Record<Exclude<keyof ProvisioningLoad, 'cores' | 'busy'>, number>>;
+}
+
+/** Busy CPU seconds of the whole machine so far: /proc/stat's first line, all but idle and iowait (in clock ticks of 1/100 s). */
+async function machineCpuSeconds(): Promise<number> {
+  const [user, nice, system, , , irq, softirq, steal] = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+}
+
+/** Where a provisioning run's load is measured from; `operatorCpu` reads the operator's CPU seconds. */
+export async function cpuMark(cluster: BenchCluster, operatorCpu: () => Promise<number>): Promise<CpuMark> {
+  const { cpuSeconds } = cluster.controlPlane;
+  return {
+    at: performance.now(),
+    machine: await machineCpuSeconds(),
+    processes: {
+      operator: await operatorCpu(),
+      ...cpuSeconds && {
+        apiServer: await cpuSeconds('kube-apiserver'), etcd: await cpuSeconds('etcd'), controllerManager: await cpuSeconds('kube-controller-manager'),
+      },
+    },
+  };
+}
+
+/** The cores in use on average since `before`. */
+export async function loadSince(cluster: BenchCluster, operatorCpu: () => Promise<number>, before: CpuMark): Promise<ProvisioningLoad> {
+  const now = await cpuMark(cluster, operatorCpu);
+  const seconds = (now.at - before.at) / 1000;
+  const cores = (key: keyof CpuMark['processes']): number | undefined => {
+    const [then, later] = [before.processes[key], now.processes[key]];
+    return then === undefined || later === undefined ? undefined : (later - then) / seconds;
+  };
+  return {
+    cores: cpus().length, busy: (now.machine - before.machine) / seconds,
+    apiServer: cores('apiServer'), etcd: cores('etcd'), controllerManager: cores('controllerManager'), operator: cores('operator'),
+  };
 }
 
 export function provisioningRun(rate: number, latencies: number[]): ProvisioningRun {

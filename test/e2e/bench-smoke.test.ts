@@ -1,6 +1,7 @@
 // A tiny run of `make bench` on the test control plane, so the benchmark
 // cannot rot: every scenario runs and reports sane counts. Timings are
 // printed, never asserted (these machines are shared).
+import { cpus } from 'node:os';
 import { afterAll, expect, test } from '@jest/globals';
 import { CoreV1Api, CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
 import { APPLIED_ANNOTATION } from '../../src/api/constants.ts';
@@ -57,6 +58,16 @@ test('make bench runs every scenario end to end (smoke: 12 namespaces)', async (
   // The create request is part of each namespace's time: never longer than the whole.
   for (const p of result.provisioning) expect(p.createP99).toBeGreaterThan(0);
   for (const p of result.provisioning) expect(p.createP99).toBeLessThanOrEqual(p.max);
+  // Each provisioning run says how busy the machine was: some of its cores, the operator's share among them
+  // (the control plane's shares only where the benchmark started it: not here).
+  for (const { load } of [...result.provisioning, ...result.limit?.provisioning ?? []]) {
+    expect(load?.cores).toBe(cpus().length);
+    expect(load?.busy).toBeGreaterThan(0);
+    expect(load?.busy).toBeLessThanOrEqual(cpus().length + 0.05);
+    expect(load?.operator).toBeLessThanOrEqual((load?.busy ?? 0) + 0.05);
+    expect(load?.apiServer).toBeUndefined();
+  }
+  for (const { load } of result.provisioning) expect(load?.operator).toBeGreaterThan(0);
   // The cold start, the limit's sweep and its timed run, and each provisioning run (the operator's and the limit's) waited for
   // kube-controller-manager to go quiet, whose writes the audit log tells by their user agent (it wrote
   // a ServiceAccount into each new namespace).
