@@ -104,6 +104,15 @@ describe('a namespace admin may not take an object out of a baseline\'s manageme
       .toMatch(/^403 .*is managed by the security baseline tenants/);
   });
 
+  test('creating an object that carries a baseline\'s labels is refused too, but to a cluster administrator', async () => {
+    const body = (name: string) => ({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace, labels: ownership }, spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    } as KubeObject & Record<string, unknown>);
+    const name = uniqueName('own');
+    expect(await attempt(() => tenant.create(NETWORK_POLICIES, body(name)))).toMatch(/^403 .*is managed by the security baseline tenants/);
+    expect(await attempt(() => writerAs('kubectl-create').create(NETWORK_POLICIES, body(name)))).toBe('allowed');
+  });
+
   test('other edits go through (the operator puts them back), as do other labels', async () => {
     const name = await managedPolicy();
     expect(await attempt(() => tenant.mergePatch(NETWORK_POLICIES, name, namespace, { metadata: { labels: { team: 'a' } }, spec: { ingress: [{}] } }))).toBe('allowed');
@@ -184,6 +193,13 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
     })).toMatch(/^403 .*gives one of its objects there this name/);
   });
 
+  test('nor under one of them with the baseline\'s labels, which would pass it by the other policy\'s door', async () => {
+    // Objects with the baseline label are not this policy's (the operator's own creates skip it): the ownership policy refuses them.
+    expect(await createAs(asTenant, NETWORK_POLICIES, selected, {
+      ...policyNamed(`${name}-default-deny`), metadata: { name: `${name}-default-deny`, labels: { [MANAGED_BY_LABEL]: OPERATOR_NAME, [BASELINE_LABEL]: name } },
+    })).toMatch(new RegExp(`^403 .*is managed by the security baseline ${name}`));
+  });
+
   test('other names stay the namespace\'s, as do the same names where the baseline does not select', async () => {
     expect(await createAs(asTenant, NETWORK_POLICIES, selected, policyNamed(`${name}-api`))).toBe('allowed');
     expect(await createAs(writerAs('kubectl-create'), NETWORK_POLICIES, namespace, policyNamed(`${name}-default-deny`))).toBe('allowed');
@@ -194,5 +210,9 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
     cleanup.push(unbind);
     const asOperator = writerAs(FIELD_MANAGER, kubeConfig);
     await eventually(async () => (await createAs(asOperator, NETWORK_POLICIES, selected, policyNamed(`${name}-default-deny`))) === 'allowed');
+    // As the operator creates them: with its labels.
+    expect(await createAs(asOperator, NETWORK_POLICIES, selected, {
+      ...policyNamed(`${name}-quota`), metadata: { name: `${name}-quota`, labels: { [MANAGED_BY_LABEL]: OPERATOR_NAME, [BASELINE_LABEL]: name } },
+    })).toBe('allowed');
   });
 });
