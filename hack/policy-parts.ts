@@ -37,7 +37,9 @@ export function selectsCel(selector: string, labels: string): string {
 /**
  * CEL: whether the request's author may write baselines' status: the operator,
  * and cluster administrators. Policies that give them a free hand test it in a
- * matchCondition, so the operator's own writes cost one authorization check
- * and no evaluation per baseline.
+ * matchCondition. In a policy with parameters that condition is evaluated once
+ * per baseline too (the authorizer's answer is cached within the request, the
+ * evaluation is not): keep the operator's frequent writes out of such policies
+ * by their matchConstraints instead (hack/managed-object-policy.ts).
  */
 export const MAY_WRITE_BASELINE_STATUS = `authorizer.group('${GROUP}').resource('${PLURAL}').subresource('status').check('patch').allowed()`;

@@ -53,6 +53,7 @@ export const API_POLICY_NAMES = [
   'security-baseline-exceptions',
   'security-baseline-managed-objects',
   'security-baseline-managed-names',
+  'security-baseline-report-name',
   'security-baseline-namespace-labels',
   'security-baseline-namespace-annotations',
 ] as const;

@@ -139,6 +139,8 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
   let name = '';
   let selected = '';
   let asTenant: Writer;
+  let tenantUser = '';
+  let reportsWriter = '';
 
   const policyNamed = (policyName: string) => ({
     apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: policyName }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
@@ -165,9 +167,12 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
     } });
     // Reports: the namespace admin may write them too, as a tool's role might grant.
-    await rbac.createNamespacedRole({ namespace: selected, body: { metadata: { name: 'reports' }, rules: [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['create', 'delete'] }] } });
+    tenantUser = user;
+    reportsWriter = uniqueName('reports-writer');
+    await rbac.createClusterRole({ body: { metadata: { name: reportsWriter }, rules: [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['create', 'delete'] }] } });
+    cleanup.push(() => rbac.deleteClusterRole({ name: reportsWriter }));
     await rbac.createNamespacedRoleBinding({ namespace: selected, body: {
-      metadata: { name: 'reports' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reports' },
+      metadata: { name: 'reports' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reportsWriter },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
     } });
     await eventually(async () => (await authorization.createSubjectAccessReview({ body: { spec: {
@@ -190,7 +195,19 @@ describe('the names a baseline gives its objects are reserved in the namespaces 
     })).toMatch(/^403 .*gives one of its objects there this name/);
     expect(await createAs(asTenant, REPORTS, selected, {
       apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, results: [],
-    })).toMatch(/^403 .*gives one of its objects there this name/);
+    })).toMatch(/^403 .*the security baseline operator keeps its compliance Report under this name/);
+  });
+
+  test('the compliance Report\'s name is reserved where no baseline selects too; other Reports stay the namespace\'s', async () => {
+    // The tenant may write Reports in the unselected namespace as well.
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'reports-writer' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reportsWriter },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenantUser }],
+    } });
+    const report = (reportName: string) => ({ apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: reportName }, results: [] });
+    await eventually(async () => (await createAs(asTenant, REPORTS, namespace, report(uniqueName('tool')))) === 'allowed');
+    expect(await createAs(asTenant, REPORTS, namespace, report('security-baseline'))).toMatch(/^403 .*may not create one under it/);
+    expect(await createAs(asTenant, REPORTS, selected, report(uniqueName('tool')))).toBe('allowed');
   });
 
   test('nor under one of them with the baseline\'s labels, which would pass it by the other policy\'s door', async () => {
