@@ -112,9 +112,11 @@ describe('a namespace report', () => {
     expect(outcomes(orphan)).toEqual([`${orphaning}/resourceQuota: pass`]);
   }, 60_000);
 
-  test('a tenant\'s Report of that name from another source is left untouched, and the namespace is a Conflict, not compliant', async () => {
+  test('a Report of that name from another source is left untouched, and the namespace is a Conflict, not compliant; a tenant cannot make one', async () => {
     // Kubernetes' admin role does not grant reports; a cluster that aggregates them into it
-    // (or a Role like this one) lets a tenant take the report's name before the baseline comes.
+    // (or a Role like this one) lets a tenant write Reports, but not under the compliance
+    // Report's name (security-baseline-report-name). One a cluster administrator's tool made,
+    // or that was there before that policy, is still someone else's.
     const label = `sbo-report-foreign-${run}`;
     const namespace = await createTestNamespace('report-foreign', { [label]: 'true' });
     const tenant = `report-tenant-${run}`;
@@ -126,13 +128,22 @@ describe('a namespace report', () => {
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
     } });
     const asTenant = (await kubeConfigAsUser(tenant)).makeApiClient(CustomObjectsApi);
-    await eventually(() => asTenant.createNamespacedCustomObject({
-      ...reports, namespace,
-      body: {
-        apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, source: 'someone-else',
-        summary: { pass: 6, fail: 0, warn: 0, error: 0, skip: 0 }, results: [],
-      },
-    }));
+    const foreign = {
+      apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: { name: 'security-baseline' }, source: 'someone-else',
+      summary: { pass: 6, fail: 0, warn: 0, error: 0, skip: 0 }, results: [],
+    };
+    // Refused, once the tenant's role is in effect: 403 from the policy, not from RBAC.
+    const refusal = await eventually(async () => {
+      try {
+        await asTenant.createNamespacedCustomObject({ ...reports, namespace, body: foreign });
+        throw new Error('the tenant created the compliance Report\'s name');
+      } catch (error) {
+        const body = (error as { body?: unknown }).body;
+        return typeof body === 'string' && body.includes('security-baseline-report-name') ? body : false;
+      }
+    });
+    expect(refusal).toContain('may not create one under it');
+    await custom.createNamespacedCustomObject({ ...reports, namespace, body: foreign });
     const name = await baseline('rep-foreign', label, { resourceQuota: { hard: { pods: '4' } } });
     const status = await waitForStatus(name, (b) => condition(b, 'Conflict')?.status === 'True');
     expect(condition(status, 'Conflict')?.reason).toBe('ForeignReport');
