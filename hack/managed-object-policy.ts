@@ -45,9 +45,9 @@
 // names several baselines and carries no baseline label, is not evaluated per
 // baseline either.
 import path from 'node:path';
-import { ALWAYS_EXCLUDED_CEL, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
+import { ALWAYS_EXCLUDED_CEL, apiPolicyAndBinding, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { BASELINE_LABEL, MANAGED_BY_LABEL, OPERATOR_NAME } from '../src/api/constants.ts';
+import { BASELINE_LABEL, MANAGED_BY_LABEL } from '../src/api/constants.ts';
 import { MANAGED_KINDS, REPORTS } from '../src/controller/kinds.ts';
 import { LIMIT_RANGE_SUFFIX } from '../src/resources/limitrange.ts';
 import { LOGGING_SUFFIX } from '../src/resources/logging.ts';
@@ -61,7 +61,6 @@ export const REPORT_NAME_POLICY_NAME = 'security-baseline-report-name';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const output = path.join(root, 'crds', 'managed-object-policy.yaml');
-const labels = { 'app.kubernetes.io/name': OPERATOR_NAME, 'app.kubernetes.io/part-of': OPERATOR_NAME };
 
 /** `rbac.authorization.k8s.io/v1` → `rbac.authorization.k8s.io`; `v1` → the core group. */
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
@@ -69,47 +68,34 @@ const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiV
 export function buildManagedObjectPolicy(): Record<string, unknown>[] {
   const ownershipLabels = [BASELINE_LABEL, MANAGED_BY_LABEL];
   const label = (object: string, key: string) => `${object}.metadata.?labels[?'${key}'].orValue('')`;
-  return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: MANAGED_OBJECT_POLICY_NAME, labels },
-      spec: {
-        failurePolicy: 'Fail',
-        // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
-        matchConstraints: {
-          matchPolicy: 'Equivalent',
-          namespaceSelector: {},
-          objectSelector: { matchExpressions: [{ key: BASELINE_LABEL, operator: 'Exists' }] },
-          resourceRules: MANAGED_KINDS.map((type) => ({
-            apiGroups: [groupOf(type.apiVersion)], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [type.plural], scope: 'Namespaced',
-          })),
-        },
-        variables: [
-          // A create has no old object: its labels are all added.
-          { name: 'labelsKept', expression: `oldObject != null && ${ownershipLabels.map((key) => `${label('oldObject', key)} == ${label('object', key)}`).join(' && ')}` },
-          {
-            name: 'baseline',
-            expression: `oldObject != null && ${label('oldObject', BASELINE_LABEL)} != '' ? ${label('oldObject', BASELINE_LABEL)} : ${label('object', BASELINE_LABEL)}`,
-          },
-        ],
-        validations: [{
-          expression: `variables.labelsKept || ${MAY_WRITE_BASELINE_STATUS}`,
-          messageExpression: `request.kind.kind + ' ' + request.name + ' is managed by the security baseline ' + variables.baseline`
-            + ` + ': ' + request.userInfo.username + ' may not add, change or remove its labels ${ownershipLabels.join(' and ')}.`
-            + ` Other edits are allowed and put back by the operator; deleting the baseline with deletionPolicy Orphan releases its objects'`,
-          message: `the labels ${ownershipLabels.join(' and ')} of an object a security baseline manages may not be added, changed or removed`,
-          reason: 'Forbidden',
-        }],
+  return apiPolicyAndBinding(MANAGED_OBJECT_POLICY_NAME, {
+    failurePolicy: 'Fail',
+    // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
+    matchConstraints: {
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: { matchExpressions: [{ key: BASELINE_LABEL, operator: 'Exists' }] },
+      resourceRules: MANAGED_KINDS.map((type) => ({
+        apiGroups: [groupOf(type.apiVersion)], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [type.plural], scope: 'Namespaced',
+      })),
+    },
+    variables: [
+      // A create has no old object: its labels are all added.
+      { name: 'labelsKept', expression: `oldObject != null && ${ownershipLabels.map((key) => `${label('oldObject', key)} == ${label('object', key)}`).join(' && ')}` },
+      {
+        name: 'baseline',
+        expression: `oldObject != null && ${label('oldObject', BASELINE_LABEL)} != '' ? ${label('oldObject', BASELINE_LABEL)} : ${label('object', BASELINE_LABEL)}`,
       },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: MANAGED_OBJECT_POLICY_NAME, labels },
-      spec: { policyName: MANAGED_OBJECT_POLICY_NAME, validationActions: ['Deny'] },
-    },
-  ];
+    ],
+    validations: [{
+      expression: `variables.labelsKept || ${MAY_WRITE_BASELINE_STATUS}`,
+      messageExpression: `request.kind.kind + ' ' + request.name + ' is managed by the security baseline ' + variables.baseline`
+        + ` + ': ' + request.userInfo.username + ' may not add, change or remove its labels ${ownershipLabels.join(' and ')}.`
+        + ` Other edits are allowed and put back by the operator; deleting the baseline with deletionPolicy Orphan releases its objects'`,
+      message: `the labels ${ownershipLabels.join(' and ')} of an object a security baseline manages may not be added, changed or removed`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 /** The names of a baseline's objects that do not come from its spec: `<baseline>-<suffix>`. */
@@ -117,103 +103,73 @@ const FIXED_SUFFIXES = [DEFAULT_DENY_SUFFIX, RESOURCE_QUOTA_SUFFIX, LIMIT_RANGE_
 
 /** The second policy: names of a baseline's objects are its own in the namespaces it selects. */
 export function buildManagedNamesPolicy(): Record<string, unknown>[] {
-  return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
-      spec: {
-        ...PER_BASELINE,
-        matchConstraints: {
-          matchPolicy: 'Equivalent',
-          namespaceSelector: {},
-          objectSelector: { matchExpressions: [{ key: BASELINE_LABEL, operator: 'DoesNotExist' }] },
-          resourceRules: MANAGED_KINDS.map((type) => ({
-            apiGroups: [groupOf(type.apiVersion)], apiVersions: ['*'], operations: ['CREATE'], resources: [type.plural], scope: 'Namespaced',
-          })),
-        },
-        matchConditions: [
-          { name: 'not-always-excluded', expression: `!(request.namespace in ${ALWAYS_EXCLUDED_CEL})` },
-          { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
-        ],
-        variables: [
-          { name: 'name', expression: "object.metadata.?name.orValue('')" },
-          {
-            name: 'suffix',
-            expression: `variables.name.startsWith(params.metadata.name + '-') ? variables.name.substring(size(params.metadata.name) + 1) : ''`,
-          },
-          // The exact names the baseline gives its objects (src/resources/): a tenant's own `<baseline>-api` stays theirs.
-          {
-            name: 'reserved',
-            expression: `variables.suffix != '' && (variables.suffix in ${JSON.stringify(FIXED_SUFFIXES).replaceAll('"', "'")}`
-              + ` || params.spec.?roleBindings.orValue([]).exists(rb, rb.name == variables.suffix)`
-              + ` || params.spec.?networkPolicy.?podPolicies.orValue([]).exists(p, p.name == variables.suffix))`,
-          },
-          {
-            name: 'selected',
-            expression: `!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'`
-              + ` && !(request.namespace in params.spec.?excludeNamespaces.orValue([]))`
-              + ` && ${selectsCel('params.spec.namespaceSelector', "namespaceObject.metadata.?labels.orValue({})")}`,
-          },
-        ],
-        validations: [{
-          expression: '!variables.reserved || !variables.selected',
-          messageExpression: `request.kind.kind + ' ' + variables.name + ' in namespace ' + request.namespace + ': the security baseline '`
-            + ` + params.metadata.name + ' selects this namespace and gives one of its objects there this name; '`
-            + ` + request.userInfo.username + ' may not create one under it (the operator would leave it alone, and the baseline\\'s`
-            + ` control would stay out of the namespace). Choose another name'`,
-          message: 'a name a security baseline uses for its objects in this namespace may be created by the operator only',
-          reason: 'Forbidden',
-        }],
-      },
+  return apiPolicyAndBinding(MANAGED_NAMES_POLICY_NAME, {
+    ...PER_BASELINE,
+    matchConstraints: {
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: { matchExpressions: [{ key: BASELINE_LABEL, operator: 'DoesNotExist' }] },
+      resourceRules: MANAGED_KINDS.map((type) => ({
+        apiGroups: [groupOf(type.apiVersion)], apiVersions: ['*'], operations: ['CREATE'], resources: [type.plural], scope: 'Namespaced',
+      })),
     },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: MANAGED_NAMES_POLICY_NAME, labels },
-      spec: {
-        policyName: MANAGED_NAMES_POLICY_NAME,
-        paramRef: EVERY_BASELINE,
-        validationActions: ['Deny'],
+    matchConditions: [
+      { name: 'not-always-excluded', expression: `!(request.namespace in ${ALWAYS_EXCLUDED_CEL})` },
+      { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
+    ],
+    variables: [
+      { name: 'name', expression: "object.metadata.?name.orValue('')" },
+      {
+        name: 'suffix',
+        expression: `variables.name.startsWith(params.metadata.name + '-') ? variables.name.substring(size(params.metadata.name) + 1) : ''`,
       },
-    },
-  ];
+      // The exact names the baseline gives its objects (src/resources/): a tenant's own `<baseline>-api` stays theirs.
+      {
+        name: 'reserved',
+        expression: `variables.suffix != '' && (variables.suffix in ${JSON.stringify(FIXED_SUFFIXES).replaceAll('"', "'")}`
+          + ` || params.spec.?roleBindings.orValue([]).exists(rb, rb.name == variables.suffix)`
+          + ` || params.spec.?networkPolicy.?podPolicies.orValue([]).exists(p, p.name == variables.suffix))`,
+      },
+      {
+        name: 'selected',
+        expression: `!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'`
+          + ` && !(request.namespace in params.spec.?excludeNamespaces.orValue([]))`
+          + ` && ${selectsCel('params.spec.namespaceSelector', "namespaceObject.metadata.?labels.orValue({})")}`,
+      },
+    ],
+    validations: [{
+      expression: '!variables.reserved || !variables.selected',
+      messageExpression: `request.kind.kind + ' ' + variables.name + ' in namespace ' + request.namespace + ': the security baseline '`
+        + ` + params.metadata.name + ' selects this namespace and gives one of its objects there this name; '`
+        + ` + request.userInfo.username + ' may not create one under it (the operator would leave it alone, and the baseline\\'s`
+        + ` control would stay out of the namespace). Choose another name'`,
+      message: 'a name a security baseline uses for its objects in this namespace may be created by the operator only',
+      reason: 'Forbidden',
+    }],
+  }, { paramRef: EVERY_BASELINE });
 }
 
 /** The third policy: the compliance Report's name is the operator's in every namespace. */
 export function buildReportNamePolicy(): Record<string, unknown>[] {
-  return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: REPORT_NAME_POLICY_NAME, labels },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          matchPolicy: 'Equivalent',
-          namespaceSelector: {},
-          objectSelector: {},
-          resourceRules: [{
-            apiGroups: [groupOf(REPORTS.apiVersion)], apiVersions: ['*'], operations: ['CREATE'], resources: [REPORTS.plural], scope: 'Namespaced',
-          }],
-        },
-        matchConditions: [{ name: 'the-report-name', expression: `object.metadata.?name.orValue('') == '${REPORT_NAME}'` }],
-        validations: [{
-          expression: MAY_WRITE_BASELINE_STATUS,
-          messageExpression: `'Report ${REPORT_NAME} in namespace ' + request.namespace + ': the security baseline operator keeps its compliance Report`
-            + ` under this name; ' + request.userInfo.username + ' may not create one under it (the operator would leave it alone). Choose another name'`,
-          message: `the name ${REPORT_NAME} is the compliance Report's, which the operator alone may create`,
-          reason: 'Forbidden',
-        }],
-      },
+  return apiPolicyAndBinding(REPORT_NAME_POLICY_NAME, {
+    failurePolicy: 'Fail',
+    matchConstraints: {
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      resourceRules: [{
+        apiGroups: [groupOf(REPORTS.apiVersion)], apiVersions: ['*'], operations: ['CREATE'], resources: [REPORTS.plural], scope: 'Namespaced',
+      }],
     },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: REPORT_NAME_POLICY_NAME, labels },
-      spec: { policyName: REPORT_NAME_POLICY_NAME, validationActions: ['Deny'] },
-    },
-  ];
+    matchConditions: [{ name: 'the-report-name', expression: `object.metadata.?name.orValue('') == '${REPORT_NAME}'` }],
+    validations: [{
+      expression: MAY_WRITE_BASELINE_STATUS,
+      messageExpression: `'Report ${REPORT_NAME} in namespace ' + request.namespace + ': the security baseline operator keeps its compliance Report`
+        + ` under this name; ' + request.userInfo.username + ' may not create one under it (the operator would leave it alone). Choose another name'`,
+      message: `the name ${REPORT_NAME} is the compliance Report's, which the operator alone may create`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 export function renderManagedObjectPolicy(): string {

@@ -39,9 +39,9 @@
 // label, and those of whoever may write baselines' status (the operator,
 // cluster administrators), are not evaluated per baseline (matchConditions).
 import path from 'node:path';
-import { ALWAYS_EXCLUDED_CEL, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
+import { ALWAYS_EXCLUDED_CEL, apiPolicyAndBinding, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
-import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION, OPERATOR_NAME } from '../src/api/constants.ts';
+import { APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION } from '../src/api/constants.ts';
 import { GROUP, PLURAL } from '../src/api/types.ts';
 import { POD_SECURITY_LABEL_PREFIX } from '../src/resources/podsecurity.ts';
 
@@ -50,7 +50,6 @@ export const NAMESPACE_ANNOTATION_POLICY_NAME = 'security-baseline-namespace-ann
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const output = path.join(root, 'crds', 'namespace-label-policy.yaml');
-const labels = { 'app.kubernetes.io/name': OPERATOR_NAME, 'app.kubernetes.io/part-of': OPERATOR_NAME };
 
 /** CEL: whether the label map named `labels` satisfies the baseline's selector. */
 const selects = (labels: string): string => selectsCel('params.spec.namespaceSelector', labels);
@@ -66,98 +65,81 @@ const mayChangeBaseline = `authorizer.group('${GROUP}').resource('${PLURAL}').na
 const toTakeOut = `' (to take a namespace out, list it in the baseline\\'s excludeNamespaces)'`;
 
 export function buildNamespaceLabelPolicy(): Record<string, unknown>[] {
-  return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
-      spec: {
-        ...PER_BASELINE,
-        // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
-        matchConstraints: {
-          matchPolicy: 'Equivalent',
-          namespaceSelector: {},
-          objectSelector: {},
-          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'], scope: '*' }],
-        },
-        matchConditions: [
-          { name: 'labels-changed', expression: 'oldObject.metadata.?labels.orValue({}) != object.metadata.?labels.orValue({})' },
-          { name: 'not-always-excluded', expression: `!(object.metadata.name in ${ALWAYS_EXCLUDED_CEL})` },
-          // The operator (and cluster administrators) may patch every baseline anyway: its own namespace writes cost one check.
-          { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
-        ],
-        variables: [
-          { name: 'oldLabels', expression: 'oldObject.metadata.?labels.orValue({})' },
-          { name: 'newLabels', expression: 'object.metadata.?labels.orValue({})' },
-          {
-            name: 'changedKeys',
-            expression: 'variables.oldLabels.filter(k, !(k in variables.newLabels) || variables.newLabels[k] != variables.oldLabels[k])'
-              + ' + variables.newLabels.filter(k, !(k in variables.oldLabels))',
-          },
-          {
-            name: 'applies',
-            expression: '!has(params.metadata.deletionTimestamp) && !(object.metadata.name in params.spec.?excludeNamespaces.orValue([]))',
-          },
-          { name: 'selectedBefore', expression: `variables.applies && ${selects('variables.oldLabels')}` },
-          { name: 'selectedAfter', expression: `variables.applies && ${selects('variables.newLabels')}` },
-          { name: 'leaves', expression: 'variables.selectedBefore && !variables.selectedAfter' },
-          // Audit baselines create nothing, so they grant nothing and set no Pod Security level.
-          { name: 'enforcing', expression: `params.spec.?mode.orValue('Enforce') == 'Enforce'` },
-          {
-            name: 'choosesSubjects',
-            expression: 'variables.selectedAfter && variables.enforcing'
-              + ` && (variables.selectedBefore ? variables.changedKeys.exists(k, ${namesLabel('k')})`
-              + ` : variables.newLabels.exists(k, ${namesLabel('k')}))`,
-          },
-          {
-            name: 'changesPodSecurity',
-            expression: `variables.selectedBefore && variables.selectedAfter && variables.enforcing && has(params.spec.podSecurity)`
-              + ` && variables.changedKeys.exists(k, k.startsWith('${POD_SECURITY_LABEL_PREFIX}'))`,
-          },
-        ],
-        validations: [
-          {
-            expression: `!variables.leaves || ${mayChangeBaseline}`,
-            messageExpression: `'namespace ' + object.metadata.name + ' is selected by the security baseline ' + params.metadata.name`
-              + ` + ': ' + request.userInfo.username + ' may not change its labels so that the baseline no longer selects it.`
-              + ` Which namespaces a baseline covers is part of the baseline, so this needs patch on securitybaselines/'`
-              + ` + params.metadata.name + ${toTakeOut}`,
-            message: 'a namespace may not be relabelled out of a security baseline by someone who may not change that baseline',
-            reason: 'Forbidden',
-          },
-          {
-            expression: `!variables.choosesSubjects || ${mayChangeBaseline}`,
-            messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
-              + ` + ' binds roles there to subjects its labels name (\${label:KEY}); ' + request.userInfo.username`
-              + ` + ' may not change those labels, or bring the namespace under the baseline with them set.`
-              + ` Who a baseline grants access to is part of the baseline, so this needs patch on securitybaselines/'`
-              + ` + params.metadata.name`,
-            message: 'the labels a security baseline names subjects by may not be changed by someone who may not change that baseline',
-            reason: 'Forbidden',
-          },
-          {
-            expression: `!variables.changesPodSecurity || ${mayChangeBaseline}`,
-            messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
-              + ` + ' sets its Pod Security labels (${POD_SECURITY_LABEL_PREFIX}*); ' + request.userInfo.username`
-              + ` + ' may not change them. The baseline\\'s podSecurity decides them, so this needs patch on securitybaselines/'`
-              + ` + params.metadata.name`,
-            message: 'the Pod Security labels a security baseline sets may not be changed by someone who may not change that baseline',
-            reason: 'Forbidden',
-          },
-        ],
-      },
+  return apiPolicyAndBinding(NAMESPACE_LABEL_POLICY_NAME, {
+    ...PER_BASELINE,
+    // The API server's defaults spelt out (see hack/exception-policy.ts): matchConstraints is atomic for server-side apply.
+    matchConstraints: {
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'], scope: '*' }],
     },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: NAMESPACE_LABEL_POLICY_NAME, labels },
-      spec: {
-        policyName: NAMESPACE_LABEL_POLICY_NAME,
-        paramRef: EVERY_BASELINE,
-        validationActions: ['Deny'],
+    matchConditions: [
+      { name: 'labels-changed', expression: 'oldObject.metadata.?labels.orValue({}) != object.metadata.?labels.orValue({})' },
+      { name: 'not-always-excluded', expression: `!(object.metadata.name in ${ALWAYS_EXCLUDED_CEL})` },
+      // The operator (and cluster administrators) may patch every baseline anyway: its own namespace writes cost one check.
+      { name: 'not-the-operator', expression: `!${MAY_WRITE_BASELINE_STATUS}` },
+    ],
+    variables: [
+      { name: 'oldLabels', expression: 'oldObject.metadata.?labels.orValue({})' },
+      { name: 'newLabels', expression: 'object.metadata.?labels.orValue({})' },
+      {
+        name: 'changedKeys',
+        expression: 'variables.oldLabels.filter(k, !(k in variables.newLabels) || variables.newLabels[k] != variables.oldLabels[k])'
+          + ' + variables.newLabels.filter(k, !(k in variables.oldLabels))',
       },
-    },
-  ];
+      {
+        name: 'applies',
+        expression: '!has(params.metadata.deletionTimestamp) && !(object.metadata.name in params.spec.?excludeNamespaces.orValue([]))',
+      },
+      { name: 'selectedBefore', expression: `variables.applies && ${selects('variables.oldLabels')}` },
+      { name: 'selectedAfter', expression: `variables.applies && ${selects('variables.newLabels')}` },
+      { name: 'leaves', expression: 'variables.selectedBefore && !variables.selectedAfter' },
+      // Audit baselines create nothing, so they grant nothing and set no Pod Security level.
+      { name: 'enforcing', expression: `params.spec.?mode.orValue('Enforce') == 'Enforce'` },
+      {
+        name: 'choosesSubjects',
+        expression: 'variables.selectedAfter && variables.enforcing'
+          + ` && (variables.selectedBefore ? variables.changedKeys.exists(k, ${namesLabel('k')})`
+          + ` : variables.newLabels.exists(k, ${namesLabel('k')}))`,
+      },
+      {
+        name: 'changesPodSecurity',
+        expression: `variables.selectedBefore && variables.selectedAfter && variables.enforcing && has(params.spec.podSecurity)`
+          + ` && variables.changedKeys.exists(k, k.startsWith('${POD_SECURITY_LABEL_PREFIX}'))`,
+      },
+    ],
+    validations: [
+      {
+        expression: `!variables.leaves || ${mayChangeBaseline}`,
+        messageExpression: `'namespace ' + object.metadata.name + ' is selected by the security baseline ' + params.metadata.name`
+          + ` + ': ' + request.userInfo.username + ' may not change its labels so that the baseline no longer selects it.`
+          + ` Which namespaces a baseline covers is part of the baseline, so this needs patch on securitybaselines/'`
+          + ` + params.metadata.name + ${toTakeOut}`,
+        message: 'a namespace may not be relabelled out of a security baseline by someone who may not change that baseline',
+        reason: 'Forbidden',
+      },
+      {
+        expression: `!variables.choosesSubjects || ${mayChangeBaseline}`,
+        messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
+          + ` + ' binds roles there to subjects its labels name (\${label:KEY}); ' + request.userInfo.username`
+          + ` + ' may not change those labels, or bring the namespace under the baseline with them set.`
+          + ` Who a baseline grants access to is part of the baseline, so this needs patch on securitybaselines/'`
+          + ` + params.metadata.name`,
+        message: 'the labels a security baseline names subjects by may not be changed by someone who may not change that baseline',
+        reason: 'Forbidden',
+      },
+      {
+        expression: `!variables.changesPodSecurity || ${mayChangeBaseline}`,
+        messageExpression: `'namespace ' + object.metadata.name + ': the security baseline ' + params.metadata.name`
+          + ` + ' sets its Pod Security labels (${POD_SECURITY_LABEL_PREFIX}*); ' + request.userInfo.username`
+          + ` + ' may not change them. The baseline\\'s podSecurity decides them, so this needs patch on securitybaselines/'`
+          + ` + params.metadata.name`,
+        message: 'the Pod Security labels a security baseline sets may not be changed by someone who may not change that baseline',
+        reason: 'Forbidden',
+      },
+    ],
+  }, { paramRef: EVERY_BASELINE });
 }
 
 /** The second policy: the operator's annotations on namespaces. */
@@ -165,40 +147,27 @@ function buildNamespaceAnnotationPolicy(): Record<string, unknown>[] {
   const annotationKeys = [APPLIED_ANNOTATION, EXCEPTIONS_ANNOTATION];
   const value = (annotations: string, key: string) => `${annotations}[?'${key}'].orValue('')`;
   const kept = annotationKeys.map((key) => `${value('variables.oldAnnotations', key)} == ${value('variables.newAnnotations', key)}`).join(' && ');
-  return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: NAMESPACE_ANNOTATION_POLICY_NAME, labels },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          matchPolicy: 'Equivalent',
-          namespaceSelector: {},
-          objectSelector: {},
-          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'], scope: '*' }],
-        },
-        variables: [
-          { name: 'oldAnnotations', expression: `oldObject == null ? {} : oldObject.metadata.?annotations.orValue({})` },
-          { name: 'newAnnotations', expression: 'object.metadata.?annotations.orValue({})' },
-        ],
-        validations: [{
-          expression: `(${kept}) || ${MAY_WRITE_BASELINE_STATUS}`,
-          messageExpression: `'namespace ' + object.metadata.name + ': ' + request.userInfo.username`
-            + ` + ' may not add, change or remove the annotations ${annotationKeys.join(' and ')}: the security baseline operator`
-            + ` writes them, and the admission gate and the policies of each baseline revision read them'`,
-          message: `the annotations ${annotationKeys.join(' and ')} of a namespace are written by the security baseline operator only`,
-          reason: 'Forbidden',
-        }],
-      },
+  return apiPolicyAndBinding(NAMESPACE_ANNOTATION_POLICY_NAME, {
+    failurePolicy: 'Fail',
+    matchConstraints: {
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'], scope: '*' }],
     },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: NAMESPACE_ANNOTATION_POLICY_NAME, labels },
-      spec: { policyName: NAMESPACE_ANNOTATION_POLICY_NAME, validationActions: ['Deny'] },
-    },
-  ];
+    variables: [
+      { name: 'oldAnnotations', expression: `oldObject == null ? {} : oldObject.metadata.?annotations.orValue({})` },
+      { name: 'newAnnotations', expression: 'object.metadata.?annotations.orValue({})' },
+    ],
+    validations: [{
+      expression: `(${kept}) || ${MAY_WRITE_BASELINE_STATUS}`,
+      messageExpression: `'namespace ' + object.metadata.name + ': ' + request.userInfo.username`
+        + ` + ' may not add, change or remove the annotations ${annotationKeys.join(' and ')}: the security baseline operator`
+        + ` writes them, and the admission gate and the policies of each baseline revision read them'`,
+      message: `the annotations ${annotationKeys.join(' and ')} of a namespace are written by the security baseline operator only`,
+      reason: 'Forbidden',
+    }],
+  });
 }
 
 export function renderNamespaceLabelPolicy(): string {

@@ -1,6 +1,6 @@
 // Pieces the generated admission policies share: CEL, and what makes a policy
 // take every SecurityBaseline as a parameter.
-import { ALWAYS_EXCLUDED_NAMESPACES } from '../src/api/constants.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES, OPERATOR_NAME } from '../src/api/constants.ts';
 import { API_VERSION, GROUP, KIND, PLURAL } from '../src/api/types.ts';
 
 /** CEL: the namespaces no baseline ever manages, as a list literal. */
@@ -43,3 +43,23 @@ export function selectsCel(selector: string, labels: string): string {
  * by their matchConstraints instead (hack/managed-object-policy.ts).
  */
 export const MAY_WRITE_BASELINE_STATUS = `authorizer.group('${GROUP}').resource('${PLURAL}').subresource('status').check('patch').allowed()`;
+
+/** The labels every object of the API's policies carries. */
+export const API_POLICY_LABELS = { 'app.kubernetes.io/name': OPERATOR_NAME, 'app.kubernetes.io/part-of': OPERATOR_NAME };
+
+/**
+ * A ValidatingAdmissionPolicy of the API and its binding of the same name,
+ * which denies what the policy refuses; `binding` adds to the binding's spec
+ * (a paramRef).
+ */
+export function apiPolicyAndBinding(name: string, spec: Record<string, unknown>, binding: Record<string, unknown> = {}): Record<string, unknown>[] {
+  return [
+    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name, labels: API_POLICY_LABELS }, spec },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name, labels: API_POLICY_LABELS },
+      spec: { policyName: name, ...binding, validationActions: ['Deny'] },
+    },
+  ];
+}
