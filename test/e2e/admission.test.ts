@@ -128,9 +128,11 @@ describe('admission-level controls', () => {
       namespace,
       body: { metadata: { name: 'edit-dave' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'dave' }] },
     });
+    // The RoleBinding reaches the RBAC authorizer through an informer: until it does, RBAC refuses first.
+    // Wait for the policy's refusal, not just any 403.
     const exec = await eventually(async () => {
       const result = await connect(dave, namespace, 'web', 'exec', 'command=ls&stdout=true');
-      return result.status === 403 ? result : false;
+      return result.status === 403 && result.message.includes(`ValidatingAdmissionPolicy 'security-baseline-${name}-exec'`) ? result : false;
     });
     expect(exec.message).toContain(`SecurityBaseline ${name} denies exec, attach and port-forward (workloadPolicy.exec.deny): dave may not use pods/exec on pod web in namespace ${namespace}; only members of sre may`);
     const status = await waitForStatus(name, (b) => condition(b, 'Ready')?.status === 'True' && b.status?.namespaces?.selected === 1);
