@@ -12,8 +12,16 @@ export const RELEASED_FIELD_MANAGER = `${OPERATOR_NAME}-released`;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const BASELINE_LABEL = 'security.baseline.dev/baseline';
-/** The label selector informers use to watch exactly the managed objects. */
+/** What the operator writes: managed objects, Reports, ControllerRevisions. */
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${OPERATOR_NAME}`;
+/**
+ * The objects a baseline owns, which the operator keeps, compares and prunes:
+ * the managed-by label and the baseline label. The managed-by label alone is
+ * no mark of ownership: anyone may put it on an object of their own, and the
+ * operator must never prune that; the baseline label only the operator and
+ * cluster administrators may set (crds/managed-object-policy.yaml).
+ */
+export const OWNED_SELECTOR = `${MANAGED_SELECTOR},${BASELINE_LABEL}`;
 
 /** On a namespace: which baselines were applied, at which generation (JSON `{name: generation}`). */
 export const APPLIED_ANNOTATION = 'security.baseline.dev/applied';

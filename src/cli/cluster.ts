@@ -3,7 +3,7 @@
 // objects of a namespace (the operator's label, as its informers select them),
 // pods, Events, and server-side dry runs.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
-import { MANAGED_BY_LABEL, MANAGED_SELECTOR, OPERATOR_NAME } from '../api/constants.ts';
+import { MANAGED_BY_LABEL, OPERATOR_NAME, OWNED_SELECTOR } from '../api/constants.ts';
 import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
 import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, NETWORK_POLICIES, REPORTS } from '../controller/kinds.ts';
 import { isForbidden, isNotFound, KubeApiError } from '../runtime/errors.ts';
@@ -55,7 +55,7 @@ export async function getNamespace(client: KubeClient, name: string): Promise<Na
 export async function managedObjects(client: KubeClient, namespace: string): Promise<KubeObject[]> {
   const lists = await Promise.all(MANAGED_KINDS.map(async (type) => {
     try {
-      return (await client.list<KubeObject>(type, { namespace, labelSelector: MANAGED_SELECTOR })).items;
+      return (await client.list<KubeObject>(type, { namespace, labelSelector: OWNED_SELECTOR })).items;
     } catch (error) {
       if (isNotFound(error)) return []; // an optional kind whose CRD is not installed
       throw error;

@@ -10,7 +10,7 @@
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
-import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API_POLICY_NAMES } from '../api/constants.ts';
+import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API_POLICY_NAMES, OWNED_SELECTOR } from '../api/constants.ts';
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
@@ -102,10 +102,10 @@ export class Manager {
     this.#apiPolicies = [ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS].map((type) => informer(type, { transform: nameOnly }));
     this.#mutatingPolicies = MUTATING_ADMISSION_POLICY_KINDS.map((type) => informer(type, { transform: nameOnly }));
     for (const type of MANAGED_KINDS) {
-      this.#managed.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.managed(object) }));
+      this.#managed.set(kindKey(type), informer(type, { labelSelector: OWNED_SELECTOR, transform: (object: KubeObject) => records.managed(object) }));
     }
     for (const type of CLUSTER_MANAGED_KINDS) {
-      this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.clusterManaged(object) }));
+      this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: OWNED_SELECTOR, transform: (object: KubeObject) => records.clusterManaged(object) }));
     }
     this.#reports = informer(REPORTS, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.report(object) });
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);

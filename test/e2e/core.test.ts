@@ -334,6 +334,25 @@ describe('drift', () => {
     expect(policy.spec?.ingress).toEqual([{}]);
     expect(policy.metadata?.managedFields?.some((entry) => entry.manager === 'security-baseline-operator')).toBe(false);
   });
+  test('a tenant\'s object that wears the operator\'s managed-by label but no baseline label stays theirs: never pruned', async () => {
+    // Copied from a managed object, or labelled so on purpose: the managed-by label is anyone's to set, the
+    // baseline label only the operator's (crds/managed-object-policy.yaml). Pruning it would let a tenant who may
+    // label an object have the operator delete it.
+    const name = await baseline('lookalike', { networkPolicy: { defaultDeny: ['Ingress'] } });
+    const namespace = await createTestNamespace('lookalike', {});
+    const tenantConfig = await namespaceAdmin(namespace, `lookalike-${run}`);
+    const lookalike = { metadata: { name: 'team-copy', labels: { 'app.kubernetes.io/managed-by': 'security-baseline-operator' } }, spec: { podSelector: {}, policyTypes: ['Ingress'] } };
+    await eventually(() => tenantConfig.makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({ namespace, body: lookalike }));
+    // Selected only now: the reconcile that applies the baseline's objects is the one that prunes.
+    await writerAs('kubectl-label').mergePatch(NAMESPACE_TYPE, namespace, undefined, { metadata: { labels: { 'sbo-e2e': name } } });
+    await untilApplied(namespace);
+    await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
+    expect(await exists(networking.readNamespacedNetworkPolicy({ namespace, name: 'team-copy' }))).toBe(true);
+    // And again after a drift repair, which reconciles the namespace once more.
+    await networking.deleteNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` });
+    await eventually(() => networking.readNamespacedNetworkPolicy({ namespace, name: `${name}-default-deny` }));
+    expect(await exists(networking.readNamespacedNetworkPolicy({ namespace, name: 'team-copy' }))).toBe(true);
+  });
 });
 
 describe('baseline changes', () => {
