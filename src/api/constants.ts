@@ -22,6 +22,12 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${OPERATOR_NAME}`;
  * cluster administrators may set (crds/managed-object-policy.yaml).
  */
 export const OWNED_SELECTOR = `${MANAGED_SELECTOR},${BASELINE_LABEL}`;
+/**
+ * Objects that are not a baseline's: without the baseline label, which only the
+ * operator and cluster administrators may set (crds/managed-object-policy.yaml).
+ * Not by the managed-by label: anyone may put that on an object of their own.
+ */
+export const NOT_A_BASELINES_SELECTOR = `!${BASELINE_LABEL}`;
 
 /** On a namespace: which baselines were applied, at which generation (JSON `{name: generation}`). */
 export const APPLIED_ANNOTATION = 'security.baseline.dev/applied';

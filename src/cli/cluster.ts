@@ -3,7 +3,7 @@
 // objects of a namespace (the operator's label, as its informers select them),
 // pods, Events, and server-side dry runs.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
-import { MANAGED_BY_LABEL, OPERATOR_NAME, OWNED_SELECTOR } from '../api/constants.ts';
+import { NOT_A_BASELINES_SELECTOR, OWNED_SELECTOR } from '../api/constants.ts';
 import type { BaselineObject, ExceptionObject, NamespaceObject } from '../controller/context.ts';
 import { BASELINES, EXCEPTIONS, MANAGED_KINDS, NAMESPACES, NETWORK_POLICIES, REPORTS } from '../controller/kinds.ts';
 import { isForbidden, isNotFound, KubeApiError } from '../runtime/errors.ts';
@@ -72,7 +72,7 @@ export async function managedObjects(client: KubeClient, namespace: string): Pro
  */
 export async function otherNetworkPolicies(client: KubeClient, namespace: string): Promise<string[] | 'forbidden'> {
   try {
-    const { items } = await client.list<KubeObject>(NETWORK_POLICIES, { namespace, labelSelector: `${MANAGED_BY_LABEL}!=${OPERATOR_NAME}` });
+    const { items } = await client.list<KubeObject>(NETWORK_POLICIES, { namespace, labelSelector: NOT_A_BASELINES_SELECTOR });
     return items.map((item) => item.metadata.name).sort();
   } catch (error) {
     if (isForbidden(error)) return 'forbidden';

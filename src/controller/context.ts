@@ -106,6 +106,12 @@ export interface ControllerContext {
    * through the operator, so no Role or RoleBinding is applied.
    */
   authoringPolicyInstalled(): boolean;
+  /**
+   * The names of the NetworkPolicies in a namespace that are not the
+   * operator's, for the report where a baseline denies them; watched only
+   * while one does (manager.ts), empty before.
+   */
+  otherNetworkPolicies(namespace: string): readonly string[];
 }
 
 /** Where Events about a namespace go (`kubectl describe namespace` shows them). */

@@ -10,11 +10,11 @@
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
-import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API_POLICY_NAMES, OWNED_SELECTOR } from '../api/constants.ts';
+import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API_POLICY_NAMES, NOT_A_BASELINES_SELECTOR, OWNED_SELECTOR } from '../api/constants.ts';
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
-import { Informer } from '../runtime/informer.ts';
+import { Informer, type InformerMetrics } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import type { Priority } from '../runtime/workqueue.ts';
@@ -24,7 +24,7 @@ import { registerEventHandlers } from './eventkeys.ts';
 import { observeExceptions, reconcileException } from './exceptions.ts';
 import {
   ADMISSION_POLICIES, ADMISSION_POLICY_BINDINGS, BASELINES, CLUSTER_MANAGED_KINDS, CLUSTER_ROLES, CONTROLLER_REVISIONS, EXCEPTIONS, MANAGED_KINDS, MUTATING_ADMISSION_POLICY_KINDS, NAMESPACES,
-  OPTIONAL_KINDS, REPORTS, kindKey,
+  NETWORK_POLICIES, OPTIONAL_KINDS, REPORTS, kindKey,
 } from './kinds.ts';
 import { registerReportHandlers } from './reports.ts';
 import { reconcileNamespace } from './namespace.ts';
@@ -35,6 +35,14 @@ import { countNamespaceStates, BaselineStatusTracker } from './status.ts';
 import { CachedWriter } from './writer.ts';
 
 export const DEFAULT_FOREIGN_RECHECK_MS = 60_000;
+
+/** The informer metrics' `resource` for the NetworkPolicies that are not a baseline's, apart from the operator's own. */
+const OTHER_NETWORK_POLICIES = 'networkpolicies-others';
+
+/** Whether a baseline keeps the NetworkPolicies of its namespaces to its own. */
+function deniesNetworkPolicies(baseline: BaselineObject): boolean {
+  return baseline.spec.workloadPolicy?.networkPolicies?.deny === true;
+}
 
 export interface ManagerOptions {
   readonly client: KubeClient;
@@ -72,6 +80,14 @@ export class Manager {
   /** The API's MutatingAdmissionPolicies and bindings, names only; started when the cluster serves the kind. */
   readonly #mutatingPolicies: Informer<KubeObject>[];
   #mutatingPoliciesServed = false;
+  /**
+   * The NetworkPolicies that are not the operator's, names only: where a
+   * baseline denies them, the report names those there anyway (reports.ts).
+   * Started when the first such baseline is seen, so that a cluster with none
+   * keeps no cache of its tenants' policies.
+   */
+  readonly #otherNetworkPolicies: Informer<KubeObject>;
+  #otherNetworkPoliciesWatched = false;
   readonly #managed = new Map<string, ManagedCache>();
   readonly #clusterManaged = new Map<string, ManagedCache>();
   readonly #reports: ReportCache;
@@ -108,6 +124,10 @@ export class Manager {
       this.#clusterManaged.set(kindKey(type), informer(type, { labelSelector: OWNED_SELECTOR, transform: (object: KubeObject) => records.clusterManaged(object) }));
     }
     this.#reports = informer(REPORTS, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.report(object) });
+    this.#otherNetworkPolicies = new Informer({
+      client, logger, type: NETWORK_POLICIES, labelSelector: NOT_A_BASELINES_SELECTOR, transform: nameOnly, watchdogMs: options.watchdogMs,
+      metrics: renamedInformerMetrics(metrics.informer(), OTHER_NETWORK_POLICIES),
+    });
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
     this.#recorder = new EventRecorder(client, logger);
@@ -168,6 +188,12 @@ export class Manager {
     registerReportHandlers({
       reports: this.#reports, admission: [...this.#clusterManaged.values()], baselines: this.#baselines,
     }, this.#selection, (name, priority) => this.#enqueueNamespace(name, priority));
+    this.#baselines.addHandlers({ onAdd: (b) => this.#watchOtherNetworkPoliciesFor(b), onUpdate: (_, b) => this.#watchOtherNetworkPoliciesFor(b) });
+    const onOtherNetworkPolicy = (policy: KubeObject): void => {
+      const namespace = this.#namespaces.get(policy.metadata.namespace ?? '');
+      if (namespace && this.#selection.baselinesSelecting(namespace).some(deniesNetworkPolicies)) this.#enqueueNamespace(namespace.metadata.name, 'low');
+    };
+    this.#otherNetworkPolicies.addHandlers({ onAdd: onOtherNetworkPolicy, onDelete: onOtherNetworkPolicy });
     this.#context = this.#buildContext();
     metrics.beforeScrape(() => observeExceptions(this.#context, metrics));
     metrics.beforeScrape(() => {
@@ -219,6 +245,9 @@ export class Manager {
       recorder: this.#recorder,
       tracker: this.#tracker,
       authoringPolicyInstalled: () => this.#apiPolicyInstalled(AUTHORING_POLICY_NAME),
+      otherNetworkPolicies: (namespace) => (this.#otherNetworkPoliciesWatched
+        ? this.#otherNetworkPolicies.listInNamespace(namespace).map((policy) => policy.metadata.name)
+        : []),
       metrics: {
         driftCorrected: (baseline, kind) => metrics.driftCorrected.inc({ baseline, kind }),
         driftDetected: (baseline, kind) => metrics.driftDetected.inc({ baseline, kind }),
@@ -253,6 +282,8 @@ export class Manager {
     const informers = this.#informers();
     for (const informer of informers) informer.start();
     await Promise.all(informers.map((informer) => informer.synced));
+    // Started by a baseline in the first list, if one denies NetworkPolicies: the first reports name them.
+    if (this.#otherNetworkPoliciesWatched) await this.#otherNetworkPolicies.synced;
     this.#logger.info({ namespaces: this.#namespaces.size, baselines: this.#baselines.size }, 'caches synced');
   }
 
@@ -273,7 +304,15 @@ export class Manager {
     this.#running = false;
     await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown(), this.#exceptionController.shutdown()]);
     await this.#recorder.flush();
-    await Promise.all([...this.#informers(), ...this.#managed.values()].map((informer) => informer.stop()));
+    await Promise.all([...this.#informers(), ...this.#managed.values(), this.#otherNetworkPolicies].map((informer) => informer.stop()));
+  }
+
+  /** Never stopped once started: baselines that deny NetworkPolicies come and go, a relist of them all each time would cost more. */
+  #watchOtherNetworkPoliciesFor(baseline: BaselineObject): void {
+    if (this.#otherNetworkPoliciesWatched || !deniesNetworkPolicies(baseline)) return;
+    this.#otherNetworkPoliciesWatched = true;
+    this.#logger.info({ baseline: baseline.metadata.name }, 'a baseline denies NetworkPolicies besides its own: watching the others, to report them');
+    this.#otherNetworkPolicies.start();
   }
 
   #enqueueNamespace(name: string, priority: Priority = 'normal'): void {
@@ -308,4 +347,13 @@ export class Manager {
       throw error;
     }
   }
+}
+
+/** The same metrics under another `resource`: two informers of one kind must not share their series. */
+function renamedInformerMetrics(metrics: InformerMetrics, resource: string): InformerMetrics {
+  return {
+    relist: (_, reason) => metrics.relist?.(resource, reason),
+    restart: () => metrics.restart?.(resource),
+    heartbeat: () => metrics.heartbeat?.(resource),
+  };
 }

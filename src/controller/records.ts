@@ -132,7 +132,8 @@ export class RecordMaker {
   }
 }
 
-/** Only the name: the reconciles ask whether the object exists, nothing more. */
+/** Only the name (and namespace): the reconciles ask whether the object exists, nothing more. */
 export function nameOnly(object: KubeObject): KubeObject {
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion } };
+  const { name, namespace, resourceVersion } = object.metadata;
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, ...(namespace === undefined ? {} : { namespace }), resourceVersion } };
 }

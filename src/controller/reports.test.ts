@@ -41,6 +41,7 @@ const admissionPresent: ReportFacts = {
   admissionObject: (kind, name) => (buildImagePolicy(tenants, 'sbo-system') as KubeObject[]).find((o) => o.kind === kind && o.metadata.name === name),
   exceptionOf: NO_EXCEPTIONS,
   exceptionsOfBaseline: () => [],
+  otherNetworkPolicies: () => [],
 };
 
 const byControl = (results: ControlResult[]) => Object.fromEntries(results.map((r) => [`${r.baseline}/${r.control}`, r]));
@@ -104,6 +105,27 @@ describe('controlResults', () => {
     expect(byControl(controlResults(input([tenants]), { ...facts, exceptionsOfBaseline: () => [] }))['tenants/imagePolicy']).toMatchObject({
       result: 'fail', message: expect.stringContaining('security-baseline-tenants-images differs at .spec.variables'),
     });
+  });
+
+  test('where a baseline denies NetworkPolicies, those that are not its own warn by name; elsewhere they are none of its business', () => {
+    const guard = baseline('guard', { workloadPolicy: { networkPolicies: { deny: true } } });
+    const live = admissionObjectsOf('workloadPolicy', guard, 'sbo-system', []) as KubeObject[];
+    const facts: ReportFacts = { ...admissionPresent, admissionObject: (kind, name) => live.find((o) => o.kind === kind && o.metadata.name === name) };
+    expect(byControl(controlResults(input([guard]), facts))['guard/workloadPolicy']?.result).toBe('pass');
+    const others = ['b', 'allow-all', 'c', 'd', 'e', 'f', 'g'];
+    const found = byControl(controlResults(input([guard]), { ...facts, otherNetworkPolicies: (n) => (n === 'team-a' ? others : []) }))['guard/workloadPolicy'];
+    expect(found?.result).toBe('warn');
+    expect(found?.message).toContain('in place; NetworkPolicy allow-all, b, c, d, e and 2 more are not the baseline\'s and allow traffic besides its default deny');
+    expect(byControl(controlResults(input([guard]), { ...facts, otherNetworkPolicies: () => ['x'] }))['guard/workloadPolicy']?.message).toContain('NetworkPolicy x is not the baseline\'s and allows');
+    // The policy missing stays a failure, with the policies named too.
+    const missing = byControl(controlResults(input([guard]), { ...facts, admissionObject: () => undefined, otherNetworkPolicies: () => ['x'] }))['guard/workloadPolicy'];
+    expect(missing).toMatchObject({ result: 'fail', message: expect.stringContaining('NetworkPolicy x is not') });
+    // A workload policy without deny, and a baseline without a workload policy, say nothing of them.
+    const exec = baseline('exec', { workloadPolicy: { exec: { deny: true } } });
+    const execLive = admissionObjectsOf('workloadPolicy', exec, 'sbo-system', []) as KubeObject[];
+    const execFacts: ReportFacts = { ...facts, admissionObject: (kind, name) => execLive.find((o) => o.kind === kind && o.metadata.name === name), otherNetworkPolicies: () => ['x'] };
+    expect(byControl(controlResults(input([exec]), execFacts))['exec/workloadPolicy']).toMatchObject({ result: 'pass', message: expect.not.stringContaining('NetworkPolicy x') });
+    expect(controlResults(input([tenants]), { ...admissionPresent, otherNetworkPolicies: () => ['x'] }).every((r) => r.result === 'pass')).toBe(true);
   });
 
   test('an excepted control is skipped, naming the exception (the seam for BaselineExceptions)', () => {

@@ -61,6 +61,11 @@ export interface ReportFacts {
   exceptionOf(baseline: string, control: Control): ControlException | undefined;
   /** The baseline's exceptions in effect anywhere (not expired): what its admission policies let through. */
   exceptionsOfBaseline(baseline: string): readonly ExceptionLike[];
+  /**
+   * The names of the NetworkPolicies in the namespace that are not the
+   * operator's; watched only while a baseline denies them (workloadPolicy.networkPolicies.deny).
+   */
+  otherNetworkPolicies(namespace: string): readonly string[];
 }
 
 /** No control excepted (for callers that have no exceptions to hand). */
@@ -91,7 +96,8 @@ export function controlResults(input: ReportInput, facts: ReportFacts): ControlR
         continue;
       }
       if (isAdmissionControl(control)) {
-        result(admissionResult(baseline, control, mode, facts));
+        const outcome = admissionResult(baseline, control, mode, facts);
+        result(control === 'workloadPolicy' ? withOtherNetworkPolicies(outcome, baseline, facts.otherNetworkPolicies(input.namespace.metadata.name)) : outcome);
         continue;
       }
       const objects = controlObjects(build, control, input.namespace.metadata.name);
@@ -185,6 +191,26 @@ function admissionResult(baseline: BaselineObject, control: AdmissionControl, mo
   return { result: 'pass', resources, message: `${describeObjects(objects)} in place${mode === 'Audit' ? ' (Audit: it warns, it refuses nothing)' : ''}` };
 }
 
+/**
+ * Where a baseline denies NetworkPolicies besides its own, those that are there
+ * anyway: made before the guard was on, by members of its allowGroups, or by a
+ * cluster administrator. The guard only refuses new ones, and each of them
+ * allows traffic besides the default deny, so they are named: a warning, not a
+ * failure, as the operator cannot tell an exempt controller's from a forgotten
+ * allow-all.
+ */
+function withOtherNetworkPolicies(
+  outcome: Omit<ControlResult, 'baseline' | 'control' | 'mode'>, baseline: BaselineObject, others: readonly string[],
+): Omit<ControlResult, 'baseline' | 'control' | 'mode'> {
+  if (!baseline.spec.workloadPolicy?.networkPolicies?.deny || others.length === 0) return outcome;
+  const names = [...others].sort();
+  const listed = names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
+  const found = `NetworkPolicy ${listed} ${names.length === 1 ? 'is' : 'are'} not the baseline's and allow${names.length === 1 ? 's' : ''} traffic besides its default deny: `
+    + 'workloadPolicy.networkPolicies.deny refuses new ones, not those made before it or by members of its allowGroups; '
+    + 'delete them, or open that traffic in the baseline';
+  return { ...outcome, result: outcome.result === 'pass' ? 'warn' : outcome.result, message: `${outcome.message}; ${found}` };
+}
+
 function reference(object: ObjectIdentity): ObjectReference {
   return {
     apiVersion: object.apiVersion ?? '', kind: object.kind ?? '', name: object.metadata?.name ?? '',
@@ -227,6 +253,7 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
         return exception ? { name: exception.metadata.name, reason: exception.spec.reason } : undefined;
       },
       exceptionsOfBaseline: (baseline) => exceptionsOf(ctx, baseline, Date.now()),
+      otherNetworkPolicies: (name) => ctx.otherNetworkPolicies(name),
     }));
     if (current && reportHolds(desired, current)) return { writes: 0 };
     if (!current) {

@@ -25,8 +25,9 @@ export type Control = (typeof CONTROLS)[number];
 
 /**
  * `pass`: in place as the baseline says; `fail`: not in place (the message says
- * what differs and why); `warn`: an Audit baseline's difference, or a control
- * another, at least as strict baseline decides; `error`: the spec cannot be
+ * what differs and why); `warn`: an Audit baseline's difference, a control
+ * another, at least as strict baseline decides, or NetworkPolicies that are
+ * not a baseline's where its workload policy denies them; `error`: the spec cannot be
  * turned into objects here; `skip`: not evaluated (excepted, or an admission
  * gate of an Audit baseline, which has none).
  */

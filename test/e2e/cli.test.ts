@@ -233,16 +233,19 @@ describe('status and explain', () => {
     expect(compliant.stdout).toContain('Pod Security: audit=baseline audit-version=latest enforce=baseline');
     expect(compliant.stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): (none)\n');
     // Someone else's NetworkPolicy (another tool's label included) allows more than the default deny: named.
+    // So is one that wears the operator's managed-by label without the baseline label, which only the operator may set.
     const networking = kc.makeApiClient(NetworkingV1Api);
-    for (const [policy, labels] of [['allow-all', {}], ['chart-ingress', { 'app.kubernetes.io/managed-by': 'Helm' }]] as const) {
+    for (const [policy, labels] of [
+      ['allow-all', {}], ['chart-ingress', { 'app.kubernetes.io/managed-by': 'Helm' }], ['disguised', { 'app.kubernetes.io/managed-by': 'security-baseline-operator' }],
+    ] as const) {
       await networking.createNamespacedNetworkPolicy({
         namespace: second, body: { metadata: { name: policy, labels }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] } },
       });
     }
     try {
-      expect((await cli(['explain', second])).stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): allow-all, chart-ingress\n');
+      expect((await cli(['explain', second])).stdout).toContain('other NetworkPolicies (each allows traffic besides the baselines\'): allow-all, chart-ingress, disguised\n');
       const json = JSON.parse((await cli(['explain', second, '-o', 'json'])).stdout) as { otherNetworkPolicies: string[] | null };
-      expect(json.otherNetworkPolicies).toEqual(['allow-all', 'chart-ingress']);
+      expect(json.otherNetworkPolicies).toEqual(['allow-all', 'chart-ingress', 'disguised']);
 
       // Someone who may read the rest but not NetworkPolicies is told so, and is shown none of their names.
       const viewer = await userWithRules(`cli-netpol-blind-${run}`, [
@@ -262,7 +265,7 @@ describe('status and explain', () => {
         await viewer.remove();
       }
     } finally {
-      for (const policy of ['allow-all', 'chart-ingress']) await networking.deleteNamespacedNetworkPolicy({ namespace: second, name: policy });
+      for (const policy of ['allow-all', 'chart-ingress', 'disguised']) await networking.deleteNamespacedNetworkPolicy({ namespace: second, name: policy });
     }
 
     await createBaseline(broken, {

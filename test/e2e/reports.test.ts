@@ -4,11 +4,11 @@
 // namespace leaves selection or the baseline goes, per its deletionPolicy.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, RbacAuthorizationV1Api, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { NAMESPACES } from '../../src/controller/kinds.ts';
 import type { SecurityBaselineSpec } from '../../src/api/types.ts';
 import type { ReportObject } from '../../src/resources/report.ts';
-import { adminKubeConfig, createTestNamespace, eventually } from '../support/cluster.ts';
+import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf } from '../support/cluster.ts';
 import { installCrds } from '../support/crds.ts';
 import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus, writerAs } from '../support/baselines.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
@@ -20,6 +20,7 @@ const kc = adminKubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 const core = kc.makeApiClient(CoreV1Api);
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const networking = kc.makeApiClient(NetworkingV1Api);
 const reports = { group: 'openreports.io', version: 'v1alpha1', plural: 'reports' };
 const created: string[] = [];
 let operator: RunningOperator;
@@ -158,5 +159,45 @@ describe('a namespace report', () => {
     expect((report?.metadata as { managedFields?: Array<{ manager?: string }> } | undefined)?.managedFields?.some((entry) => entry.manager === 'security-baseline-operator')).toBe(false);
     // The baseline's own controls still apply.
     await eventually(() => core.readNamespacedResourceQuota({ namespace, name: `${name}-quota` }));
+  }, 60_000);
+
+  test('where a baseline denies NetworkPolicies, those there anyway are named in a warning until they go, a disguised one too', async () => {
+    const label = `sbo-report-np-${run}`;
+    const namespace = await createTestNamespace('report-np', { [label]: 'true' });
+    const allowAll = (name: string, labels: Record<string, string> = {}): V1NetworkPolicy => ({
+      metadata: { name, labels }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+    });
+    // Before the guard: a namespace admin's allow-all, wearing the operator's managed-by label to pass for one of its own.
+    const tenant = `report-np-tenant-${run}`;
+    await rbac.createNamespacedRoleBinding({ namespace, body: {
+      metadata: { name: 'tenant-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: tenant }],
+    } });
+    const asTenant = (await kubeConfigAsUser(tenant)).makeApiClient(NetworkingV1Api);
+    await eventually(() => asTenant.createNamespacedNetworkPolicy({ namespace, body: allowAll('disguised', { 'app.kubernetes.io/managed-by': 'security-baseline-operator' }) }));
+    await networking.createNamespacedNetworkPolicy({ namespace, body: allowAll('allow-all') });
+
+    const name = await baseline('rep-np', label, { networkPolicy: { defaultDeny: ['Ingress'] }, workloadPolicy: { networkPolicies: { deny: true } } });
+    const result = (report: ReportObject) => report.results.find((r) => r.rule === 'workloadPolicy');
+    const named = await waitForReport(namespace, (r) => result(r)?.result === 'warn');
+    expect(result(named)?.message).toContain(`ValidatingAdmissionPolicy security-baseline-${name}-networkpolicies`);
+    expect(result(named)?.message).toContain('NetworkPolicy allow-all, disguised are not the baseline\'s and allow traffic besides its default deny');
+    expect(result(named)?.message).not.toContain(`${name}-default-deny`);
+    expect(named.results.find((r) => r.rule === 'networkPolicy')?.result).toBe('pass');
+
+    // The tenant cannot add one now (a dry run: the policy reaches admission a moment after it is created);
+    // a cluster administrator (or a member of allowGroups) can, and it is named as it comes.
+    const refusal = await eventually(async () => {
+      const outcome = await asTenant.createNamespacedNetworkPolicy({ namespace, body: allowAll('another'), dryRun: 'All' })
+        .then(() => 'created', (error: unknown) => `${statusOf(error)} ${messageOf(error)}`);
+      return outcome.includes(`security-baseline-${name}-networkpolicies`) ? outcome : false;
+    });
+    expect(refusal).toMatch(/^403 /);
+    await networking.createNamespacedNetworkPolicy({ namespace, body: allowAll('db-operator') });
+    await waitForReport(namespace, (r) => result(r)?.message.includes('NetworkPolicy allow-all, db-operator, disguised are not') === true);
+
+    for (const policy of ['allow-all', 'db-operator', 'disguised']) await networking.deleteNamespacedNetworkPolicy({ namespace, name: policy });
+    const clean = await waitForReport(namespace, (r) => result(r)?.result === 'pass');
+    expect(result(clean)?.message).not.toContain('not the baseline');
   }, 60_000);
 });
