@@ -6,6 +6,7 @@
 import { expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { pino } from 'pino';
+import { KubeApiError } from './errors.ts';
 import { Informer } from './informer.ts';
 import type { KubeClient, KubeObject, ResourceType, WatchEvent } from './kube.ts';
 
@@ -211,4 +212,65 @@ test('a deletion the watch delivers before the write\'s answer: the answer does 
   watch('ADDED', '5');
   expect(heard).toEqual(['add 2', 'delete 2']);
   await stop();
+});
+
+test('after a 410 it lists once more a little later: an event a rebuilt watch cache dropped is heard then', async () => {
+  // The server's side, scripted: the first watch expires; the object is deleted while the second watch
+  // (begun as the cache was rebuilt) hears nothing of it; only a list shows it gone.
+  const lists: KubeObject[][] = [[object('a', 'x', '1')], [object('a', 'x', '1')], []];
+  const watchEnds: Array<(onDone: (error: unknown) => void) => void> = [
+    (onDone) => onDone(new KubeApiError(410, 'Expired', 'too old resource version', 'WATCH', 'configmaps')),
+    () => undefined, // open and silent until stopped
+    () => undefined,
+  ];
+  let listed = 0;
+  let watched = 0;
+  const client = {
+    listPages: async (_type: ResourceType, _options: object, onPage: (items: KubeObject[]) => void) => {
+      onPage(lists[Math.min(listed, lists.length - 1)] ?? []);
+      return String(++listed);
+    },
+    watch: (_type: ResourceType, _options: object, _onEvent: unknown, onDone: (error: unknown) => void) => {
+      const end = watchEnds[Math.min(watched++, watchEnds.length - 1)];
+      setImmediate(() => end?.(onDone));
+      return () => undefined;
+    },
+  } as unknown as KubeClient;
+  const relists: string[] = [];
+  const cache = new Informer<KubeObject>({
+    client, logger: pino({ level: 'silent' }), type: CONFIG_MAPS, followUpRelistMs: 50, metrics: { relist: (_resource, reason) => relists.push(reason) },
+  });
+  const heard: string[] = [];
+  cache.addHandlers({ onAdd: (o) => heard.push(`add ${o.metadata.name}`), onDelete: (o) => heard.push(`delete ${o.metadata.name}`) });
+  cache.start();
+  const started = Date.now();
+  while (!heard.includes('delete x') && Date.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
+  await cache.stop();
+  expect(heard).toEqual(['add x', 'delete x']);
+  expect(relists).toEqual(['expired', 'follow-up']);
+  expect(listed).toBe(3);
+  expect(cache.get('a/x')).toBeUndefined();
+});
+
+test('without a 410 there is no follow-up list: a healthy watch ended by the server resumes from where it was', async () => {
+  let listed = 0;
+  let watched = 0;
+  const client = {
+    listPages: async (_type: ResourceType, _options: object, onPage: (items: KubeObject[]) => void) => {
+      onPage([object('a', 'x', '1')]);
+      return String(++listed);
+    },
+    watch: (_type: ResourceType, _options: object, _onEvent: unknown, onDone: (error: unknown) => void) => {
+      if (watched++ === 0) setImmediate(() => onDone(null));
+      return () => undefined;
+    },
+  } as unknown as KubeClient;
+  const cache = new Informer<KubeObject>({ client, logger: pino({ level: 'silent' }), type: CONFIG_MAPS, followUpRelistMs: 20 });
+  cache.start();
+  await cache.synced;
+  while (watched < 2) await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await cache.stop();
+  expect(listed).toBe(1);
+  expect(watched).toBe(2);
 });

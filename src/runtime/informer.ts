@@ -4,7 +4,8 @@
 //
 // It survives what real clusters do to watches:
 //  - any watch error restarts the watch after an exponential backoff;
-//  - 410 Gone (the resourceVersion is too old) relists;
+//  - 410 Gone (the resourceVersion is too old) relists, and lists once more a
+//    little later (see FOLLOW_UP_RELIST_MS);
 //  - a watchdog relists when a watch has been silent (no event, no bookmark)
 //    for longer than the server's bookmark interval can explain;
 //  - a relist diffs the new list against the store, so handlers see deletions
@@ -45,7 +46,20 @@ export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = 
   readonly watchdogMs?: number;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** How long after a relist for 410 Gone the informer lists once more; default FOLLOW_UP_RELIST_MS. */
+  readonly followUpRelistMs?: number;
 }
+
+/**
+ * A 410 Gone most often means the API server's watch cache was just rebuilt:
+ * an API server or etcd restart, or a compaction. A watch begun while the cache
+ * is being rebuilt can miss events and still receive bookmarks, so no watchdog
+ * notices (kubernetes#116172 fixed one such race; the fault suite's API server
+ * and etcd restart met another: a baseline's deletion unseen for three minutes
+ * with the watch alive). Only a list shows what was missed, so one more follows
+ * this long after the first: an extra list per informer per expiry.
+ */
+export const FOLLOW_UP_RELIST_MS = 30_000;
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
 export function cacheKey(object: KubeObject): string {
@@ -193,15 +207,34 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     const maxBackoff = this.#options.maxBackoffMs ?? 30_000;
     let backoff = initialBackoff;
     let resourceVersion: string | undefined;
+    /** A 410 asked for a list once more, counted from the end of the list it caused. */
+    let followUpWanted = false;
+    /** When to list once more (Date.now()); undefined when none is due. */
+    let followUpAt: number | undefined;
     while (!this.#stopped) {
       try {
         if (resourceVersion === undefined) {
           resourceVersion = await this.#relist();
           // stop() during the list had no watch to end: starting one now would never end.
           if (this.#stopped) break;
+          if (followUpWanted) followUpAt = Date.now() + (this.#options.followUpRelistMs ?? FOLLOW_UP_RELIST_MS);
+          followUpWanted = false;
         }
-        const outcome = await this.#watch(resourceVersion);
+        let followUpDue = false;
+        const followUp = followUpAt === undefined ? undefined : setTimeout(() => {
+          followUpDue = true;
+          this.#stopWatch?.();
+          this.#wake?.();
+        }, Math.max(0, followUpAt - Date.now()));
+        const outcome = await this.#watch(resourceVersion).finally(() => clearTimeout(followUp));
         resourceVersion = outcome.resourceVersion;
+        if (followUpDue && !this.#stopped) {
+          followUpAt = undefined;
+          logger.info({ resource: type.plural }, 'relisting once more after a watch expiry, for events a rebuilt watch cache may have missed');
+          metrics?.relist?.(type.plural, 'follow-up');
+          resourceVersion = undefined;
+          continue;
+        }
         if (outcome.error === null) {
           backoff = initialBackoff; // the server ended a healthy watch: resume at once
           continue;
@@ -213,6 +246,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
           logger.info({ resource: type.plural }, 'watch expired (410 Gone): relisting');
           metrics?.relist?.(type.plural, 'expired');
           resourceVersion = undefined;
+          followUpWanted = true;
           continue;
         }
         if (error instanceof WatchStalledError) {

@@ -105,7 +105,7 @@ export class OperatorMetrics {
 
   readonly informerRelists = new Counter({
     name: 'security_baseline_informer_relists_total',
-    help: 'Informer relists by resource and reason (expired: 410 Gone; stalled: the watchdog found the watch silent).',
+    help: 'Informer relists by resource and reason (expired: 410 Gone; follow-up: the list after an expiry, for what a rebuilt watch cache missed; stalled: the watchdog found the watch silent).',
     labelNames: ['resource', 'reason'] as const,
     registers: [this.registry],
   });
@@ -217,7 +217,7 @@ export class OperatorMetrics {
 
   informer(resource?: string): InformerMetrics {
     if (resource) {
-      for (const reason of ['expired', 'stalled']) this.informerRelists.inc({ resource, reason }, 0);
+      for (const reason of ['expired', 'follow-up', 'stalled']) this.informerRelists.inc({ resource, reason }, 0);
       this.informerRestarts.inc({ resource }, 0);
       this.informerLastEvent.set({ resource }, Date.now() / 1000);
     }
