@@ -6,7 +6,9 @@
 //                      ├──► baseline controller  ─► reconcileBaseline (baseline.ts: finalizer, admission policies, status)
 //                      └──► exception controller ─► reconcileException (exceptions.ts: status, expiry)
 //
-// One informer per kind, never one per baseline or namespace. Workers start
+// One informer per kind, never one per baseline or namespace (NetworkPolicies
+// have a second, of those that are not a baseline's, once a baseline denies
+// them: the report names them). Workers start
 // only after every informer has synced, so no reconcile ever decides on a
 // half-filled cache (which could prune what it merely has not seen yet).
 import type { Logger } from 'pino';
