@@ -204,6 +204,7 @@ export class Manager {
         metrics.apiPolicyInstalled.set({ policy }, this.#mutatingPoliciesServed && this.#apiPolicyInstalled(policy, this.#mutatingPolicies) ? 1 : 0);
       }
     });
+    metrics.beforeScrape(() => this.#countOtherNetworkPolicies());
     metrics.beforeScrape(() => {
       metrics.rolloutNamespaces.reset();
       metrics.rolloutHalted.reset();
@@ -307,6 +308,31 @@ export class Manager {
     await Promise.all([this.#namespaceController.shutdown(), this.#baselineController.shutdown(), this.#exceptionController.shutdown()]);
     await this.#recorder.flush();
     await Promise.all([...this.#informers(), ...this.#managed.values(), this.#otherNetworkPolicies].map((informer) => informer.stop()));
+  }
+
+  /**
+   * For each baseline that denies NetworkPolicies, how many that are not a
+   * baseline's its namespaces hold (0 when none: an alert can test it). The
+   * leader's only, like the namespace counts; one selection lookup per
+   * namespace that holds any, not per policy.
+   */
+  #countOtherNetworkPolicies(): void {
+    const gauge = this.#options.metrics.otherNetworkPolicies;
+    gauge.reset();
+    if (!this.#running || !this.#otherNetworkPoliciesWatched) return;
+    for (const baseline of this.#baselines.list()) if (deniesNetworkPolicies(baseline)) gauge.set({ baseline: baseline.metadata.name }, 0);
+    const perNamespace = new Map<string, number>();
+    for (const policy of this.#otherNetworkPolicies.list()) {
+      const namespace = policy.metadata.namespace ?? '';
+      perNamespace.set(namespace, (perNamespace.get(namespace) ?? 0) + 1);
+    }
+    for (const [name, count] of perNamespace) {
+      const namespace = this.#namespaces.get(name);
+      if (!namespace) continue;
+      for (const baseline of this.#selection.baselinesSelecting(namespace)) {
+        if (deniesNetworkPolicies(baseline)) gauge.inc({ baseline: baseline.metadata.name }, count);
+      }
+    }
   }
 
   /** Never stopped once started: baselines that deny NetworkPolicies come and go, a relist of them all each time would cost more. */

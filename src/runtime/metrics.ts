@@ -124,6 +124,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly otherNetworkPolicies = new Gauge({
+    name: 'security_baseline_other_network_policies',
+    help: 'NetworkPolicies that are not a baseline\'s, in the namespaces each baseline that denies them (workloadPolicy.networkPolicies.deny) selects; each allows traffic besides its default deny.',
+    labelNames: ['baseline'] as const,
+    registers: [this.registry],
+  });
+
   readonly apiPolicyInstalled = new Gauge({
     name: 'security_baseline_api_policy_installed',
     help: '1 while the admission policy of the API (crds/) and its binding are both installed, by policy name; 0 when either is missing.',

@@ -12,7 +12,7 @@ import { adminKubeConfig, createTestNamespace, eventually, messageOf, statusOf }
 import { installCrds } from '../support/crds.ts';
 import { condition, createBaseline, deleteBaseline, waitForBaselineGone, waitForStatus, writerAs } from '../support/baselines.ts';
 import { kubeConfigAsUser } from '../support/identities.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { metricValue, startOperator, type RunningOperator } from '../support/operator.ts';
 import { installReportsCrd, readReport } from '../support/reports.ts';
 
 const run = randomBytes(3).toString('hex');
@@ -184,6 +184,12 @@ describe('a namespace report', () => {
     expect(result(named)?.message).toContain('NetworkPolicy allow-all, disguised are not the baseline\'s and allow traffic besides its default deny');
     expect(result(named)?.message).not.toContain(`${name}-default-deny`);
     expect(named.results.find((r) => r.rule === 'networkPolicy')?.result).toBe('pass');
+    const gauge = async () => {
+      const exposition = await operator.metrics();
+      const series = `security_baseline_other_network_policies{baseline="${name}"}`;
+      return exposition.includes(series) ? metricValue(exposition, 'security_baseline_other_network_policies', { baseline: name }) : undefined;
+    };
+    expect(await gauge()).toBe(2);
 
     // The tenant cannot add one now (a dry run: the policy reaches admission a moment after it is created);
     // a cluster administrator (or a member of allowGroups) can, and it is named as it comes.
@@ -195,9 +201,11 @@ describe('a namespace report', () => {
     expect(refusal).toMatch(/^403 /);
     await networking.createNamespacedNetworkPolicy({ namespace, body: allowAll('db-operator') });
     await waitForReport(namespace, (r) => result(r)?.message.includes('NetworkPolicy allow-all, db-operator, disguised are not') === true);
+    expect(await gauge()).toBe(3);
 
     for (const policy of ['allow-all', 'db-operator', 'disguised']) await networking.deleteNamespacedNetworkPolicy({ namespace, name: policy });
     const clean = await waitForReport(namespace, (r) => result(r)?.result === 'pass');
     expect(result(clean)?.message).not.toContain('not the baseline');
+    expect(await gauge()).toBe(0);
   }, 60_000);
 });
