@@ -16,7 +16,7 @@ import { API_POLICY_NAMES, AUTHORING_POLICY_NAME, MANAGED_SELECTOR, MUTATING_API
 import { Controller } from '../runtime/controller.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import { EventRecorder } from '../runtime/events.ts';
-import { Informer, type InformerMetrics } from '../runtime/informer.ts';
+import { Informer } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { OperatorMetrics } from '../runtime/metrics.ts';
 import type { Priority } from '../runtime/workqueue.ts';
@@ -128,7 +128,8 @@ export class Manager {
     this.#reports = informer(REPORTS, { labelSelector: MANAGED_SELECTOR, transform: (object: KubeObject) => records.report(object) });
     this.#otherNetworkPolicies = new Informer({
       client, logger, type: NETWORK_POLICIES, labelSelector: NOT_A_BASELINES_SELECTOR, transform: nameOnly, watchdogMs: options.watchdogMs,
-      metrics: renamedInformerMetrics(metrics.informer(), OTHER_NETWORK_POLICIES),
+      // Its series appear with its first list: one never started must not look stale to SecurityBaselineInformerStalled.
+      resource: OTHER_NETWORK_POLICIES, metrics: metrics.informer(),
     });
     this.#selection = new SelectionIndex(this.#namespaces, this.#baselines, options.operatorNamespace);
 
@@ -377,11 +378,3 @@ export class Manager {
   }
 }
 
-/** The same metrics under another `resource`: two informers of one kind must not share their series. */
-function renamedInformerMetrics(metrics: InformerMetrics, resource: string): InformerMetrics {
-  return {
-    relist: (_, reason) => metrics.relist?.(resource, reason),
-    restart: () => metrics.restart?.(resource),
-    heartbeat: () => metrics.heartbeat?.(resource),
-  };
-}

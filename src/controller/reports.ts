@@ -253,7 +253,7 @@ export async function reconcileReport(ctx: ControllerContext, input: ReportInput
         return exception ? { name: exception.metadata.name, reason: exception.spec.reason } : undefined;
       },
       exceptionsOfBaseline: (baseline) => exceptionsOf(ctx, baseline, Date.now()),
-      otherNetworkPolicies: (name) => ctx.otherNetworkPolicies(name),
+      otherNetworkPolicies: ctx.otherNetworkPolicies,
     }));
     if (current && reportHolds(desired, current)) return { writes: 0 };
     if (!current) {

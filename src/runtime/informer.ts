@@ -42,6 +42,8 @@ export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = 
   readonly transform?: (object: Raw) => T;
   readonly logger: Logger;
   readonly metrics?: InformerMetrics;
+  /** What its logs and metrics call it: the kind's plural, unless two informers watch one kind. */
+  readonly resource?: string;
   /** Relist when a watch was silent this long; the API server sends bookmarks about once a minute. */
   readonly watchdogMs?: number;
   readonly initialBackoffMs?: number;
@@ -201,8 +203,14 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     await this.#loop;
   }
 
+  /** What logs and metrics call this informer. */
+  get #resource(): string {
+    return this.#options.resource ?? this.type.plural;
+  }
+
   async #run(): Promise<void> {
-    const { logger, metrics, type } = this.#options;
+    const { logger, metrics } = this.#options;
+    const resource = this.#resource;
     const initialBackoff = this.#options.initialBackoffMs ?? 500;
     const maxBackoff = this.#options.maxBackoffMs ?? 30_000;
     let backoff = initialBackoff;
@@ -230,8 +238,8 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
         resourceVersion = outcome.resourceVersion;
         if (followUpDue && !this.#stopped) {
           followUpAt = undefined;
-          logger.info({ resource: type.plural }, 'relisting once more after a watch expiry, for events a rebuilt watch cache may have missed');
-          metrics?.relist?.(type.plural, 'follow-up');
+          logger.info({ resource }, 'relisting once more after a watch expiry, for events a rebuilt watch cache may have missed');
+          metrics?.relist?.(resource, 'follow-up');
           resourceVersion = undefined;
           continue;
         }
@@ -243,20 +251,20 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       } catch (error) {
         if (this.#stopped) break;
         if (error instanceof KubeApiError && error.status === 410) {
-          logger.info({ resource: type.plural }, 'watch expired (410 Gone): relisting');
-          metrics?.relist?.(type.plural, 'expired');
+          logger.info({ resource }, 'watch expired (410 Gone): relisting');
+          metrics?.relist?.(resource, 'expired');
           resourceVersion = undefined;
           followUpWanted = true;
           continue;
         }
         if (error instanceof WatchStalledError) {
-          logger.warn({ resource: type.plural, err: error.message }, 'watch went silent: relisting');
-          metrics?.relist?.(type.plural, 'stalled');
+          logger.warn({ resource, err: error.message }, 'watch went silent: relisting');
+          metrics?.relist?.(resource, 'stalled');
           resourceVersion = undefined;
           continue;
         }
-        metrics?.restart?.(type.plural);
-        logger.warn({ resource: type.plural, err: errorMessage(error), retryInMs: backoff }, 'list/watch failed: retrying');
+        metrics?.restart?.(resource);
+        logger.warn({ resource, err: errorMessage(error), retryInMs: backoff }, 'list/watch failed: retrying');
         await this.#sleep(backoff);
         backoff = Math.min(backoff * 2, maxBackoff);
       }
@@ -281,7 +289,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
       this.#hasSynced = true;
       this.#markSynced();
     }
-    this.#options.metrics?.heartbeat?.(type.plural);
+    this.#options.metrics?.heartbeat?.(this.#resource);
     return resourceVersion;
   }
 
@@ -297,7 +305,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
           resolve({ resourceVersion, error: new KubeApiError(status.code ?? 500, status.reason ?? 'Unknown', status.message ?? '', 'WATCH', type.plural) });
           return;
         }
-        this.#options.metrics?.heartbeat?.(type.plural);
+        this.#options.metrics?.heartbeat?.(this.#resource);
         const objectVersion = event.object.metadata.resourceVersion;
         if (objectVersion) resourceVersion = objectVersion;
         if (event.type === 'BOOKMARK') return;
@@ -529,7 +537,7 @@ export class Informer<T extends KubeObject, Raw extends KubeObject = T> {
     try {
       call();
     } catch (error) {
-      this.#options.logger.error({ resource: this.type.plural, err: errorMessage(error) }, 'informer event handler failed');
+      this.#options.logger.error({ resource: this.#resource, err: errorMessage(error) }, 'informer event handler failed');
     }
   }
 
