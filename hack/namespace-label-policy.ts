@@ -37,7 +37,10 @@
 // the old and the new labels, as src/api/labelselector.ts does, and asks its
 // authorizer only when a change concerns that baseline. Updates that change no
 // label, and those of whoever may write baselines' status (the operator,
-// cluster administrators), are not evaluated per baseline (matchConditions).
+// cluster administrators), are let through by matchConditions before the
+// validations; but the API server evaluates those conditions once per
+// baseline too, so every namespace update, the operator's included, costs one
+// evaluation per baseline (docs/performance.md, *An eleventh session*).
 import path from 'node:path';
 import { ALWAYS_EXCLUDED_CEL, apiPolicyAndBinding, EVERY_BASELINE, MAY_WRITE_BASELINE_STATUS, PER_BASELINE, selectsCel } from './policy-parts.ts';
 import { isMain, writeOrCheck, yamlDocuments } from './generated.ts';
